@@ -1,0 +1,138 @@
+"""Configuration: defaults that need no set-up, a TOML file, and ``MRV_*`` variables.
+
+Precedence (highest first): explicit arguments, ``MRV_*`` environment variables, the
+config file (``MRV_CONFIG``, else ``$MRV_HOME/mrv.toml`` if it exists), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, urlparse
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("jcm-mrv", appauthor=False))
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads the config file; keys are the setting names without the MRV_ prefix."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        explicit = os.environ.get("MRV_CONFIG")
+        home = Path(os.environ.get("MRV_HOME") or default_home())
+        path = Path(explicit) if explicit else home / "mrv.toml"
+        self._data: dict[str, Any] = {}
+        if path.is_file():
+            with path.open("rb") as fh:
+                raw = tomllib.load(fh)
+            # Accept a flat file or one with an [mrv] table.
+            self._data = dict(raw.get("mrv", raw))
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MRV_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home)
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_ca_file: str | None = None
+    database_url: str | None = None  # default: sqlite in MRV_HOME
+    ts_backend: Literal["sqlite", "influx"] = "sqlite"
+    ts_sqlite_path: Path | None = None  # default: MRV_HOME/readings.sqlite
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_token: str = ""
+    influx_org: str = "mrv"
+    influx_bucket: str = "mrv"
+
+    gateway_client_id: str = "mrv-gateway"
+    gateway_batch_size: int = Field(500, ge=1, le=10_000)
+    gateway_batch_interval_ms: int = Field(50, ge=1, le=10_000)
+    gateway_receive_maximum: int = Field(2000, ge=1, le=65_535)
+    gateway_metrics_port: int | None = None
+    gateway_future_tolerance_s: float = 600.0
+    gateway_spool_retry_s: float = 2.0
+    gateway_ack_topic: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    def ensure_home(self) -> Path:
+        self.home.mkdir(parents=True, exist_ok=True)
+        return self.home
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'mrv.sqlite'}"
+
+    @property
+    def effective_ts_path(self) -> Path:
+        return self.ts_sqlite_path or self.home / "readings.sqlite"
+
+    @property
+    def spool_path(self) -> Path:
+        return self.home / "spool.sqlite"
+
+    def mqtt(self) -> MqttEndpoint:
+        return MqttEndpoint.parse(
+            self.mqtt_url, self.mqtt_username, self.mqtt_password, self.mqtt_ca_file
+        )
+
+
+@dataclass(frozen=True)
+class MqttEndpoint:
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+    ca_file: str | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        url: str,
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: str | None = None,
+    ) -> MqttEndpoint:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            raise ValueError(f"MRV_MQTT_URL: scheme {parsed.scheme!r} must be mqtt or mqtts")
+        tls = parsed.scheme in ("mqtts", "ssl")
+        return cls(
+            host=parsed.hostname or "127.0.0.1",
+            port=parsed.port or (8883 if tls else 1883),
+            tls=tls,
+            username=unquote(parsed.username) if parsed.username else username,
+            password=unquote(parsed.password) if parsed.password else password,
+            ca_file=ca_file,
+        )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,213 @@
+"""Validate a monitoring plan file and explain every problem with its place in the file."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from mrv import quantities
+from mrv.plans.schema import MonitoringPlan
+from mrv.units import UnitError, conversion, parse_unit
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class PlanProblem:
+    """One problem in a plan: where (dotted path, line, column) and what."""
+
+    path: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}, column {self.column}: " if self.line else ""
+        return f"{where}{self.path or '(plan)'}: {self.message}"
+
+
+class PlanError(ValueError):
+    def __init__(self, problems: list[PlanProblem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def _positions(node: yaml.Node, path: Path_, out: dict[Path_, tuple[int, int]]) -> None:
+    out[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            name = key.value
+            out[(*path, name)] = (key.start_mark.line + 1, key.start_mark.column + 1)
+            _positions(value, (*path, name), out)
+            # keep the key's own position for "extra key" errors
+            out[(*path, name, "__key__")] = (key.start_mark.line + 1, key.start_mark.column + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _positions(item, (*path, index), out)
+
+
+def _locate(positions: dict[Path_, tuple[int, int]], path: Path_) -> tuple[int | None, int | None]:
+    probe = path
+    while probe:
+        if probe in positions:
+            return positions[probe]
+        probe = probe[:-1]
+    return positions.get((), (None, None))  # type: ignore[return-value]
+
+
+def _dotted(path: Path_) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def validate_plan_text(text: str) -> tuple[MonitoringPlan | None, list[PlanProblem]]:
+    """Parse and check a plan; return the plan (if it parsed) and every problem found."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        return None, [
+            PlanProblem(
+                "", f"not valid YAML: {getattr(exc, 'problem', exc)}",
+                mark.line + 1 if mark else None, mark.column + 1 if mark else None,
+            )
+        ]
+    if node is None or not isinstance(data, dict):
+        return None, [PlanProblem("", "the plan must be a YAML mapping with a 'project' key")]
+    positions: dict[Path_, tuple[int, int]] = {}
+    _positions(node, (), positions)
+
+    def problem(path: Path_, message: str) -> PlanProblem:
+        line, column = _locate(positions, path)
+        return PlanProblem(_dotted(path), message, line, column)
+
+    try:
+        plan = MonitoringPlan.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = f"unknown key {loc[-1]!r}"
+            problems.append(problem(loc, msg))
+        return None, problems
+    return plan, _cross_check(plan, problem)
+
+
+def _cross_check(plan: MonitoringPlan, problem: Any) -> list[PlanProblem]:
+    problems: list[PlanProblem] = []
+    site_ids = {s.id for s in plan.sites}
+    device_ids = {d.id for d in plan.devices}
+    for section, ids in (
+        ("sites", [s.id for s in plan.sites]),
+        ("devices", [d.id for d in plan.devices]),
+        ("monitoring_points", [m.id for m in plan.monitoring_points]),
+        ("parameters", [p.symbol for p in plan.parameters]),
+    ):
+        for ident, count in Counter(ids).items():
+            if count > 1:
+                index = ids.index(ident, ids.index(ident) + 1)
+                problems.append(problem((section, index), f"{ident!r} is defined {count} times"))
+
+    for i, device in enumerate(plan.devices):
+        if device.site not in site_ids:
+            problems.append(problem(("devices", i, "site"), f"unknown site {device.site!r}"))
+        if device.replaces is not None and device.replaces not in device_ids:
+            problems.append(
+                problem(("devices", i, "replaces"), f"unknown device {device.replaces!r}")
+            )
+        for j, qname in enumerate(device.quantities):
+            spec = quantities.get(qname)
+            if spec is None:
+                problems.append(
+                    problem(
+                        ("devices", i, "quantities", j),
+                        f"unknown quantity {qname!r} (see the quantity catalogue)",
+                    )
+                )
+            elif spec.default_kind == "cumulative" and device.register_max is None:
+                problems.append(
+                    problem(
+                        ("devices", i, "register_max"),
+                        f"register_max is required for the cumulative quantity {qname!r}",
+                    )
+                )
+        has_gas_volume = any(q.startswith("gas_") and "normal" in q for q in device.quantities)
+        if has_gas_volume and device.reference_conditions is None:
+            problems.append(
+                problem(
+                    ("devices", i),
+                    "a meter of normal gas volume or flow needs reference_conditions",
+                )
+            )
+        if device.accuracy_class is None and device.max_permissible_error_pct is None:
+            problems.append(
+                problem(
+                    ("devices", i),
+                    "state accuracy_class or max_permissible_error_pct (calibration rules need it)",
+                )
+            )
+
+    points = {m.id: m for m in plan.monitoring_points}
+    for i, point in enumerate(plan.monitoring_points):
+        device = plan.device(point.device)
+        if device is None:
+            problems.append(
+                problem(("monitoring_points", i, "device"), f"unknown device {point.device!r}")
+            )
+        elif point.quantity not in device.quantities:
+            problems.append(
+                problem(
+                    ("monitoring_points", i, "quantity"),
+                    f"device {device.id!r} does not measure {point.quantity!r}",
+                )
+            )
+
+    for i, param in enumerate(plan.parameters):
+        try:
+            parse_unit(param.unit)
+        except UnitError as exc:
+            problems.append(problem(("parameters", i, "unit"), str(exc)))
+            continue
+        for j, point_id in enumerate(param.monitoring_points):
+            point = points.get(point_id)
+            if point is None:
+                problems.append(
+                    problem(
+                        ("parameters", i, "monitoring_points", j),
+                        f"unknown monitoring point {point_id!r}",
+                    )
+                )
+                continue
+            spec = quantities.get(point.quantity)
+            if spec is None:
+                continue
+            try:
+                conversion(spec.canonical_unit, param.unit)
+            except UnitError:
+                problems.append(
+                    problem(
+                        ("parameters", i, "unit"),
+                        f"{param.unit!r} cannot hold {point.quantity!r} "
+                        f"({spec.canonical_unit}) from monitoring point {point_id!r}",
+                    )
+                )
+    return problems
+
+
+def load_plan_file(path: str | Path) -> MonitoringPlan:
+    """Read and validate a plan file; raise PlanError listing every problem."""
+    text = Path(path).read_text(encoding="utf-8")
+    plan, problems = validate_plan_text(text)
+    if problems or plan is None:
+        raise PlanError(problems)
+    return plan
