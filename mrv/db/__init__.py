@@ -1,0 +1,1 @@
+"""The relational store: projects, plans, devices, quarantine, events, audit chain."""

@@ -1,0 +1,142 @@
+"""SQLAlchemy 2 models of the relational store. Migrations live in mrv/migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    host_country: Mapped[str] = mapped_column(String(80))
+    methodology_id: Mapped[str] = mapped_column(String(64))
+    methodology_version: Mapped[str] = mapped_column(String(16))
+    plan_version: Mapped[int] = mapped_column(Integer)
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    plan_sha256: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PlanRevision(Base):
+    """Every plan ever loaded, kept verbatim so a report can name the plan it used."""
+
+    __tablename__ = "plan_revisions"
+    __table_args__ = (UniqueConstraint("project_id", "plan_sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    plan_version: Mapped[int] = mapped_column(Integer)
+    plan_sha256: Mapped[str] = mapped_column(String(64))
+    source_text: Mapped[str] = mapped_column(Text)
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Device(Base):
+    __tablename__ = "devices"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(64))
+    serial: Mapped[str] = mapped_column(String(64))
+    quantities: Mapped[list[str]] = mapped_column(JSON)
+    register_max: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reference_temperature_c: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reference_pressure_kpa: Mapped[float | None] = mapped_column(Float, nullable=True)
+    atmosphere_kpa: Mapped[float | None] = mapped_column(Float, nullable=True)
+    expected_interval_s: Mapped[int] = mapped_column(Integer, default=60)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | retired
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)  # the plan's device entry
+
+
+class QuarantineEntry(Base):
+    """A message (or one reading of it) that was not stored, with the raw bytes and why."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (
+        # Idempotency: a redelivered poison message is quarantined once.
+        UniqueConstraint("digest", "item", name="uq_quarantine_digest_item"),
+        Index("ix_quarantine_project_status", "project_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(String(64))  # sha256(topic NUL payload)
+    item: Mapped[str] = mapped_column(String(64))  # which part: "message", "[3]", "[3].readings[1]"
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    topic: Mapped[str] = mapped_column(String(512))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+    field: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    project_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    device_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open|released|resolved
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    release_outcome: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Event(Base):
+    """A data-quality event: register reset or rollover, conflict, gap in arrival."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("project_id", "device_id", "quantity", "time_ms", "kind"),
+        Index("ix_events_project_time", "project_id", "time_ms"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    device_id: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[str] = mapped_column(String(64))
+    time_ms: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32))  # reset | rollover | conflict | arrival_gap
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """One link of the audit hash chain: hash = sha256(prev_hash | canonical body)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    project_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    action: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(128))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """A single row holding the chain's tip; updating it first serialises appenders."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    length: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
