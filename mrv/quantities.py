@@ -42,7 +42,9 @@ CATALOGUE: dict[str, QuantitySpec] = {
         QuantitySpec("energy_import", "kWh", Kind.CUMULATIVE, 0.0, _E12, "electricity imported"),
         QuantitySpec("energy_consumed", "kWh", Kind.CUMULATIVE, 0.0, _E12, "electricity used"),
         QuantitySpec("power", "kW", Kind.INSTANT, -1e6, 1e6, "active power"),
-        QuantitySpec("irradiance", "W/m**2", Kind.INSTANT, 0.0, 2000.0, "plane-of-array irradiance"),
+        QuantitySpec(
+            "irradiance", "W/m**2", Kind.INSTANT, 0.0, 2000.0, "plane-of-array irradiance"
+        ),
         # gas
         QuantitySpec("gas_volume", "m**3", Kind.CUMULATIVE, 0.0, _E12, "gas volume, actual"),
         QuantitySpec(

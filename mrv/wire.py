@@ -196,8 +196,9 @@ def decode_items(payload: bytes) -> list[Any]:
             raise DecodeError("schema", "backfill array is empty", "message")
         if len(data) > MAX_MESSAGES_PER_BATCH:
             raise DecodeError(
-                "too_large", f"backfill array has {len(data)} messages, limit "
-                f"{MAX_MESSAGES_PER_BATCH}", "message"
+                "too_large",
+                f"backfill array has {len(data)} messages, limit {MAX_MESSAGES_PER_BATCH}",
+                "message",
             )
         return data
     raise DecodeError("schema", "payload must be a JSON object or an array of objects", "message")

@@ -76,8 +76,10 @@ def validate_plan_text(text: str) -> tuple[MonitoringPlan | None, list[PlanProbl
         mark = getattr(exc, "problem_mark", None)
         return None, [
             PlanProblem(
-                "", f"not valid YAML: {getattr(exc, 'problem', exc)}",
-                mark.line + 1 if mark else None, mark.column + 1 if mark else None,
+                "",
+                f"not valid YAML: {getattr(exc, 'problem', exc)}",
+                mark.line + 1 if mark else None,
+                mark.column + 1 if mark else None,
             )
         ]
     if node is None or not isinstance(data, dict):

@@ -49,7 +49,9 @@ class SQLiteTimeSeriesStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(
-            self.path, timeout=busy_timeout_ms / 1000.0, isolation_level=None,
+            self.path,
+            timeout=busy_timeout_ms / 1000.0,
+            isolation_level=None,
             check_same_thread=False,
         )
         self._conn.execute("PRAGMA journal_mode=WAL")

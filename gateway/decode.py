@@ -1,0 +1,275 @@
+"""From MQTT bytes to canonical reading rows or quarantine items (no I/O).
+
+Each inbound message yields candidate rows (valid readings, in canonical units) and
+quarantine items (what was wrong, naming the field). A backfill array is judged element
+by element and a message reading by reading, so one bad element never takes its valid
+neighbours down with it; the quarantine entry still holds the whole raw payload, and
+releasing it re-processes the whole payload (the good parts then count as duplicates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mrv import quantities
+from mrv.db.repo import DeviceInfo, QuarantineItem
+from mrv.stores.timeseries import ReadingRow
+from mrv.units import Affine, UnitError, conversion
+from mrv.wire import DecodeError, TopicError, decode_items, parse_topic, validate_item
+
+
+@dataclass(slots=True)
+class Inbound:
+    """One message as received: from MQTT (mid > 0), the spool, a release or an import."""
+
+    topic: str
+    payload: bytes
+    received_ms: int
+    mid: int = 0
+    qos: int = 1
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A valid reading and where it came from (for a conflict's quarantine entry)."""
+
+    row: ReadingRow
+    message: Inbound
+    item: str
+
+
+@dataclass(slots=True)
+class Decoded:
+    candidates: list[Candidate] = field(default_factory=list)
+    quarantine: list[QuarantineItem] = field(default_factory=list)
+    # (project, site, device) -> seqs durably kept once this batch commits
+    acks: dict[tuple[str, str, str], set[int]] = field(default_factory=dict)
+
+
+DeviceLookup = Callable[[str, str], DeviceInfo | None]
+
+
+class Decoder:
+    """Turns inbound messages into candidates; caches unit conversions per device."""
+
+    def __init__(self, lookup: DeviceLookup, future_tolerance_ms: int, clock_ms: Callable[[], int]):
+        self._lookup = lookup
+        self._future_tolerance_ms = future_tolerance_ms
+        self._clock_ms = clock_ms
+        self._factors: dict[tuple[str, str, DeviceInfo], Affine | UnitError] = {}
+
+    def _factor(self, unit: str, spec: quantities.QuantitySpec, device: DeviceInfo) -> Affine:
+        key = (unit, spec.name, device)
+        cached = self._factors.get(key)
+        if cached is None:
+            try:
+                cached = conversion(
+                    unit,
+                    spec.canonical_unit,
+                    atmosphere_kpa=device.atmosphere_kpa,
+                    reference=device.reference,
+                )
+            except UnitError as exc:
+                cached = exc
+            if len(self._factors) > 100_000:  # bound the cache against unit-string floods
+                self._factors.clear()
+            self._factors[key] = cached
+        if isinstance(cached, UnitError):
+            raise cached
+        return cached
+
+    def decode(self, message: Inbound, out: Decoded) -> None:
+        def quarantine(
+            reason: str,
+            detail: str,
+            item: str = "message",
+            field_: str | None = None,
+            project: str | None = None,
+            device: str | None = None,
+            seq: int | None = None,
+        ) -> None:
+            out.quarantine.append(
+                QuarantineItem(
+                    topic=message.topic,
+                    payload=message.payload,
+                    received_ms=message.received_ms,
+                    reason=reason,
+                    detail=detail,
+                    item=item,
+                    field=field_,
+                    project=project,
+                    device=device,
+                    seq=seq,
+                )
+            )
+
+        try:
+            project, site, device_id, kind = parse_topic(message.topic)
+        except TopicError as exc:
+            quarantine("wrong_topic", str(exc), field_="topic")
+            return
+        if kind != "readings":
+            quarantine("wrong_topic", f"topic kind {kind!r} is not 'readings'", field_="topic")
+            return
+        try:
+            items = decode_items(message.payload)
+        except DecodeError as exc:
+            quarantine(exc.code, str(exc), field_=exc.field, project=project, device=device_id)
+            return
+
+        is_batch = not (len(items) == 1 and message.payload.lstrip()[:1] == b"{")
+        info = self._lookup(project, device_id)
+        now_ms = self._clock_ms()
+        ack_key = (project, site, device_id)
+
+        for index, item in enumerate(items):
+            where = f"[{index}]" if is_batch else "message"
+            prefix = f"[{index}]." if is_batch else ""
+            try:
+                msg = validate_item(item, index if is_batch else None)
+            except DecodeError as exc:
+                seq = item.get("seq") if isinstance(item, dict) else None
+                quarantine(
+                    exc.code,
+                    str(exc),
+                    where,
+                    exc.field,
+                    project,
+                    device_id,
+                    seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
+                )
+                continue
+            out.acks.setdefault(ack_key, set()).add(msg.seq)
+            if msg.device != device_id:
+                quarantine(
+                    "device_mismatch",
+                    f"{prefix}device: {msg.device!r} does not match the topic's {device_id!r}",
+                    where,
+                    f"{prefix}device",
+                    project,
+                    device_id,
+                    msg.seq,
+                )
+                continue
+            if info is None:
+                quarantine(
+                    "unknown_device",
+                    f"device {device_id!r} is not registered in project {project!r}",
+                    where,
+                    f"{prefix}device",
+                    project,
+                    device_id,
+                    msg.seq,
+                )
+                continue
+            if info.site != site:
+                quarantine(
+                    "wrong_topic",
+                    f"topic site {site!r} is not device {device_id!r}'s site {info.site!r}",
+                    where,
+                    "topic",
+                    project,
+                    device_id,
+                    msg.seq,
+                )
+                continue
+            if not info.active:
+                quarantine(
+                    "device_retired",
+                    f"device {device_id!r} is retired in project {project!r}",
+                    where,
+                    f"{prefix}device",
+                    project,
+                    device_id,
+                    msg.seq,
+                )
+                continue
+            time_ms = int(msg.time.timestamp() * 1000)
+            if time_ms > now_ms + self._future_tolerance_ms:
+                quarantine(
+                    "future_time",
+                    f"{prefix}time: {msg.time.isoformat()} is "
+                    f"{(time_ms - now_ms) / 1000:.0f} s in the future",
+                    where,
+                    f"{prefix}time",
+                    project,
+                    device_id,
+                    msg.seq,
+                )
+                continue
+            for j, reading in enumerate(msg.readings):
+                rfield = f"{prefix}readings[{j}]"
+                ritem = f"{where}.readings[{j}]" if where != "message" else f"readings[{j}]"
+                spec = quantities.get(reading.quantity)
+                if spec is None:
+                    quarantine(
+                        "unknown_quantity",
+                        f"{rfield}.quantity: {reading.quantity!r} is not in the catalogue",
+                        ritem,
+                        f"{rfield}.quantity",
+                        project,
+                        device_id,
+                        msg.seq,
+                    )
+                    continue
+                if reading.quantity not in info.quantities:
+                    quarantine(
+                        "unknown_quantity",
+                        f"{rfield}.quantity: device {device_id!r} does not measure "
+                        f"{reading.quantity!r} in its plan",
+                        ritem,
+                        f"{rfield}.quantity",
+                        project,
+                        device_id,
+                        msg.seq,
+                    )
+                    continue
+                try:
+                    factor = self._factor(reading.unit, spec, info)
+                except UnitError as exc:
+                    quarantine(
+                        exc.code,
+                        f"{rfield}.unit: {exc} for {reading.quantity}",
+                        ritem,
+                        f"{rfield}.unit",
+                        project,
+                        device_id,
+                        msg.seq,
+                    )
+                    continue
+                value = factor(reading.value)
+                if not spec.in_range(value):
+                    quarantine(
+                        "out_of_range",
+                        f"{rfield}.value: {reading.value:g} {reading.unit} = {value:g} "
+                        f"{spec.canonical_unit} is outside {reading.quantity}'s plausible range "
+                        f"{spec.minimum:g} to {spec.maximum:g} {spec.canonical_unit}",
+                        ritem,
+                        f"{rfield}.value",
+                        project,
+                        device_id,
+                        msg.seq,
+                    )
+                    continue
+                out.candidates.append(
+                    Candidate(
+                        ReadingRow(
+                            project=project,
+                            site=site,
+                            device=device_id,
+                            seq=msg.seq,
+                            quantity=reading.quantity,
+                            time_ms=time_ms,
+                            value=value,
+                            kind=(reading.kind or spec.default_kind).value,
+                            interval_s=reading.interval_s,
+                            raw_value=reading.value,
+                            raw_unit=reading.unit,
+                            historical=msg.historical,
+                            received_ms=message.received_ms,
+                        ),
+                        message,
+                        ritem,
+                    )
+                )

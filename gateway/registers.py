@@ -1,0 +1,53 @@
+"""Cumulative-register checks: a decrease is a rollover or a reset (pure functions).
+
+A register only rises. When a reading is below the one before it, either the register
+wrapped past its maximum (a rollover: the energy in between is ``max - prev + new``) or it
+was reset or replaced (possible tampering: flagged, and the verification module never
+turns it into negative energy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+#: A wrap is believed only if the implied increment is below this share of the register.
+ROLLOVER_MAX_SHARE = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Decrease:
+    time_ms: int
+    kind: str  # "rollover" | "reset"
+    previous_time_ms: int
+    previous_value: float
+    value: float
+    implied_increment: float | None  # canonical unit; None for a reset
+
+
+def classify_decrease(
+    previous_value: float, value: float, register_max: float | None
+) -> tuple[str, float | None]:
+    """Decide whether a decrease from ``previous_value`` to ``value`` is a rollover.
+
+    register_max: the largest value the register shows (canonical unit), from the plan.
+    Returns ("rollover", increment) or ("reset", None).
+    """
+    if register_max is not None and previous_value <= register_max:
+        wrapped = (register_max - previous_value) + value
+        if 0 <= wrapped <= ROLLOVER_MAX_SHARE * register_max:
+            return "rollover", wrapped
+    return "reset", None
+
+
+def find_decreases(
+    points: Sequence[tuple[int, float]],
+    register_max: float | None,
+) -> list[Decrease]:
+    """All decreases in a time-ordered sequence of (time_ms, value) register readings."""
+    found: list[Decrease] = []
+    for (t0, v0), (t1, v1) in zip(points, points[1:], strict=False):
+        if v1 < v0:
+            kind, increment = classify_decrease(v0, v1, register_max)
+            found.append(Decrease(t1, kind, t0, v0, v1, increment))
+    return found

@@ -1,0 +1,350 @@
+"""The MQTT gateway process: subscribe, batch, write durably, then acknowledge.
+
+Threads: paho's network thread only enqueues messages (manual acknowledgement is on, so
+nothing is acknowledged on receipt); the writer thread (the caller of ``run``) batches
+them by size or time, processes and writes them, and only then sends the PUBACKs and the
+end-to-end ``ack`` messages. The broker holds at most ``ReceiveMaximum`` unacknowledged
+messages for us, which bounds the queue and the gateway's memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import signal
+import ssl
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gateway.decode import Inbound
+from gateway.metrics import GatewayMetrics
+from gateway.processor import BatchProcessor, BatchResult, Unavailable
+from gateway.spool import Spool
+from mrv.config import Settings
+from mrv.db.engine import Database
+from mrv.db.repo import QuarantineItem, record_outcome
+from mrv.stores import open_timeseries
+from mrv.wire import READINGS_FILTER, ack_topic, seq_ranges, shared_filter
+
+log = logging.getLogger("mrv.gateway")
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+@dataclass
+class GatewayOptions:
+    client_id: str = "mrv-gateway"
+    share_group: str | None = None
+    protocol: int = 5  # 5 or 4 (MQTT 3.1.1)
+    batch_size: int = 500
+    batch_interval_s: float = 0.05
+    receive_maximum: int = 2000
+    metrics_port: int | None = None
+    publish_acks: bool = True
+    spool_retry_s: float = 2.0
+    future_tolerance_s: float = 600.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> GatewayOptions:
+        opts = cls(
+            client_id=settings.gateway_client_id,
+            batch_size=settings.gateway_batch_size,
+            batch_interval_s=settings.gateway_batch_interval_ms / 1000.0,
+            receive_maximum=settings.gateway_receive_maximum,
+            metrics_port=settings.gateway_metrics_port,
+            publish_acks=settings.gateway_ack_topic,
+            spool_retry_s=settings.gateway_spool_retry_s,
+            future_tolerance_s=settings.gateway_future_tolerance_s,
+        )
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(opts, key, value)
+        return opts
+
+
+class Gateway:
+    def __init__(self, settings: Settings, options: GatewayOptions | None = None) -> None:
+        self.settings = settings
+        self.options = options or GatewayOptions.from_settings(settings)
+        settings.ensure_home()
+        self.db = Database(settings.effective_database_url)
+        self.store = open_timeseries(settings)
+        # One spool per client id: two gateway processes never share (or steal) a spool.
+        self.spool = Spool(settings.home / f"spool-{self.options.client_id}.sqlite")
+        self.processor = BatchProcessor(
+            self.store,
+            self.db,
+            actor=f"gateway:{self.options.client_id}",
+            future_tolerance_s=self.options.future_tolerance_s,
+        )
+        self.metrics = GatewayMetrics()
+        self.metrics.spool_depth.set(self.spool.depth)
+        self._queue: queue.Queue[Inbound] = queue.Queue(maxsize=self.options.receive_maximum + 100)
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._last_spool_failure = 0.0
+        self.client = self._make_client()
+
+    # --- MQTT ------------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        endpoint = self.settings.mqtt()
+        v5 = self.options.protocol == 5
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.options.client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        if endpoint.username:
+            client.username_pw_set(endpoint.username, endpoint.password)
+        if endpoint.tls:
+            client.tls_set(ca_certs=endpoint.ca_file, cert_reqs=ssl.CERT_REQUIRED)
+        client.max_inflight_messages_set(1000)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        client.on_disconnect = self._on_disconnect
+        client.reconnect_delay_set(0.2, 5)
+        return client
+
+    def _topic_filter(self) -> str:
+        group = self.options.share_group
+        return shared_filter(group) if group else READINGS_FILTER
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            return
+        log.info("connected to the broker; subscribing to %s", self._topic_filter())
+        client.subscribe(self._topic_filter(), qos=1)
+        self._connected.set()
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self._connected.clear()
+        if not self._stop.is_set():
+            log.warning("disconnected from the broker (%s); reconnecting", reason)
+
+    def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
+        # Runs on paho's network thread: enqueue only. The queue cannot fill up, since the
+        # broker sends no more than ReceiveMaximum unacknowledged messages.
+        self._queue.put(
+            Inbound(
+                message.topic, message.payload, int(time.time() * 1000), message.mid, message.qos
+            )
+        )
+
+    def connect(self) -> None:
+        endpoint = self.settings.mqtt()
+        properties = None
+        if self.options.protocol == 5:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = SESSION_EXPIRY_S
+            properties.ReceiveMaximum = self.options.receive_maximum
+            self.client.connect(
+                endpoint.host,
+                endpoint.port,
+                keepalive=30,
+                clean_start=False,
+                properties=properties,
+            )
+        else:
+            self.client.connect(endpoint.host, endpoint.port, keepalive=30)
+        self.client.loop_start()
+
+    # --- the writer loop -------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        def _handler(signum: int, _frame: Any) -> None:
+            log.info("signal %s: stopping after the current batch", signum)
+            self._stop.set()
+
+        signal.signal(signal.SIGTERM, _handler)
+        signal.signal(signal.SIGINT, _handler)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        """Consume until stopped; then flush what was received, acknowledge, disconnect."""
+        self.connect()
+        if self.options.metrics_port:
+            self.metrics.serve(self.options.metrics_port)
+        try:
+            while not self._stop.is_set():
+                self._replay_spool()
+                batch = self._collect(self.options.batch_size, self.options.batch_interval_s)
+                if batch:
+                    self._handle(batch)
+            # Graceful stop: what is already in our queue is processed and acknowledged.
+            while True:
+                batch = self._collect(self.options.batch_size, 0.0)
+                if not batch:
+                    break
+                self._handle(batch)
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+            self.close()
+
+    def close(self) -> None:
+        self.spool.close()
+        self.store.close()
+        self.db.dispose()
+
+    def _collect(self, size: int, interval_s: float) -> list[Inbound]:
+        batch: list[Inbound] = []
+        try:
+            first = self._queue.get(timeout=0.2 if interval_s else 0.001)
+        except queue.Empty:
+            return batch
+        batch.append(first)
+        deadline = time.monotonic() + interval_s
+        while len(batch) < size:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
+        return batch
+
+    def _handle(self, batch: list[Inbound]) -> None:
+        self.metrics.received.inc(len(batch))
+        started = time.monotonic()
+        if self.spool.depth:
+            # Keep arrival order: nothing overtakes what is already waiting in the spool.
+            self._spool(batch)
+        else:
+            try:
+                result = self._process_safely(batch)
+            except Unavailable as exc:
+                log.warning("store unavailable, spooling %d messages: %s", len(batch), exc)
+                self._last_spool_failure = time.monotonic()
+                self._spool(batch)
+            else:
+                self._account(result)
+                self._ack_devices(result.acks)
+        for message in batch:
+            if message.mid:
+                self.client.ack(message.mid, message.qos)
+        now = time.monotonic()
+        self.metrics.batch_seconds.observe(now - started)
+        self.metrics.lag_seconds.set(time.time() - batch[0].received_ms / 1000.0)
+
+    def _spool(self, batch: list[Inbound]) -> None:
+        self.spool.append(batch)
+        self.metrics.spooled.inc(len(batch))
+        self.metrics.spool_depth.set(self.spool.depth)
+
+    def _replay_spool(self) -> None:
+        if not self.spool.depth:
+            return
+        if time.monotonic() - self._last_spool_failure < self.options.spool_retry_s:
+            return
+        # Replay a few batches per turn so the spool drains faster than it fills.
+        for _ in range(4):
+            entries = self.spool.peek(self.options.batch_size)
+            if not entries:
+                break
+            messages = [m for _, m in entries]
+            try:
+                result = self._process_safely(messages)
+            except Unavailable as exc:
+                log.info("store still unavailable (%s); %d spooled", exc, self.spool.depth)
+                self._last_spool_failure = time.monotonic()
+                return
+            self.spool.remove_through(entries[-1][0])
+            self.metrics.replayed.inc(len(messages))
+            self.metrics.spool_depth.set(self.spool.depth)
+            self._account(result)
+            self._ack_devices(result.acks)
+
+    def _process_safely(self, batch: list[Inbound]) -> BatchResult:
+        """Process a batch; a bug on one message quarantines that message, not the batch."""
+        try:
+            return self.processor.process(batch)
+        except Unavailable:
+            raise
+        except Exception:
+            log.exception("batch failed; processing its %d messages one by one", len(batch))
+        total = BatchResult(messages=len(batch))
+        for message in batch:
+            try:
+                part = self.processor.process([message])
+            except Unavailable:
+                raise
+            except Exception as exc:
+                part = self._quarantine_internal(message, exc)
+            total.stored += part.stored
+            total.duplicates += part.duplicates
+            total.conflicts += part.conflicts
+            total.events += part.events
+            for reason, n in part.quarantined.items():
+                total.quarantined[reason] += n
+            for key, seqs in part.acks.items():
+                total.acks.setdefault(key, set()).update(seqs)
+        return total
+
+    def _quarantine_internal(self, message: Inbound, exc: Exception) -> BatchResult:
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        item = QuarantineItem(
+            topic=message.topic,
+            payload=message.payload,
+            received_ms=message.received_ms,
+            reason="internal_error",
+            detail=f"the gateway failed on this message: {detail}",
+        )
+        try:
+            with self.db.session() as session, session.begin():
+                record_outcome(session, [item], [], None, self.processor.actor)
+        except Exception as db_exc:
+            raise Unavailable(f"relational store: {db_exc}") from db_exc
+        result = BatchResult(messages=1)
+        result.quarantined["internal_error"] = 1
+        return result
+
+    def _account(self, result: BatchResult) -> None:
+        self.metrics.stored.inc(result.stored)
+        self.metrics.duplicates.inc(result.duplicates)
+        self.metrics.events.inc(result.events)
+        for reason, n in result.quarantined.items():
+            self.metrics.quarantined.labels(reason=reason).inc(n)
+
+    def _ack_devices(self, acks: dict[tuple[str, str, str], set[int]]) -> None:
+        if not self.options.publish_acks:
+            return
+        now = time.time()
+        for (project, site, device), seqs in acks.items():
+            payload = json.dumps(
+                {
+                    "device": device,
+                    "seq_ranges": seq_ranges(seqs),
+                    "time": now,
+                },
+                separators=(",", ":"),
+            )
+            self.client.publish(ack_topic(project, site, device), payload, qos=1)
+
+
+def summarise(result: BatchResult) -> dict[str, Any]:
+    return {
+        "messages": result.messages,
+        "stored": result.stored,
+        "duplicates": result.duplicates,
+        "conflicts": result.conflicts,
+        "quarantined": dict(result.quarantined),
+    }

@@ -1,0 +1,417 @@
+"""The ``mrv`` command: one subcommand per part, plus the operator commands."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mrv.config import Settings, load_settings
+
+app = typer.Typer(
+    help="jcm-mrv: measurement, reporting and verification for JCM projects.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+plan_app = typer.Typer(help="Monitoring plans: validate and load.", no_args_is_help=True)
+readings_app = typer.Typer(help="Stored readings: export and import.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Quarantined messages: list and release.", no_args_is_help=True)
+events_app = typer.Typer(help="Data-quality events.", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+app.add_typer(readings_app, name="readings")
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(events_app, name="events")
+
+console = Console()
+err = Console(stderr=True)
+
+HomeOption = Annotated[
+    Path | None, typer.Option("--home", help="Data folder (default: $MRV_HOME or per-user)")
+]
+
+
+def _settings(home: Path | None = None, **overrides: Any) -> Settings:
+    return load_settings(home=home, **overrides)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":%(message)r}',
+        stream=sys.stderr,
+    )
+
+
+def _parse_time(text: str | None, option: str) -> int | None:
+    """YYYY-MM-DD or RFC 3339 (UTC if no offset) -> epoch ms."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date or RFC 3339 time", param_hint=option)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+# --- gateway ----------------------------------------------------------------------------
+
+
+@app.command()
+def gateway(
+    home: HomeOption = None,
+    mqtt_url: Annotated[str | None, typer.Option(help="Broker, mqtt://host:port")] = None,
+    client_id: Annotated[str | None, typer.Option(help="Fixed MQTT client id")] = None,
+    share_group: Annotated[
+        str | None, typer.Option("--share-group", help="Join an MQTT 5 shared subscription")
+    ] = None,
+    protocol: Annotated[str, typer.Option(help="MQTT protocol: 5 or 3.1.1")] = "5",
+    metrics_port: Annotated[int | None, typer.Option(help="Serve /metrics on this port")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, max=10000)] = None,
+    verbose: bool = False,
+) -> None:
+    """Run the MQTT ingestion gateway until SIGTERM/SIGINT."""
+    from gateway.service import Gateway, GatewayOptions
+
+    _logging(verbose)
+    if protocol not in ("5", "3.1.1"):
+        raise typer.BadParameter("must be 5 or 3.1.1", param_hint="--protocol")
+    settings = _settings(home, mqtt_url=mqtt_url)
+    options = GatewayOptions.from_settings(
+        settings,
+        client_id=client_id,
+        share_group=share_group,
+        protocol=5 if protocol == "5" else 4,
+        metrics_port=metrics_port,
+        batch_size=batch_size,
+    )
+    gw = Gateway(settings, options)
+    gw.install_signal_handlers()
+    err.print(
+        f"[green]gateway[/] {options.client_id} → {settings.mqtt_url}; data in {settings.home}"
+    )
+    gw.run()
+
+
+# --- plans ------------------------------------------------------------------------------
+
+
+@plan_app.command("validate")
+def plan_validate(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Check a plan file and explain every problem with its line and column."""
+    from mrv.plans.validate import validate_plan_text
+
+    plan, problems = validate_plan_text(file.read_text(encoding="utf-8"))
+    if problems:
+        for problem in problems:
+            err.print(f"[red]✗[/] {file}:{problem}")
+        err.print(f"{len(problems)} problem(s) in {file}")
+        raise typer.Exit(1)
+    assert plan is not None
+    console.print(
+        f"[green]✓[/] {file}: project {plan.project.id}, {len(plan.sites)} sites, "
+        f"{len(plan.devices)} devices, {len(plan.parameters)} parameters"
+    )
+
+
+@plan_app.command("load")
+def plan_load(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False)],
+    home: HomeOption = None,
+) -> None:
+    """Validate and register plans (projects, sites, devices) in the relational store."""
+    from mrv.db.engine import Database
+    from mrv.db.repo import load_plan
+    from mrv.plans.validate import PlanError, load_plan_file
+
+    settings = _settings(home)
+    settings.ensure_home()
+    db = Database(settings.effective_database_url)
+    try:
+        for file in files:
+            try:
+                plan = load_plan_file(file)
+            except PlanError as exc:
+                for problem in exc.problems:
+                    err.print(f"[red]✗[/] {file}:{problem}")
+                raise typer.Exit(1) from None
+            with db.session() as session, session.begin():
+                load_plan(session, plan, file.read_text(encoding="utf-8"), actor="cli")
+            console.print(f"[green]loaded[/] {plan.project.id} ({len(plan.devices)} devices)")
+    finally:
+        db.dispose()
+
+
+# --- readings ---------------------------------------------------------------------------
+
+EXPORT_FIELDS = (
+    "time",
+    "project",
+    "site",
+    "device",
+    "seq",
+    "quantity",
+    "value",
+    "unit",
+    "raw_value",
+    "raw_unit",
+    "historical",
+)
+
+
+@readings_app.command("export")
+def readings_export(
+    project: Annotated[str, typer.Option(help="Project id")],
+    device: Annotated[str | None, typer.Option()] = None,
+    quantity: Annotated[str | None, typer.Option()] = None,
+    start: Annotated[str | None, typer.Option(help="From (inclusive), date or RFC 3339")] = None,
+    end: Annotated[str | None, typer.Option(help="To (exclusive), date or RFC 3339")] = None,
+    format: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+    out: Annotated[Path | None, typer.Option(help="File to write (default: stdout)")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Export canonical readings, in time order."""
+    from mrv import quantities
+    from mrv.stores import open_timeseries
+    from mrv.wire import format_time, time_from_ms
+
+    if format not in ("csv", "jsonl"):
+        raise typer.BadParameter("must be csv or jsonl", param_hint="--format")
+    store = open_timeseries(_settings(home))
+    handle = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
+    try:
+        writer = csv.writer(handle) if format == "csv" else None
+        if writer:
+            writer.writerow(EXPORT_FIELDS)
+        for row in store.query(
+            project,
+            device=device,
+            quantity=quantity,
+            start_ms=_parse_time(start, "--start"),
+            end_ms=_parse_time(end, "--end"),
+        ):
+            spec = quantities.get(row.quantity)
+            record = {
+                "time": format_time(time_from_ms(row.time_ms)),
+                "project": row.project,
+                "site": row.site,
+                "device": row.device,
+                "seq": row.seq,
+                "quantity": row.quantity,
+                "value": row.value,
+                "unit": spec.canonical_unit if spec else "",
+                "raw_value": row.raw_value,
+                "raw_unit": row.raw_unit,
+                "historical": row.historical,
+            }
+            if writer:
+                writer.writerow([record[f] for f in EXPORT_FIELDS])
+            else:
+                handle.write(json.dumps(record) + "\n")
+    finally:
+        if out:
+            handle.close()
+        store.close()
+
+
+def _processor(settings: Settings) -> Any:
+    from gateway.processor import BatchProcessor
+    from mrv.db.engine import Database
+    from mrv.stores import open_timeseries
+
+    settings.ensure_home()
+    return BatchProcessor(
+        open_timeseries(settings), Database(settings.effective_database_url), actor="cli"
+    )
+
+
+@readings_app.command("import")
+def readings_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    project: Annotated[str, typer.Option(help="Project id")],
+    home: HomeOption = None,
+) -> None:
+    """Import a data-logger CSV export with the same dedupe and quarantine rules as MQTT."""
+    from gateway.importer import ImportError_, import_csv
+
+    processor = _processor(_settings(home))
+    try:
+        result = import_csv(processor, project, file)
+    except ImportError_ as exc:
+        err.print(f"[red]✗[/] {file}: {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        processor.store.close()
+        processor.db.dispose()
+    quarantined = sum(result.quarantined.values())
+    console.print(
+        f"{result.messages} messages: [green]{result.stored} stored[/], "
+        f"{result.duplicates} duplicates, [yellow]{quarantined} quarantined[/] "
+        f"{dict(result.quarantined) if quarantined else ''}"
+    )
+
+
+# --- quarantine -------------------------------------------------------------------------
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    project: Annotated[str | None, typer.Option()] = None,
+    status: Annotated[str, typer.Option(help="open, released or all")] = "open",
+    format: Annotated[str, typer.Option("--format", help="table or jsonl")] = "table",
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000)] = 1000,
+    home: HomeOption = None,
+) -> None:
+    """List quarantined messages with their reasons."""
+    from sqlalchemy import select
+
+    from mrv.db.engine import Database
+    from mrv.db.models import QuarantineEntry
+
+    if format not in ("table", "jsonl"):
+        raise typer.BadParameter("must be table or jsonl", param_hint="--format")
+    settings = _settings(home)
+    db = Database(settings.effective_database_url)
+    try:
+        with db.session() as session:
+            query = select(QuarantineEntry).order_by(QuarantineEntry.id).limit(limit)
+            if project:
+                query = query.where(QuarantineEntry.project_id == project)
+            if status != "all":
+                query = query.where(QuarantineEntry.status == status)
+            entries = list(session.scalars(query))
+    finally:
+        db.dispose()
+    if format == "jsonl":
+        for e in entries:
+            print(
+                json.dumps(
+                    {
+                        "id": e.id,
+                        "received_at": e.received_at.isoformat(),
+                        "topic": e.topic,
+                        "project": e.project_id,
+                        "device": e.device_id,
+                        "seq": e.seq,
+                        "item": e.item,
+                        "reason": e.reason,
+                        "field": e.field,
+                        "detail": e.detail,
+                        "status": e.status,
+                        "payload": bytes(e.payload).decode("utf-8", "backslashreplace"),
+                    }
+                )
+            )
+        return
+    table = Table(title=f"quarantine ({status})")
+    for column in ("id", "received", "project", "device", "seq", "reason", "detail"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        table.add_row(
+            str(e.id),
+            e.received_at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.project_id or "",
+            e.device_id or "",
+            "" if e.seq is None else str(e.seq),
+            e.reason,
+            e.detail,
+        )
+    console.print(table)
+
+
+@quarantine_app.command("release")
+def quarantine_release(
+    ids: Annotated[list[int] | None, typer.Argument(help="Entry ids")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Release every open entry")] = False,
+    project: Annotated[str | None, typer.Option(help="With --all: only this project")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Re-process quarantined messages (e.g. after registering their device)."""
+    from gateway.release import release
+
+    if not ids and not all_:
+        raise typer.BadParameter("give entry ids or --all")
+    processor = _processor(_settings(home))
+    try:
+        outcomes = release(processor, None if all_ else list(ids or []), project=project)
+    finally:
+        processor.store.close()
+        processor.db.dispose()
+    for o in outcomes:
+        mark = "[green]released[/]" if o.released else "[yellow]kept[/]"
+        console.print(f"{o.id}: {mark} {o.message}")
+    console.print(f"{sum(o.released for o in outcomes)} of {len(outcomes)} released")
+
+
+# --- events -----------------------------------------------------------------------------
+
+
+@events_app.command("list")
+def events_list(
+    project: Annotated[str | None, typer.Option()] = None,
+    kind: Annotated[str | None, typer.Option(help="reset, rollover, conflict, ...")] = None,
+    format: Annotated[str, typer.Option("--format", help="table or jsonl")] = "table",
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000)] = 1000,
+    home: HomeOption = None,
+) -> None:
+    """List data-quality events: register resets and rollovers, conflicts."""
+    from sqlalchemy import select
+
+    from mrv.db.engine import Database
+    from mrv.db.models import Event
+    from mrv.wire import format_time, time_from_ms
+
+    settings = _settings(home)
+    db = Database(settings.effective_database_url)
+    try:
+        with db.session() as session:
+            query = select(Event).order_by(Event.time_ms, Event.id).limit(limit)
+            if project:
+                query = query.where(Event.project_id == project)
+            if kind:
+                query = query.where(Event.kind == kind)
+            events = list(session.scalars(query))
+    finally:
+        db.dispose()
+    if format == "jsonl":
+        for e in events:
+            print(
+                json.dumps(
+                    {
+                        "id": e.id,
+                        "project": e.project_id,
+                        "device": e.device_id,
+                        "quantity": e.quantity,
+                        "time": format_time(time_from_ms(e.time_ms)),
+                        "kind": e.kind,
+                        "detail": e.detail,
+                    }
+                )
+            )
+        return
+    table = Table(title="data-quality events")
+    for column in ("time", "project", "device", "quantity", "kind", "detail"):
+        table.add_column(column, overflow="fold")
+    for e in events:
+        table.add_row(
+            format_time(time_from_ms(e.time_ms)),
+            e.project_id,
+            e.device_id,
+            e.quantity,
+            e.kind,
+            json.dumps(e.detail),
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()
