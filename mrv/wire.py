@@ -193,7 +193,7 @@ def decode_items(payload: bytes) -> list[Any]:
         return [data]
     if isinstance(data, list):
         if not data:
-            raise DecodeError("schema", "backfill array is empty", "message")
+            raise DecodeError("schema", "message: the backfill array is empty", "message")
         if len(data) > MAX_MESSAGES_PER_BATCH:
             raise DecodeError(
                 "too_large",
@@ -201,7 +201,9 @@ def decode_items(payload: bytes) -> list[Any]:
                 "message",
             )
         return data
-    raise DecodeError("schema", "payload must be a JSON object or an array of objects", "message")
+    raise DecodeError(
+        "schema", "message: must be a JSON object or an array of objects", "message"
+    )
 
 
 def validate_item(item: Any, index: int | None = None) -> ReadingMessage:
