@@ -9,6 +9,7 @@ messages for us, which bounds the queue and the gateway's memory.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import queue
@@ -171,6 +172,8 @@ class Gateway:
 
         signal.signal(signal.SIGTERM, _handler)
         signal.signal(signal.SIGINT, _handler)
+        # `kill -USR1 <pid>` dumps every thread's stack to stderr: for a stuck gateway.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     def stop(self) -> None:
         self._stop.set()

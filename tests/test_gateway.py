@@ -30,7 +30,9 @@ FM_20 = readings_topic(P, "s2", "fm-20")
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def message(device: str, seq: int, readings: list[dict], when: datetime | float = T0, **extra) -> bytes:
+def message(
+    device: str, seq: int, readings: list[dict], when: datetime | float = T0, **extra
+) -> bytes:
     body = {
         "device": device,
         "seq": seq,
@@ -83,7 +85,10 @@ def settle(gw, received: int, timeout: float = 20) -> None:
 
 def test_canonical_value_and_raw_kept(env):
     _, gw, pub, store, _ = env
-    pub.publish(EM1, message("em1", 1, [energy(12.3456, "MWh"), {"quantity": "power", "value": 5, "unit": "W"}]))
+    pub.publish(
+        EM1,
+        message("em1", 1, [energy(12.3456, "MWh"), {"quantity": "power", "value": 5, "unit": "W"}]),
+    )
     wait_until(lambda: store.count() == 2)
     rows = {r.quantity: r for r in store.query(P)}
     assert rows["energy_export"].value == pytest.approx(12345.6)
@@ -102,20 +107,59 @@ def test_canonical_value_and_raw_kept(env):
         (EM1, message("em1", -1, [energy(1)]), "schema", "seq"),
         (EM1, message("em1", "7", [energy(1)]), "schema", "seq"),
         (EM1, message("em1", 1, []), "schema", "readings"),
-        (EM1, b'{"device":"em1","seq":1,"time":"2026-11-01T00:00:00Z","readings":[{"quantity":"power","value":NaN,"unit":"kW"}]}', "schema", "readings.0.value"),
+        (
+            EM1,
+            b'{"device":"em1","seq":1,"time":"2026-11-01T00:00:00Z","readings":[{"quantity":"power","value":NaN,"unit":"kW"}]}',
+            "schema",
+            "readings.0.value",
+        ),
         (EM1, message("em1", 1, [energy(1)], when="2026-11-01T00:00:00"), "schema", "time"),
-        (EM1, message("em1", 1, [{"quantity": "energy_export", "value": 1, "unit": "kWh", "kind": "interval"}]), "schema", "readings.0"),
+        (
+            EM1,
+            message(
+                "em1",
+                1,
+                [{"quantity": "energy_export", "value": 1, "unit": "kWh", "kind": "interval"}],
+            ),
+            "schema",
+            "readings.0",
+        ),
         (EM1, b"[" + b"1" * (300 * 1024) + b"]", "too_large", None),
         (readings_topic(P, "s2", "em1"), message("em1", 1, [energy(1)]), "wrong_topic", "topic"),
         (EM1, message("em2", 1, [energy(1)]), "device_mismatch", "device"),
-        (readings_topic(P, "s1", "ghost"), message("ghost", 1, [energy(1)]), "unknown_device", "device"),
-        (EM1, message("em1", 1, [{"quantity": "banana", "value": 1, "unit": "kWh"}]), "unknown_quantity", "readings[0].quantity"),
-        (EM1, message("em1", 1, [{"quantity": "gas_flow", "value": 1, "unit": "m3/h"}]), "unknown_quantity", "readings[0].quantity"),
+        (
+            readings_topic(P, "s1", "ghost"),
+            message("ghost", 1, [energy(1)]),
+            "unknown_device",
+            "device",
+        ),
+        (
+            EM1,
+            message("em1", 1, [{"quantity": "banana", "value": 1, "unit": "kWh"}]),
+            "unknown_quantity",
+            "readings[0].quantity",
+        ),
+        (
+            EM1,
+            message("em1", 1, [{"quantity": "gas_flow", "value": 1, "unit": "m3/h"}]),
+            "unknown_quantity",
+            "readings[0].quantity",
+        ),
         (EM1, message("em1", 1, [energy(1, "florbs")]), "unit_unknown", "readings[0].unit"),
         (EM1, message("em1", 1, [energy(1, "kg")]), "unit_dimension", "readings[0].unit"),
         (EM1, message("em1", 1, [energy(2e12, "kWh")]), "out_of_range", "readings[0].value"),
-        (FM_US, message("fm-us", 1, [{"quantity": "ch4_fraction", "value": 150, "unit": "%"}]), "out_of_range", "readings[0].value"),
-        (EM1, message("em1", 1, [energy(1)], when=datetime.now(UTC) + timedelta(days=1)), "future_time", "time"),
+        (
+            FM_US,
+            message("fm-us", 1, [{"quantity": "ch4_fraction", "value": 150, "unit": "%"}]),
+            "out_of_range",
+            "readings[0].value",
+        ),
+        (
+            EM1,
+            message("em1", 1, [energy(1)], when=datetime.now(UTC) + timedelta(days=1)),
+            "future_time",
+            "time",
+        ),
     ],
 )
 def test_every_quarantine_reason_names_the_field(env, topic, payload, reason, field):
@@ -161,9 +205,14 @@ def test_unit_conversions_gas_train(env):
     ]
     pub.publish(FM_US, message("fm-us", 1, readings))
     # plain ft3 from a meter whose reference conditions are 60 °F / 1 atm = scf
-    pub.publish(FM_US, message("fm-us", 2, [{"quantity": "gas_volume_normal", "value": 1000, "unit": "ft^3"}]))
+    pub.publish(
+        FM_US,
+        message("fm-us", 2, [{"quantity": "gas_volume_normal", "value": 1000, "unit": "ft^3"}]),
+    )
     # m3 at 20 °C reference: V_n = V × 273.15 / 293.15
-    pub.publish(FM_20, message("fm-20", 1, [{"quantity": "gas_volume_normal", "value": 100, "unit": "m3"}]))
+    pub.publish(
+        FM_20, message("fm-20", 1, [{"quantity": "gas_volume_normal", "value": 100, "unit": "m3"}])
+    )
     wait_until(lambda: store.count() == 7)
     got = {(r.device, r.seq, r.quantity): r.value for r in store.query(P)}
     assert got[("fm-us", 1, "gas_volume_normal")] == pytest.approx(26.7912, rel=1e-5)
@@ -195,7 +244,15 @@ def test_out_of_order_and_week_old_backfill(env):
     pub.publish(EM1, message("em1", 1000, [energy(5000.0)], when=now))
     week_ago = now - timedelta(days=7)
     batch = [
-        json.loads(message("em1", seq, [energy(4000.0 + seq)], when=week_ago + timedelta(minutes=seq), historical=True))
+        json.loads(
+            message(
+                "em1",
+                seq,
+                [energy(4000.0 + seq)],
+                when=week_ago + timedelta(minutes=seq),
+                historical=True,
+            )
+        )
         for seq in range(1, 101)
     ]
     batch.reverse()  # arrival order must not matter

@@ -1,0 +1,261 @@
+"""Fault tests: kill the gateway, restart the broker, lock the store — nothing lost, nothing twice.
+
+The gateway runs as a real ``mrv gateway`` process; devices are a paho publisher with a
+persistent session. Each test publishes 20,000 messages (valid, duplicated and invalid),
+injects the fault mid-stream, and then checks the stores against what was sent: every
+valid reading stored exactly once, every invalid message quarantined exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy import func, select
+
+from mrv.config import Settings
+from mrv.db.engine import Database
+from mrv.db.models import QuarantineEntry
+from mrv.db.repo import load_plan
+from mrv.plans import load_plan_file
+from mrv.wire import readings_topic
+from tests.conftest import SOLAR_PLAN, wait_until
+
+pytestmark = pytest.mark.slow
+
+N_MESSAGES = 20_000
+INVALID_EVERY = 50  # 2% poison: 400 messages
+DUPLICATE_EVERY = 25  # and 4% sent twice
+DEVICES = [("rayong-a", "pv-a-meter"), ("rayong-b", "pv-b-meter"), ("koh-site", "pv-koh-meter")]
+T0 = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def workload() -> tuple[list[tuple[str, bytes]], set[tuple[str, int, str]], int]:
+    """The messages to send, the identities that must be stored, and the poison count."""
+    items: list[tuple[str, bytes]] = []
+    expected: set[tuple[str, int, str]] = set()
+    invalid = 0
+    for i in range(N_MESSAGES):
+        site, device = DEVICES[i % len(DEVICES)]
+        seq = i // len(DEVICES)
+        topic = readings_topic("th-solar-rooftops", site, device)
+        if i % INVALID_EVERY == 7:
+            items.append((topic, f'{{"device":"{device}","seq":{seq},"broken'.encode()))
+            invalid += 1
+            continue
+        when = T0 + timedelta(minutes=15 * seq)
+        payload = json.dumps(
+            {
+                "device": device,
+                "seq": seq,
+                "time": when.isoformat(),
+                "readings": [
+                    {"quantity": "energy_export", "value": 1000.0 + seq, "unit": "kWh"},
+                    {"quantity": "power", "value": (seq % 100) / 10, "unit": "kW"},
+                ],
+            }
+        ).encode()
+        items.append((topic, payload))
+        expected.add((device, seq, "energy_export"))
+        expected.add((device, seq, "power"))
+        if i % DUPLICATE_EVERY == 3:
+            items.append((topic, payload))
+    return items, expected, invalid
+
+
+class GatewayProcess:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = settings.home / "gateway.log"
+
+    def start(self) -> None:
+        env = {**os.environ, "MRV_HOME": str(self.settings.home)}
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "mrv.cli",
+                    "gateway",
+                    "--mqtt-url",
+                    self.settings.mqtt_url,
+                    "--client-id",
+                    "fault-gw",
+                ],
+                env=env,
+                stdout=log,
+                stderr=log,
+            )
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(30)
+
+
+class Device:
+    """A publisher with a persistent session, as a data logger would use."""
+
+    def __init__(self, port: int) -> None:
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="fault-device", protocol=mqtt.MQTTv5
+        )
+        self.client.max_inflight_messages_set(200)
+        self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(0.1, 1)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600
+        self.client.connect("127.0.0.1", port, clean_start=False, properties=props)
+        self.client.loop_start()
+
+    def send(self, items: list[tuple[str, bytes]], on_progress=None) -> None:
+        infos = []
+        for n, (topic, payload) in enumerate(items):
+            infos.append(self.client.publish(topic, payload, qos=1))
+            if on_progress is not None:
+                on_progress(n)
+        for info in infos:
+            info.wait_for_publish(120)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def prepare(settings: Settings) -> None:
+    db = Database(settings.effective_database_url)
+    with db.session() as s, s.begin():
+        load_plan(s, load_plan_file(SOLAR_PLAN), SOLAR_PLAN.read_text(), actor="test")
+    db.dispose()
+
+
+def stored_identities(settings: Settings) -> list[tuple[str, int, str]]:
+    conn = sqlite3.connect(settings.effective_ts_path)
+    rows = conn.execute("SELECT device, seq, quantity FROM readings").fetchall()
+    conn.close()
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def quarantine_count(settings: Settings) -> int:
+    db = Database(settings.effective_database_url, run_migrations=False)
+    with db.session() as s:
+        n = s.scalar(select(func.count()).select_from(QuarantineEntry))
+    db.dispose()
+    return int(n or 0)
+
+
+def count_stored(settings: Settings) -> int:
+    path = settings.effective_ts_path
+    if not path.exists():
+        return 0
+    conn = sqlite3.connect(path, timeout=30)
+    try:
+        return int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()
+
+
+def check_exactly_once(settings: Settings, expected: set, invalid: int) -> None:
+    wait_until(
+        lambda: count_stored(settings) >= len(expected) and quarantine_count(settings) >= invalid,
+        timeout=180,
+        what="everything stored",
+    )
+    time.sleep(1.0)
+    stored = stored_identities(settings)
+    assert len(stored) == len(set(stored)) == len(expected)
+    assert set(stored) == expected
+    assert quarantine_count(settings) == invalid
+
+
+def test_sigkill_gateway_mid_stream(settings: Settings, broker):
+    prepare(settings)
+    items, expected, invalid = workload()
+    gw = GatewayProcess(settings)
+    gw.start()
+    wait_until(lambda: (settings.home / "readings.sqlite").exists(), 30, "gateway up")
+    time.sleep(1.0)
+    device = Device(broker.port)
+    killed = threading.Event()
+
+    def killer() -> None:
+        wait_until(lambda: count_stored(settings) > 4000, 120, "some stored")
+        gw.kill()
+        killed.set()
+
+    t = threading.Thread(target=killer)
+    t.start()
+    device.send(items)
+    t.join()
+    assert killed.is_set()
+    assert count_stored(settings) < len(expected), "the kill came too late to prove anything"
+    gw.start()
+    check_exactly_once(settings, expected, invalid)
+    assert gw.terminate() == 0
+    device.close()
+
+
+def test_broker_restart_mid_stream(settings: Settings, broker):
+    prepare(settings)
+    items, expected, invalid = workload()
+    gw = GatewayProcess(settings)
+    gw.start()
+    wait_until(lambda: (settings.home / "readings.sqlite").exists(), 30, "gateway up")
+    time.sleep(1.0)
+    device = Device(broker.port)
+    restarted = threading.Event()
+
+    def progress(n: int) -> None:
+        if n == N_MESSAGES // 2 and not restarted.is_set():
+            restarted.set()
+            broker.restart()
+
+    device.send(items, on_progress=progress)
+    check_exactly_once(settings, expected, invalid)
+    assert gw.terminate() == 0
+    device.close()
+
+
+def test_store_locked_spools_and_replays(settings: Settings, broker):
+    prepare(settings)
+    items, expected, invalid = workload()
+    gw = GatewayProcess(settings)
+    gw.start()
+    wait_until(lambda: (settings.home / "readings.sqlite").exists(), 30, "gateway up")
+    time.sleep(1.0)
+    device = Device(broker.port)
+    # Another process takes the store's write lock for 12 s while devices keep publishing.
+    locker = sqlite3.connect(settings.effective_ts_path, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    sender = threading.Thread(target=device.send, args=(items,))
+    sender.start()
+    time.sleep(12)
+    locker.execute("ROLLBACK")
+    locker.close()
+    sender.join()
+    check_exactly_once(settings, expected, invalid)
+    log = gw.log.read_text()
+    assert "spooling" in log, "the store outage never reached the spool"
+    assert gw.terminate() == 0
+    device.close()
