@@ -6,7 +6,7 @@ import csv
 import json
 import logging
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -57,7 +57,9 @@ def _parse_time(text: str | None, option: str) -> int | None:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a date or RFC 3339 time", param_hint=option)
+        raise typer.BadParameter(
+            f"{text!r} is not a date or RFC 3339 time", param_hint=option
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
@@ -100,6 +102,127 @@ def gateway(
         f"[green]gateway[/] {options.client_id} → {settings.mqtt_url}; data in {settings.home}"
     )
     gw.run()
+
+
+@app.command()
+def sim(
+    plans: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="Plan files")],
+    home: HomeOption = None,
+    mqtt_url: Annotated[str | None, typer.Option(help="Broker, mqtt://host:port")] = None,
+    days: Annotated[float, typer.Option(min=0.001, max=3660)] = 1.0,
+    start: Annotated[
+        str | None, typer.Option(help="Start (date or RFC 3339); default: now minus --days")
+    ] = None,
+    seed: Annotated[int, typer.Option()] = 1,
+    speed: Annotated[
+        float | None, typer.Option(min=0.001, help="Simulated seconds per real second")
+    ] = None,
+    backfill: Annotated[
+        bool, typer.Option(help="Publish the past part of the period as fast as possible")
+    ] = False,
+    faults: Annotated[
+        str, typer.Option(help="none, typical, or JSON of rates, e.g. '{\"garbage_rate\": 0.01}'")
+    ] = "none",
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Device flash (buffer, seq); default MRV_HOME/sim")
+    ] = None,
+    ack_timeout: Annotated[float, typer.Option(help="Seconds to wait for gateway acks")] = 60,
+) -> None:
+    """Simulate the devices of monitoring plans and publish their readings over MQTT."""
+    from firmware_sim.faults import FaultConfig
+    from firmware_sim.runner import run_simulation
+    from mrv.plans.validate import PlanError, load_plan_file
+
+    settings = _settings(home, mqtt_url=mqtt_url)
+    try:
+        loaded = [load_plan_file(p) for p in plans]
+    except PlanError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]✗[/] {problem}")
+        raise typer.Exit(1) from None
+    if faults == "none":
+        fault_config = FaultConfig.none()
+    elif faults == "typical":
+        fault_config = FaultConfig.typical()
+    else:
+        try:
+            fault_config = FaultConfig.from_dict(json.loads(faults))
+        except (ValueError, TypeError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--faults") from None
+    start_ms = _parse_time(start, "--start")
+    begin = (
+        datetime.fromtimestamp(start_ms / 1000, UTC)
+        if start_ms is not None
+        else datetime.now(UTC) - timedelta(days=days)
+    )
+    result = run_simulation(
+        loaded,
+        settings.mqtt(),
+        start=begin,
+        days=days,
+        seed=seed,
+        speed=speed,
+        backfill=backfill,
+        faults=fault_config,
+        state_dir=state_dir or settings.ensure_home() / "sim",
+        ack_timeout_s=ack_timeout,
+    )
+    table = Table(title=f"simulated {result.start:%Y-%m-%d %H:%M} to {result.end:%Y-%m-%d %H:%M}")
+    for column in (
+        "project",
+        "messages",
+        "readings",
+        "duplicates",
+        "garbage",
+        "wrong unit",
+        "outages",
+        "resets",
+        "unacked",
+    ):
+        table.add_column(column)
+    for pid, c in result.projects.items():
+        table.add_row(
+            pid,
+            *(
+                str(v)
+                for v in (
+                    c.messages,
+                    c.readings,
+                    c.duplicates,
+                    c.garbage,
+                    c.wrong_unit,
+                    c.outages,
+                    c.resets,
+                    c.unacked,
+                )
+            ),
+        )
+    console.print(table)
+    if not result.all_acked:
+        err.print(
+            "[yellow]not every message was acknowledged by a gateway; the buffer keeps "
+            "them for the next run[/]"
+        )
+
+
+@app.command()
+def demo(
+    home: HomeOption = None,
+    days: Annotated[float, typer.Option(min=1, max=366)] = 30,
+    seed: Annotated[int, typer.Option()] = 2026,
+    plans_dir: Annotated[Path | None, typer.Option(help="Folder of plan files")] = None,
+) -> None:
+    """Run broker, gateway and simulated devices end to end and summarise the result."""
+    from mrv.broker import BrokerMissing
+    from mrv.demo import DemoError, run_demo
+
+    settings = _settings(home)
+    console.print(f"jcm-mrv demo; data folder {settings.home}")
+    try:
+        run_demo(settings, plans_dir=plans_dir, days=days, seed=seed, console=console)
+    except (BrokerMissing, DemoError) as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
 
 
 # --- plans ------------------------------------------------------------------------------

@@ -21,15 +21,17 @@ import pint
 R_J_PER_MOL_K = 8.314462618
 NORMAL_TEMPERATURE_K = 273.15
 NORMAL_PRESSURE_KPA = 101.325
+SCF_TEMPERATURE_K = 273.15 + (60 - 32) * 5 / 9  # 60 °F
+SCF_PRESSURE_PA = 14.696 * 6894.757293168361  # 14.696 psia
 
-ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+ureg: pint.UnitRegistry = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 Quantity = ureg.Quantity
 
 _DEFINITIONS = [
     # One normal cubic metre of gas: n = PV/RT at 0 °C and 101.325 kPa (≈ 44.615 mol).
     f"Nm3 = {NORMAL_PRESSURE_KPA * 1000.0 / (R_J_PER_MOL_K * NORMAL_TEMPERATURE_K)!r} * mol",
     # One standard cubic foot (US, 60 °F and 14.696 psia).
-    f"scf = {14.696 * 6894.757293168361 * 0.028316846592 / (R_J_PER_MOL_K * (273.15 + (60 - 32) * 5 / 9))!r} * mol",
+    f"scf = {SCF_PRESSURE_PA * 0.028316846592 / (R_J_PER_MOL_K * SCF_TEMPERATURE_K)!r} * mol",
     "Mscf = 1000 * scf",
     "MMscf = 1000000 * scf",
     "SCFM = scf / minute",
@@ -188,7 +190,7 @@ def conversion(
     """
     source = parse_unit(unit)
     target = parse_unit(canonical_unit)
-    if reference is not None and not source.dimensionality == target.dimensionality:
+    if reference is not None and source.dimensionality != target.dimensionality:
         # m3 at the meter's reference conditions -> Nm3: V_n = V (P/P0) (T0/T)
         # One m3 at reference conditions counts as one Nm3 before the P/T correction.
         volume_like = source * ureg.Nm3 / ureg.m**3

@@ -201,9 +201,7 @@ def decode_items(payload: bytes) -> list[Any]:
                 "message",
             )
         return data
-    raise DecodeError(
-        "schema", "message: must be a JSON object or an array of objects", "message"
-    )
+    raise DecodeError("schema", "message: must be a JSON object or an array of objects", "message")
 
 
 def validate_item(item: Any, index: int | None = None) -> ReadingMessage:

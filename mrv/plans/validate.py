@@ -57,7 +57,7 @@ def _locate(positions: dict[Path_, tuple[int, int]], path: Path_) -> tuple[int |
         if probe in positions:
             return positions[probe]
         probe = probe[:-1]
-    return positions.get((), (None, None))  # type: ignore[return-value]
+    return positions.get((), (None, None))
 
 
 def _dotted(path: Path_) -> str:
@@ -120,7 +120,8 @@ def _cross_check(plan: MonitoringPlan, problem: Any) -> list[PlanProblem]:
                 index = ids.index(ident, ids.index(ident) + 1)
                 problems.append(problem((section, index), f"{ident!r} is defined {count} times"))
 
-    for i, device in enumerate(plan.devices):
+    for i, record in enumerate(plan.devices):
+        device = record
         if device.site not in site_ids:
             problems.append(problem(("devices", i, "site"), f"unknown site {device.site!r}"))
         if device.replaces is not None and device.replaces not in device_ids:
@@ -161,16 +162,16 @@ def _cross_check(plan: MonitoringPlan, problem: Any) -> list[PlanProblem]:
 
     points = {m.id: m for m in plan.monitoring_points}
     for i, point in enumerate(plan.monitoring_points):
-        device = plan.device(point.device)
-        if device is None:
+        owner = plan.device(point.device)
+        if owner is None:
             problems.append(
                 problem(("monitoring_points", i, "device"), f"unknown device {point.device!r}")
             )
-        elif point.quantity not in device.quantities:
+        elif point.quantity not in owner.quantities:
             problems.append(
                 problem(
                     ("monitoring_points", i, "quantity"),
-                    f"device {device.id!r} does not measure {point.quantity!r}",
+                    f"device {owner.id!r} does not measure {point.quantity!r}",
                 )
             )
 
@@ -181,8 +182,8 @@ def _cross_check(plan: MonitoringPlan, problem: Any) -> list[PlanProblem]:
             problems.append(problem(("parameters", i, "unit"), str(exc)))
             continue
         for j, point_id in enumerate(param.monitoring_points):
-            point = points.get(point_id)
-            if point is None:
+            found = points.get(point_id)
+            if found is None:
                 problems.append(
                     problem(
                         ("parameters", i, "monitoring_points", j),
@@ -190,7 +191,7 @@ def _cross_check(plan: MonitoringPlan, problem: Any) -> list[PlanProblem]:
                     )
                 )
                 continue
-            spec = quantities.get(point.quantity)
+            spec = quantities.get(found.quantity)
             if spec is None:
                 continue
             try:
@@ -199,7 +200,7 @@ def _cross_check(plan: MonitoringPlan, problem: Any) -> list[PlanProblem]:
                 problems.append(
                     problem(
                         ("parameters", i, "unit"),
-                        f"{param.unit!r} cannot hold {point.quantity!r} "
+                        f"{param.unit!r} cannot hold {found.quantity!r} "
                         f"({spec.canonical_unit}) from monitoring point {point_id!r}",
                     )
                 )

@@ -11,7 +11,7 @@ def open_timeseries(settings: Settings) -> TimeSeriesStore:
     if settings.ts_backend == "influx":
         from mrv.stores.influx_ts import InfluxTimeSeriesStore
 
-        return InfluxTimeSeriesStore(  # type: ignore[no-any-return,call-arg]
+        return InfluxTimeSeriesStore(
             url=settings.influx_url,
             token=settings.influx_token,
             org=settings.influx_org,

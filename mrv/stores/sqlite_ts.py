@@ -154,7 +154,7 @@ class SQLiteTimeSeriesStore:
         conn = sqlite3.connect(self.path, timeout=30.0)
         try:
             for row in conn.execute(sql, args):
-                yield ReadingRow(*row[:11], bool(row[11]), row[12])
+                yield ReadingRow._make((*row[:11], bool(row[11]), row[12]))
         finally:
             conn.close()
 
