@@ -214,15 +214,9 @@ def run_demo(
 
 def _print_summary(console: Console, summary: DemoSummary, start: datetime, end: datetime) -> None:
     table = Table(title=f"demo: {start:%Y-%m-%d} to {end:%Y-%m-%d}")
-    for column in (
-        "project",
-        "devices",
-        "messages sent",
-        "readings stored",
-        "duplicates sent",
-        "quarantined",
-    ):
-        table.add_column(column, justify="right" if column != "project" else "left")
+    for column in ("project", "devices", "messages", "stored", "dups sent", "quarantined"):
+        table.add_column(column, justify="left" if column == "project" else "right", no_wrap=True)
+    reasons: list[str] = []
     for pid, row in summary.projects.items():
         q = row["quarantined"]
         assert isinstance(q, dict)
@@ -232,17 +226,25 @@ def _print_summary(console: Console, summary: DemoSummary, start: datetime, end:
             f"{row['messages_sent']:,}",
             f"{row['stored_readings']:,}",
             f"{row['duplicates_sent']:,}",
-            ", ".join(f"{r} {n}" for r, n in sorted(q.items())) or "0",
+            f"{sum(q.values()):,}",
         )
+        if q:
+            reasons.append(f"  {pid}: " + ", ".join(f"{r} {n}" for r, n in sorted(q.items())))
     console.print(table)
+    if reasons:
+        console.print("quarantined by reason (`mrv quarantine list` shows each entry):")
+        for line in reasons:
+            console.print(line, soft_wrap=True)
     m = summary.gateway_metrics
     console.print(
         f"gateway: {m.get('mrv_gateway_messages_received_total', 0):,.0f} messages received, "
         f"{m.get('mrv_gateway_readings_stored_total', 0):,.0f} readings stored, "
         f"{m.get('mrv_gateway_duplicates_total', 0):,.0f} duplicates dropped, "
-        f"{m.get('mrv_gateway_events_total', 0):,.0f} data-quality events"
+        f"{m.get('mrv_gateway_events_total', 0):,.0f} data-quality events",
+        soft_wrap=True,
     )
     console.print(
         f"finished in {summary.elapsed_s:.0f} s. Try: mrv readings export --project "
-        f"{next(iter(summary.projects))} | head"
+        f"{next(iter(summary.projects))} | head",
+        soft_wrap=True,
     )
