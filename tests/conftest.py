@@ -119,3 +119,27 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str =
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    from mrv.pgserver import PostgresMissing, PostgresServer
+
+    try:
+        server = PostgresServer().start()
+    except PostgresMissing as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+_db_counter = iter(range(1_000_000))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path: Path) -> str:
+    """A fresh, empty relational store URL on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'mrv.sqlite'}"
+    server = request.getfixturevalue("pg_server")
+    return server.create_database(f"mrv_test_{next(_db_counter)}")

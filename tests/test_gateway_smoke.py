@@ -1,18 +1,26 @@
+"""End to end on both relational backends: MQTT in, reading stored, garbage quarantined."""
+
 from __future__ import annotations
 
 import json
 
+from mrv.config import Settings
 from mrv.db.engine import Database
-from mrv.db.repo import quarantine_counts
+from mrv.db.repo import load_plan, quarantine_counts
+from mrv.plans import load_plan_file
 from mrv.stores.sqlite_ts import SQLiteTimeSeriesStore
 from mrv.wire import readings_topic
-from tests.conftest import wait_until
+from tests.conftest import SOLAR_PLAN, wait_until
 
 TOPIC = readings_topic("th-solar-rooftops", "rayong-a", "pv-a-meter")
 
 
-def test_valid_and_garbage(solar_loaded, run_gateway, publisher):
-    gw = run_gateway(solar_loaded)
+def test_valid_and_garbage(settings: Settings, db_url, run_gateway, publisher):
+    settings = settings.model_copy(update={"database_url": db_url})
+    db = Database(settings.effective_database_url)
+    with db.session() as s, s.begin():
+        load_plan(s, load_plan_file(SOLAR_PLAN), SOLAR_PLAN.read_text(), actor="test")
+    gw = run_gateway(settings)
     msg = {
         "device": "pv-a-meter",
         "seq": 1,
@@ -24,15 +32,18 @@ def test_valid_and_garbage(solar_loaded, run_gateway, publisher):
     }
     publisher.publish(TOPIC, json.dumps(msg))
     publisher.publish(TOPIC, b"\xff\xfe garbage")
-    store = SQLiteTimeSeriesStore(solar_loaded.effective_ts_path)
+    store = SQLiteTimeSeriesStore(settings.effective_ts_path)
     wait_until(lambda: store.count() == 2, what="2 readings stored")
-    rows = list(store.query("th-solar-rooftops"))
-    energy = next(r for r in rows if r.quantity == "energy_export")
+    energy = next(r for r in store.query("th-solar-rooftops") if r.quantity == "energy_export")
     assert energy.value == 123456.7
     assert energy.raw_unit == "MWh"
-    db = Database(solar_loaded.effective_database_url)
-    wait_until(lambda: sum(quarantine_counts(db.session()).values()) == 1)
-    with db.session() as s:
-        counts = quarantine_counts(s)
-    assert counts == {("th-solar-rooftops", "not_utf8"): 1}
+
+    def counts():
+        with db.session() as s:
+            return quarantine_counts(s)
+
+    wait_until(lambda: sum(counts().values()) == 1)
+    assert counts() == {("th-solar-rooftops", "not_utf8"): 1}
     gw.stop()
+    store.close()
+    db.dispose()
