@@ -26,6 +26,11 @@ class PlanProblem:
     line: int | None = None
     column: int | None = None
 
+    def located(self, file: object) -> str:
+        """Compiler style, ``file:line:column: path: message``, for editors to jump to."""
+        where = f"{file}:{self.line}:{self.column}" if self.line else str(file)
+        return f"{where}: {self.path or '(plan)'}: {self.message}"
+
     def __str__(self) -> str:
         where = f"line {self.line}, column {self.column}: " if self.line else ""
         return f"{where}{self.path or '(plan)'}: {self.message}"
@@ -100,6 +105,9 @@ def validate_plan_text(text: str) -> tuple[MonitoringPlan | None, list[PlanProbl
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
                 msg = f"unknown key {loc[-1]!r}"
+                line, column = _locate(positions, (*loc, "__key__"))
+                problems.append(PlanProblem(_dotted(loc), msg, line, column))
+                continue
             problems.append(problem(loc, msg))
         return None, problems
     return plan, _cross_check(plan, problem)
