@@ -42,7 +42,7 @@ def test_plan_validate_explains_every_problem_with_its_line(tmp_path: Path):
     path.write_text(broken.replace("accuracy_clas:", "accuracy_class:"))
     result = runner.invoke(app, ["plan", "validate", str(path)], env={"COLUMNS": "200"})
     assert result.exit_code == 1
-    assert "broken.yaml:15:11: devices[0].site: unknown site 'nowhere'" in result.output
+    assert "broken.yaml:14:11: devices[0].site: unknown site 'nowhere'" in result.output
 
 
 def _csv_rows(text: str) -> list[dict[str, str]]:
