@@ -8,6 +8,7 @@ turns it into negative energy).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,7 +47,7 @@ def find_decreases(
 ) -> list[Decrease]:
     """All decreases in a time-ordered sequence of (time_ms, value) register readings."""
     found: list[Decrease] = []
-    for (t0, v0), (t1, v1) in zip(points, points[1:], strict=False):
+    for (t0, v0), (t1, v1) in itertools.pairwise(points):
         if v1 < v0:
             kind, increment = classify_decrease(v0, v1, register_max)
             found.append(Decrease(t1, kind, t0, v0, v1, increment))

@@ -116,7 +116,7 @@ class Gateway:
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
-        client.reconnect_delay_set(0.2, 5)
+        client.reconnect_delay_set(1, 5)
         return client
 
     def _topic_filter(self) -> str:
@@ -141,7 +141,11 @@ class Gateway:
         # broker sends no more than ReceiveMaximum unacknowledged messages.
         self._queue.put(
             Inbound(
-                message.topic, message.payload, int(time.time() * 1000), message.mid, message.qos
+                message.topic,
+                bytes(message.payload),
+                int(time.time() * 1000),
+                message.mid,
+                message.qos,
             )
         )
 

@@ -84,7 +84,7 @@ def settle(gw, received: int, timeout: float = 20) -> None:
 
 
 def test_canonical_value_and_raw_kept(env):
-    _, gw, pub, store, _ = env
+    _, _gw, pub, store, _ = env
     pub.publish(
         EM1,
         message("em1", 1, [energy(12.3456, "MWh"), {"quantity": "power", "value": 5, "unit": "W"}]),
@@ -163,7 +163,7 @@ def test_canonical_value_and_raw_kept(env):
     ],
 )
 def test_every_quarantine_reason_names_the_field(env, topic, payload, reason, field):
-    _, gw, pub, store, db = env
+    _, _gw, pub, store, db = env
     pub.publish(topic, payload)
     wait_until(lambda: len(quarantined(db)) == 1, what=f"quarantine {reason}")
     entry = quarantined(db)[0]
@@ -195,7 +195,7 @@ def test_duplicates_are_stored_once_and_conflicts_quarantined(env):
 
 
 def test_unit_conversions_gas_train(env):
-    _, gw, pub, store, _ = env
+    _, _gw, pub, store, _ = env
     readings = [
         {"quantity": "gas_volume_normal", "value": 1000, "unit": "scf", "kind": "cumulative"},
         {"quantity": "gas_flow_normal", "value": 100, "unit": "SCFM"},
@@ -239,7 +239,7 @@ def test_register_rollover_and_reset_are_events(env):
 
 
 def test_out_of_order_and_week_old_backfill(env):
-    _, gw, pub, store, db = env
+    _, _gw, pub, store, db = env
     now = datetime.now(UTC).replace(microsecond=0)
     pub.publish(EM1, message("em1", 1000, [energy(5000.0)], when=now))
     week_ago = now - timedelta(days=7)
@@ -269,7 +269,7 @@ def test_out_of_order_and_week_old_backfill(env):
 
 
 def test_backfill_array_with_one_bad_element(env):
-    _, gw, pub, store, db = env
+    _, _gw, pub, store, db = env
     items = [
         json.loads(message("em1", 1, [energy(1.0)])),
         {"device": "em1", "seq": "two", "time": T0.isoformat(), "readings": [energy(2.0)]},
@@ -282,7 +282,7 @@ def test_backfill_array_with_one_bad_element(env):
 
 
 def test_ack_topic_lists_durable_seqs(env, broker):
-    _, gw, pub, store, db = env
+    _, _gw, pub, _store, _db = env
     acks: list[AckMessage] = []
     sub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     sub.on_message = lambda c, u, m: acks.append(AckMessage.model_validate_json(m.payload))
@@ -299,7 +299,7 @@ def test_ack_topic_lists_durable_seqs(env, broker):
 
 
 def test_release_after_registering_the_device(env):
-    settings, gw, pub, store, db = env
+    _settings, _gw, pub, store, db = env
     topic = readings_topic(P, "s1", "em9")
     pub.publish(topic, message("em9", 1, [energy(7.0)]))
     wait_until(lambda: len(quarantined(db)) == 1)
@@ -325,7 +325,7 @@ def test_release_after_registering_the_device(env):
 
 
 def test_mqtt_311_device_is_accepted(env, broker):
-    _, gw, pub, store, db = env
+    _, _gw, _pub, store, _db = env
     old = Publisher(broker, protocol=mqtt.MQTTv311)
     old.publish(EM1, message("em1", 1, [energy(1.0)]))
     old.close()
@@ -333,7 +333,7 @@ def test_mqtt_311_device_is_accepted(env, broker):
 
 
 def test_epoch_seconds_time(env):
-    _, gw, pub, store, db = env
+    _, _gw, pub, store, _db = env
     pub.publish(EM1, message("em1", 1, [energy(1.0)], when=1_790_000_000.5))
     wait_until(lambda: store.count() == 1)
     assert next(store.query(P)).time_ms == 1_790_000_000_500
