@@ -52,6 +52,8 @@ class MosquittoBroker:
         persistence: bool = True,
         max_queued_messages: int = 1_000_000,
         max_inflight_messages: int = 1000,
+        password_file: Path | None = None,
+        acl_file: Path | None = None,
     ) -> None:
         binary = shutil.which("mosquitto") or (
             "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
@@ -65,6 +67,8 @@ class MosquittoBroker:
         self.persistence = persistence
         self.max_queued_messages = max_queued_messages
         self.max_inflight_messages = max_inflight_messages
+        self.password_file = password_file
+        self.acl_file = acl_file
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -77,7 +81,7 @@ class MosquittoBroker:
             lines.append("user root")
         lines += [
             f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
+            f"allow_anonymous {'false' if self.password_file else 'true'}",
             f"max_queued_messages {self.max_queued_messages}",
             "max_queued_bytes 0",
             f"max_inflight_messages {self.max_inflight_messages}",
@@ -86,6 +90,10 @@ class MosquittoBroker:
             "log_type error",
             "log_type warning",
         ]
+        if self.password_file:
+            lines.append(f"password_file {self.password_file}")
+        if self.acl_file:
+            lines.append(f"acl_file {self.acl_file}")
         if self.persistence:
             lines += [
                 "persistence true",

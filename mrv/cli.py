@@ -225,6 +225,42 @@ def demo(
         raise typer.Exit(1) from None
 
 
+@app.command("broker-auth")
+def broker_auth(
+    out: Annotated[Path, typer.Option(help="Folder for passwords, acl and credentials")],
+    project: Annotated[list[str] | None, typer.Option(help="Only these projects")] = None,
+    gateway_user: Annotated[str, typer.Option(help="The gateway's broker username")] = (
+        "mrv-gateway"
+    ),
+    home: HomeOption = None,
+) -> None:
+    """Generate Mosquitto password and ACL files from the device registry."""
+    from sqlalchemy import select
+
+    from mrv.broker_auth import DeviceEntry, write_auth_files
+    from mrv.db.engine import Database
+    from mrv.db.models import Device
+
+    settings = _settings(home)
+    db = Database(settings.effective_database_url)
+    try:
+        with db.session() as session:
+            query = select(Device).where(Device.status == "active")
+            if project:
+                query = query.where(Device.project_id.in_(project))
+            devices = [DeviceEntry(d.project_id, d.site_id, d.id) for d in session.scalars(query)]
+    finally:
+        db.dispose()
+    files = write_auth_files(devices, out, gateway_user=gateway_user)
+    console.print(
+        f"{len(devices)} devices; new credentials for {len(files.new_devices)} users.\n"
+        f"mosquitto.conf:  password_file {files.password_file}\n"
+        f"                 acl_file {files.acl_file}\n"
+        f"plaintext credentials for provisioning (keep secret): {files.credentials_file}",
+        soft_wrap=True,
+    )
+
+
 # --- plans ------------------------------------------------------------------------------
 
 
