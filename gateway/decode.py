@@ -12,11 +12,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pydantic import ValidationError
+
 from mrv import quantities
-from mrv.db.repo import DeviceInfo, QuarantineItem
+from mrv.db.repo import DeviceInfo, QuarantineItem, StatusItem
 from mrv.stores.timeseries import ReadingRow
 from mrv.units import Affine, UnitError, conversion
-from mrv.wire import DecodeError, TopicError, decode_items, parse_topic, validate_item
+from mrv.wire import (
+    DecodeError,
+    StatusMessage,
+    TopicError,
+    decode_items,
+    describe_validation_error,
+    parse_topic,
+    validate_item,
+)
 
 
 @dataclass(slots=True)
@@ -45,6 +55,7 @@ class Decoded:
     quarantine: list[QuarantineItem] = field(default_factory=list)
     # (project, site, device) -> seqs durably kept once this batch commits
     acks: dict[tuple[str, str, str], set[int]] = field(default_factory=dict)
+    statuses: list[StatusItem] = field(default_factory=list)
 
 
 DeviceLookup = Callable[[str, str], DeviceInfo | None]
@@ -79,6 +90,54 @@ class Decoder:
             raise cached
         return cached
 
+    def _decode_status(
+        self,
+        message: Inbound,
+        project: str,
+        site: str,
+        device_id: str,
+        out: Decoded,
+        quarantine: Callable[..., None],
+    ) -> None:
+        if not message.payload:
+            return  # an empty retained message clears the topic: nothing to record
+        try:
+            status = StatusMessage.model_validate_json(message.payload)
+        except ValidationError as exc:
+            field_, text = describe_validation_error(exc)
+            quarantine("schema", text, field_=field_, project=project, device=device_id)
+            return
+        info = self._lookup(project, device_id)
+        if status.device != device_id:
+            quarantine(
+                "device_mismatch",
+                f"device: {status.device!r} does not match the topic's {device_id!r}",
+                field_="device",
+                project=project,
+                device=device_id,
+            )
+        elif info is None or info.site != site:
+            quarantine(
+                "unknown_device",
+                f"device {device_id!r} at site {site!r} is not registered in {project!r}",
+                field_="device",
+                project=project,
+                device=device_id,
+            )
+        else:
+            out.statuses.append(
+                StatusItem(
+                    project,
+                    site,
+                    device_id,
+                    status.state,
+                    status.firmware,
+                    status.buffered,
+                    status.time,
+                    message.received_ms,
+                )
+            )
+
     def decode(self, message: Inbound, out: Decoded) -> None:
         def quarantine(
             reason: str,
@@ -108,6 +167,9 @@ class Decoder:
             project, site, device_id, kind = parse_topic(message.topic)
         except TopicError as exc:
             quarantine("wrong_topic", str(exc), field_="topic")
+            return
+        if kind == "status":
+            self._decode_status(message, project, site, device_id, out, quarantine)
             return
         if kind != "readings":
             quarantine("wrong_topic", f"topic kind {kind!r} is not 'readings'", field_="topic")

@@ -51,6 +51,7 @@ class BatchResult:
     events: int = 0
     acks: dict[tuple[str, str, str], set[int]] = field(default_factory=dict)
     quarantine_items: list[QuarantineItem] = field(default_factory=list)
+    statuses: int = 0
 
 
 class RegistryCache:
@@ -189,7 +190,9 @@ class BatchProcessor:
             }
         try:
             with self.db.session() as session, session.begin():
-                record_outcome(session, quarantine, events, body, self.actor)
+                record_outcome(
+                    session, quarantine, events, body, self.actor, statuses=decoded.statuses
+                )
         except DBAPIError as exc:
             raise Unavailable(f"relational store: {exc}") from exc
         try:
@@ -214,6 +217,7 @@ class BatchProcessor:
         for item in quarantine:
             result.quarantined[item.reason] += 1
         result.quarantine_items = quarantine
+        result.statuses = len(decoded.statuses)
         return result
 
     def _after_race(self, messages: list[Inbound]) -> BatchResult:

@@ -34,7 +34,7 @@ from mrv.config import Settings
 from mrv.db.engine import Database
 from mrv.db.repo import QuarantineItem, record_outcome
 from mrv.stores import open_timeseries
-from mrv.wire import READINGS_FILTER, ack_topic, seq_ranges, shared_filter
+from mrv.wire import READINGS_FILTER, STATUS_FILTER, ack_topic, seq_ranges, shared_filter
 
 log = logging.getLogger("mrv.gateway")
 
@@ -119,16 +119,21 @@ class Gateway:
         client.reconnect_delay_set(1, 5)
         return client
 
-    def _topic_filter(self) -> str:
+    def _topic_filters(self) -> list[str]:
         group = self.options.share_group
-        return shared_filter(group) if group else READINGS_FILTER
+        if group:
+            # Retained statuses are not delivered on shared subscriptions (MQTT 5 §4.8.2),
+            # so a shared group records status changes only, not the ones retained earlier.
+            return [shared_filter(group), f"$share/{group}/{STATUS_FILTER}"]
+        return [READINGS_FILTER, STATUS_FILTER]
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             log.error("broker refused the connection: %s", reason)
             return
-        log.info("connected to the broker; subscribing to %s", self._topic_filter())
-        client.subscribe(self._topic_filter(), qos=1)
+        filters = self._topic_filters()
+        log.info("connected to the broker; subscribing to %s", ", ".join(filters))
+        client.subscribe([(f, 1) for f in filters])
         self._connected.set()
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:

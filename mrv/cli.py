@@ -25,10 +25,12 @@ plan_app = typer.Typer(help="Monitoring plans: validate and load.", no_args_is_h
 readings_app = typer.Typer(help="Stored readings: export and import.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Quarantined messages: list and release.", no_args_is_help=True)
 events_app = typer.Typer(help="Data-quality events.", no_args_is_help=True)
+devices_app = typer.Typer(help="Registered devices and their last status.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
 app.add_typer(readings_app, name="readings")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(events_app, name="events")
+app.add_typer(devices_app, name="devices")
 
 console = Console()
 err = Console(stderr=True)
@@ -569,6 +571,72 @@ def events_list(
             e.kind,
             json.dumps(e.detail),
         )
+    console.print(table)
+
+
+@devices_app.command("list")
+def devices_list(
+    project: Annotated[str | None, typer.Option()] = None,
+    format: Annotated[str, typer.Option("--format", help="table or jsonl")] = "table",
+    home: HomeOption = None,
+) -> None:
+    """List devices with their registry status and the last status they published."""
+    from sqlalchemy import select
+
+    from mrv.db.engine import Database
+    from mrv.db.models import Device, DeviceStatus
+
+    settings = _settings(home)
+    db = Database(settings.effective_database_url)
+    try:
+        with db.session() as session:
+            query = (
+                select(Device, DeviceStatus)
+                .outerjoin(
+                    DeviceStatus,
+                    (DeviceStatus.project_id == Device.project_id)
+                    & (DeviceStatus.device_id == Device.id),
+                )
+                .order_by(Device.project_id, Device.id)
+            )
+            if project:
+                query = query.where(Device.project_id == project)
+            rows = list(session.execute(query).tuples())
+    finally:
+        db.dispose()
+    records = [
+        {
+            "project": d.project_id,
+            "device": d.id,
+            "site": d.site_id,
+            "type": d.type,
+            "serial": d.serial,
+            "registry": d.status,
+            "state": s.state if s else None,
+            "firmware": s.firmware if s else None,
+            "buffered": s.buffered if s else None,
+        }
+        for d, s in rows
+    ]
+    if format == "jsonl":
+        for record in records:
+            print(json.dumps(record))
+        return
+    table = Table(title="devices")
+    for column in (
+        "project",
+        "device",
+        "site",
+        "type",
+        "serial",
+        "registry",
+        "state",
+        "firmware",
+        "buffered",
+    ):
+        table.add_column(column)
+    for r in records:
+        table.add_row(*("" if v is None else str(v) for v in r.values()))
     console.print(table)
 
 

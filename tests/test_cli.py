@@ -134,3 +134,14 @@ def test_events_list_shows_a_reset(tmp_path: Path):
     assert [(e["kind"], e["device"], e["time"]) for e in events] == [
         ("reset", "em1", "2026-11-01T00:30:00.000Z")
     ]
+
+
+def test_devices_list(tmp_path: Path):
+    run("plan", "load", str(TEST_PLAN), home=tmp_path)
+    out = run("devices", "list", "--format", "jsonl", home=tmp_path)
+    devices = [json.loads(line) for line in out.splitlines()]
+    assert [(d["device"], d["site"], d["registry"], d["state"]) for d in devices] == [
+        ("em1", "s1", "active", None),
+        ("fm-20", "s2", "active", None),
+        ("fm-us", "s2", "active", None),
+    ]

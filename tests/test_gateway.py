@@ -337,3 +337,26 @@ def test_epoch_seconds_time(env):
     pub.publish(EM1, message("em1", 1, [energy(1.0)], when=1_790_000_000.5))
     wait_until(lambda: store.count() == 1)
     assert next(store.query(P)).time_ms == 1_790_000_000_500
+
+
+def test_device_status_is_recorded_newest_first(env, broker):
+    from mrv.db.models import DeviceStatus
+    from mrv.wire import status_topic
+
+    _, gw, pub, store, db = env
+    topic = status_topic(P, "s1", "em1")
+    pub.publish(
+        topic, json.dumps({"device": "em1", "state": "online", "firmware": "2.1", "buffered": 12})
+    )
+    pub.publish(status_topic(P, "s1", "ghost"), json.dumps({"device": "ghost", "state": "online"}))
+
+    def status():
+        with db.session() as s:
+            return s.get(DeviceStatus, (P, "em1"))
+
+    wait_until(lambda: status() is not None)
+    assert (status().state, status().firmware, status().buffered) == ("online", "2.1", 12)
+    wait_until(lambda: len(quarantined(db)) == 1)
+    assert quarantined(db)[0].reason == "unknown_device"
+    pub.publish(topic, json.dumps({"device": "em1", "state": "offline"}))
+    wait_until(lambda: status().state == "offline")

@@ -140,3 +140,18 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     length: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class DeviceStatus(Base):
+    """The last birth / last-will status a device published (retained on its topic)."""
+
+    __tablename__ = "device_status"
+
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # online | offline
+    firmware: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    buffered: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    received_ms: Mapped[int] = mapped_column(BigInteger)

@@ -13,7 +13,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mrv.db import audit
-from mrv.db.models import Device, Event, PlanRevision, Project, QuarantineEntry
+from mrv.db.models import (
+    Device,
+    DeviceStatus,
+    Event,
+    PlanRevision,
+    Project,
+    QuarantineEntry,
+)
 from mrv.plans.schema import MonitoringPlan
 from mrv.units import ReferenceConditions
 
@@ -200,19 +207,58 @@ class EventItem:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class StatusItem:
+    project: str
+    site: str
+    device: str
+    state: str
+    firmware: str | None
+    buffered: int | None
+    reported_at: datetime | None
+    received_ms: int
+
+
+def upsert_statuses(session: Session, statuses: Iterable[StatusItem]) -> None:
+    """Keep each device's newest status; an older one arriving late changes nothing."""
+    table: Any = DeviceStatus.__table__
+    dialect = session.get_bind().dialect.name
+    for s in statuses:
+        values = {
+            "project_id": s.project,
+            "device_id": s.device,
+            "site_id": s.site,
+            "state": s.state,
+            "firmware": s.firmware,
+            "buffered": s.buffered,
+            "reported_at": s.reported_at,
+            "received_ms": s.received_ms,
+        }
+        insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+        stmt = insert.values(**values).on_conflict_do_update(
+            index_elements=["project_id", "device_id"],
+            set_={k: v for k, v in values.items() if k not in ("project_id", "device_id")},
+            where=table.c.received_ms <= s.received_ms,
+        )
+        session.connection().execute(stmt)
+
+
 def record_outcome(
     session: Session,
     quarantine: Iterable[QuarantineItem],
     events: Iterable[EventItem],
     batch_body: dict[str, Any] | None,
     actor: str,
+    statuses: Iterable[StatusItem] = (),
 ) -> tuple[int, int]:
-    """Write a batch's quarantine entries and events (both idempotent) and its audit link."""
+    """Write a batch's quarantine entries and events (both idempotent), device statuses
+    and the batch's audit link."""
     now = datetime.now(UTC)
     q_rows = [q.row() for q in quarantine]
     e_rows = [e.row(now) for e in events]
     q_new = _insert_ignore(session, QuarantineEntry, q_rows)
     e_new = _insert_ignore(session, Event, e_rows)
+    upsert_statuses(session, statuses)
     if batch_body is not None:
         audit.append(session, action="readings.batch", actor=actor, body=batch_body)
     return q_new, e_new
