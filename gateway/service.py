@@ -210,6 +210,7 @@ class Gateway:
             self.close()
 
     def close(self) -> None:
+        self.metrics.close()
         self.spool.close()
         self.store.close()
         self.db.dispose()
