@@ -35,6 +35,8 @@ from mrv.stores.timeseries import (
 log = logging.getLogger("mrv.gateway")
 
 REGISTRY_REFRESH_S = 5.0
+#: A live stream silent for more than this many expected intervals is an arrival gap.
+ARRIVAL_GAP_INTERVALS = 3
 
 
 class Unavailable(RuntimeError):
@@ -110,6 +112,8 @@ class BatchProcessor:
         # Newest stored (time_ms, value) per cumulative series: checks of in-order data
         # need no store round trip.
         self._last_point: dict[tuple[str, str, str], tuple[int, float]] = {}
+        # Newest live (non-historical) reading time per device, for arrival gaps.
+        self._last_live: dict[tuple[str, str], int] = {}
 
     def process(self, messages: list[Inbound]) -> BatchResult:
         """Decode, classify and durably write a batch. Raises Unavailable to spool it."""
@@ -180,6 +184,7 @@ class BatchProcessor:
             )
         result.conflicts = len(conflicts)
         events.extend(self._register_events(new))
+        events.extend(self._arrival_gaps(new))
 
         body = None
         if new:
@@ -223,6 +228,37 @@ class BatchProcessor:
     def _after_race(self, messages: list[Inbound]) -> BatchResult:
         # Everything is now in one store or the other; a second pass classifies it all.
         return self.process(messages)
+
+    def _arrival_gaps(self, new: list[ReadingRow]) -> list[EventItem]:
+        """A live (non-historical) stream that skipped more than ARRIVAL_GAP_INTERVALS of
+        its expected interval: the device was out. A later backfill may fill the data,
+        but the outage itself is worth a line in the events list."""
+        latest: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for row in new:
+            if not row.historical:
+                latest[(row.project, row.device)].append(row.time_ms)
+        events: list[EventItem] = []
+        for key, times in latest.items():
+            info = self.registry.registry.get(*key)
+            limit_ms = ARRIVAL_GAP_INTERVALS * (info.expected_interval_s if info else 60) * 1000
+            previous = self._last_live.get(key)
+            for t in sorted(set(times)):
+                if previous is not None and t - previous > limit_ms:
+                    events.append(
+                        EventItem(
+                            key[0],
+                            key[1],
+                            "",
+                            t,
+                            "arrival_gap",
+                            {"from_ms": previous, "to_ms": t, "seconds": (t - previous) / 1000},
+                        )
+                    )
+                if previous is None or t > previous:
+                    previous = t
+            if previous is not None:
+                self._last_live[key] = previous
+        return events
 
     def _register_events(self, new: list[ReadingRow]) -> list[EventItem]:
         by_series: dict[tuple[str, str, str], list[ReadingRow]] = defaultdict(list)

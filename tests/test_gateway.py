@@ -360,3 +360,20 @@ def test_device_status_is_recorded_newest_first(env, broker):
     assert quarantined(db)[0].reason == "unknown_device"
     pub.publish(topic, json.dumps({"device": "em1", "state": "offline"}))
     wait_until(lambda: status().state == "offline")
+
+
+def test_arrival_gap_is_an_event(env):
+    _, gw, pub, store, db = env
+    # em1 reports every 60 s (the plan's default); a 20-minute silence is a gap
+    for seq, minute in enumerate([0, 1, 2, 22, 23], start=1):
+        pub.publish(
+            EM1, message("em1", seq, [energy(10.0 + seq)], when=T0 + timedelta(minutes=minute))
+        )
+    # a historical replay of the gap does not count as live arrival
+    pub.publish(
+        EM1, message("em1", 9, [energy(13.5)], when=T0 + timedelta(minutes=10), historical=True)
+    )
+    wait_until(lambda: store.count() == 6)
+    settle(gw, 6)
+    gaps = [e for e in events(db) if e.kind == "arrival_gap"]
+    assert [(e.device_id, e.detail["seconds"]) for e in gaps] == [("em1", 1200.0)]

@@ -118,6 +118,7 @@ class DeviceInfo:
     reference: ReferenceConditions | None
     atmosphere_kpa: float | None
     active: bool
+    expected_interval_s: int = 60
 
 
 @dataclass
@@ -145,6 +146,7 @@ def load_registry(session: Session) -> Registry:
             reference=ref,
             atmosphere_kpa=row.atmosphere_kpa,
             active=row.status == "active",
+            expected_interval_s=row.expected_interval_s,
         )
     return registry
 
