@@ -19,6 +19,7 @@ from mrv.db.repo import DeviceInfo, QuarantineItem, StatusItem
 from mrv.stores.timeseries import ReadingRow
 from mrv.units import Affine, UnitError, conversion
 from mrv.wire import (
+    SEQ_MAX,
     DecodeError,
     StatusMessage,
     TopicError,
@@ -199,7 +200,7 @@ class Decoder:
                     exc.field,
                     project,
                     device_id,
-                    seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
+                    seq if type(seq) is int and 0 <= seq <= SEQ_MAX else None,
                 )
                 continue
             out.acks.setdefault(ack_key, set()).add(msg.seq)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gateway.decode import Inbound
@@ -113,5 +113,7 @@ def test_arbitrary_bytes(processor, payload):
     max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=near_valid())
+# found by hypothesis once: a seq beyond 64 bits overflowed the quarantine row's column
+@example(data={"device": "em1", "seq": 2**64, "time": 1, "readings": []})
 def test_near_valid_json(processor, data):
     _outcome_is_accounted(processor, json.dumps(data, allow_nan=True).encode())
