@@ -129,7 +129,17 @@ def test_events_list_shows_a_reset(tmp_path: Path):
         "2026-11-01T00:30:00Z,s1,em1,3,energy_export,2,kWh\n"
     )
     run("readings", "import", str(source), "--project", "test-proj", home=home)
-    out = run("events", "list", "--project", "test-proj", "--format", "jsonl", home=home)
+    out = run(
+        "events",
+        "list",
+        "--project",
+        "test-proj",
+        "--kind",
+        "reset",
+        "--format",
+        "jsonl",
+        home=home,
+    )
     events = [json.loads(line) for line in out.splitlines()]
     assert [(e["kind"], e["device"], e["time"]) for e in events] == [
         ("reset", "em1", "2026-11-01T00:30:00.000Z")
