@@ -39,6 +39,7 @@ from mrv.wire import READINGS_FILTER, STATUS_FILTER, ack_topic, seq_ranges, shar
 log = logging.getLogger("mrv.gateway")
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
+STATS_INTERVAL_S = 30.0
 
 
 @dataclass
@@ -193,7 +194,11 @@ class Gateway:
         if self.options.metrics_port:
             self.metrics.serve(self.options.metrics_port)
         try:
+            next_stats = time.monotonic() + STATS_INTERVAL_S
             while not self._stop.is_set():
+                if time.monotonic() >= next_stats:
+                    self._log_stats()
+                    next_stats = time.monotonic() + STATS_INTERVAL_S
                 self._replay_spool()
                 batch = self._collect(self.options.batch_size, self.options.batch_interval_s)
                 if batch:
@@ -208,6 +213,26 @@ class Gateway:
             self.client.disconnect()
             self.client.loop_stop()
             self.close()
+
+    def _log_stats(self) -> None:
+        m = self.metrics
+        quarantined = {
+            s.labels["reason"]: int(s.value)
+            for metric in m.quarantined.collect()
+            for s in metric.samples
+            if s.name.endswith("_total")
+        }
+        log.info(
+            "stats",
+            extra={
+                "received": int(m.received._value.get()),
+                "stored": int(m.stored._value.get()),
+                "duplicates": int(m.duplicates._value.get()),
+                "quarantined": quarantined,
+                "spool_depth": self.spool.depth,
+                "connected": self._connected.is_set(),
+            },
+        )
 
     def close(self) -> None:
         self.metrics.close()

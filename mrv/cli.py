@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,11 +44,9 @@ def _settings(home: Path | None = None, **overrides: Any) -> Settings:
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":%(message)r}',
-        stream=sys.stderr,
-    )
+    from mrv.logs import configure
+
+    configure(verbose)
 
 
 def _parse_time(text: str | None, option: str) -> int | None:
