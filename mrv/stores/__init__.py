@@ -11,13 +11,7 @@ def open_timeseries(settings: Settings) -> TimeSeriesStore:
     if settings.ts_backend == "influx":
         from mrv.stores.influx_ts import InfluxTimeSeriesStore
 
-        return InfluxTimeSeriesStore(
-            url=settings.influx_url,
-            token=settings.influx_token,
-            org=settings.influx_org,
-            bucket=settings.influx_bucket,
-            ledger_path=settings.home / "influx-ledger.sqlite",
-        )
+        return InfluxTimeSeriesStore.from_settings(settings)
     from mrv.stores.sqlite_ts import SQLiteTimeSeriesStore
 
     return SQLiteTimeSeriesStore(

@@ -681,7 +681,8 @@ class InfluxTimeSeriesStore:
                     self._ledger.record(pending)
                     self._ledger.conn.execute("COMMIT")
                 except BaseException:
-                    self._ledger.conn.execute("ROLLBACK")
+                    if self._ledger.conn.in_transaction:
+                        self._ledger.conn.execute("ROLLBACK")
                     raise
                 added += self._ledger.conn.total_changes - before
             pending.clear()
