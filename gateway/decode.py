@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -19,8 +20,10 @@ from mrv.db.repo import DeviceInfo, QuarantineItem, StatusItem
 from mrv.stores.timeseries import ReadingRow
 from mrv.units import Affine, UnitError, conversion
 from mrv.wire import (
+    MAX_PAYLOAD_BYTES,
     SEQ_MAX,
     DecodeError,
+    ReadingMessage,
     StatusMessage,
     TopicError,
     decode_items,
@@ -47,7 +50,17 @@ class Candidate:
 
     row: ReadingRow
     message: Inbound
-    item: str
+    index: int | None  # position in a backfill array, None for a single message
+    reading: int  # position in the message's readings
+
+    @property
+    def item(self) -> str:
+        # Built only when needed (a conflict): labels cost more than the rest of a row.
+        return reading_item(self.index, self.reading)
+
+
+def reading_item(index: int | None, reading: int) -> str:
+    return f"[{index}].readings[{reading}]" if index is not None else f"readings[{reading}]"
 
 
 @dataclass(slots=True)
@@ -175,11 +188,23 @@ class Decoder:
         if kind != "readings":
             quarantine("wrong_topic", f"topic kind {kind!r} is not 'readings'", field_="topic")
             return
-        try:
-            items = decode_items(message.payload)
-        except DecodeError as exc:
-            quarantine(exc.code, str(exc), field_=exc.field, project=project, device=device_id)
-            return
+        fast: ReadingMessage | None = None
+        if message.payload[:1] == b"{" and len(message.payload) <= MAX_PAYLOAD_BYTES:
+            # Hot path: pydantic-core parses and validates one object straight from bytes.
+            # Anything it rejects takes the slow path below, which says exactly what is wrong.
+            try:
+                fast = ReadingMessage.model_validate_json(message.payload)
+            except ValidationError:
+                fast = None
+        items: list[Any]
+        if fast is not None:
+            items = [fast]
+        else:
+            try:
+                items = decode_items(message.payload)
+            except DecodeError as exc:
+                quarantine(exc.code, str(exc), field_=exc.field, project=project, device=device_id)
+                return
 
         is_batch = not (len(items) == 1 and message.payload.lstrip()[:1] == b"{")
         info = self._lookup(project, device_id)
@@ -190,7 +215,7 @@ class Decoder:
             where = f"[{index}]" if is_batch else "message"
             prefix = f"[{index}]." if is_batch else ""
             try:
-                msg = validate_item(item, index if is_batch else None)
+                msg = item if fast is not None else validate_item(item, index if is_batch else None)
             except DecodeError as exc:
                 seq = item.get("seq") if isinstance(item, dict) else None
                 quarantine(
@@ -261,11 +286,11 @@ class Decoder:
                     msg.seq,
                 )
                 continue
+            position = index if is_batch else None
             for j, reading in enumerate(msg.readings):
-                rfield = f"{prefix}readings[{j}]"
-                ritem = f"{where}.readings[{j}]" if where != "message" else f"readings[{j}]"
                 spec = quantities.get(reading.quantity)
                 if spec is None:
+                    rfield, ritem = f"{prefix}readings[{j}]", reading_item(position, j)
                     quarantine(
                         "unknown_quantity",
                         f"{rfield}.quantity: {reading.quantity!r} is not in the catalogue",
@@ -277,6 +302,7 @@ class Decoder:
                     )
                     continue
                 if reading.quantity not in info.quantities:
+                    rfield, ritem = f"{prefix}readings[{j}]", reading_item(position, j)
                     quarantine(
                         "unknown_quantity",
                         f"{rfield}.quantity: device {device_id!r} does not measure "
@@ -291,6 +317,7 @@ class Decoder:
                 try:
                     factor = self._factor(reading.unit, spec, info)
                 except UnitError as exc:
+                    rfield, ritem = f"{prefix}readings[{j}]", reading_item(position, j)
                     quarantine(
                         exc.code,
                         f"{rfield}.unit: {exc} for {reading.quantity}",
@@ -303,6 +330,7 @@ class Decoder:
                     continue
                 value = factor(reading.value)
                 if not spec.in_range(value):
+                    rfield, ritem = f"{prefix}readings[{j}]", reading_item(position, j)
                     quarantine(
                         "out_of_range",
                         f"{rfield}.value: {reading.value:g} {reading.unit} = {value:g} "
@@ -333,6 +361,7 @@ class Decoder:
                             received_ms=message.received_ms,
                         ),
                         message,
-                        ritem,
+                        position,
+                        j,
                     )
                 )

@@ -232,17 +232,23 @@ class BatchProcessor:
     def _arrival_gaps(self, new: list[ReadingRow]) -> list[EventItem]:
         """A live (non-historical) stream that skipped more than ARRIVAL_GAP_INTERVALS of
         its expected interval: the device was out. A later backfill may fill the data,
-        but the outage itself is worth a line in the events list."""
-        latest: dict[tuple[str, str], list[int]] = defaultdict(list)
+        but the outage itself is worth a line in the events list.
+
+        This process's own view is only a first guess: in a shared subscription another
+        gateway receives part of every device's stream. A suspected gap is confirmed
+        against the store, which holds what every process has written."""
+        latest: dict[tuple[str, str], dict[int, str]] = defaultdict(dict)
         for row in new:
             if not row.historical:
-                latest[(row.project, row.device)].append(row.time_ms)
+                latest[(row.project, row.device)].setdefault(row.time_ms, row.quantity)
         events: list[EventItem] = []
         for key, times in latest.items():
             info = self.registry.registry.get(*key)
             limit_ms = ARRIVAL_GAP_INTERVALS * (info.expected_interval_s if info else 60) * 1000
             previous = self._last_live.get(key)
-            for t in sorted(set(times)):
+            for t in sorted(times):
+                if previous is not None and t - previous > limit_ms:
+                    previous = max(previous, self._stored_before(key, times[t], t))
                 if previous is not None and t - previous > limit_ms:
                     events.append(
                         EventItem(
@@ -259,6 +265,15 @@ class BatchProcessor:
             if previous is not None:
                 self._last_live[key] = previous
         return events
+
+    def _stored_before(self, key: tuple[str, str], quantity: str, time_ms: int) -> int:
+        """Time of the newest stored reading of the series before ``time_ms`` (or 0)."""
+        try:
+            before, _ = self.store.neighbours(key[0], key[1], quantity, time_ms)
+        except Exception as exc:  # advisory; a store hiccup must not block ingestion
+            log.warning("arrival-gap check against the store skipped: %s", exc)
+            return 0
+        return before.time_ms if before is not None else 0
 
     def _register_events(self, new: list[ReadingRow]) -> list[EventItem]:
         by_series: dict[tuple[str, str, str], list[ReadingRow]] = defaultdict(list)

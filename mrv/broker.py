@@ -86,6 +86,8 @@ class MosquittoBroker:
             "max_queued_bytes 0",
             f"max_inflight_messages {self.max_inflight_messages}",
             "persistent_client_expiration 7d",
+            # Nagle's algorithm holds small QoS 1 packets back ~8 ms each way.
+            "set_tcp_nodelay true",
             f"log_dest file {self.workdir / 'mosquitto.log'}",
             "log_type error",
             "log_type warning",
