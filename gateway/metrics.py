@@ -35,6 +35,9 @@ class GatewayMetrics:
             registry=r,
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
+        self.subscribed = Gauge(
+            "mrv_gateway_subscribed", "1 once the broker confirmed the subscriptions", registry=r
+        )
         self.lag_seconds = Gauge(
             "mrv_gateway_lag_seconds", "receive-to-durable time of the last batch", registry=r
         )

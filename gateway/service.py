@@ -94,6 +94,7 @@ class Gateway:
         self._queue: queue.Queue[Inbound] = queue.Queue(maxsize=self.options.receive_maximum + 100)
         self._stop = threading.Event()
         self._connected = threading.Event()
+        self.ready = threading.Event()  # subscribed: the broker queues for us from now on
         self._last_spool_failure = 0.0
         self.client = self._make_client()
 
@@ -118,6 +119,7 @@ class Gateway:
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.reconnect_delay_set(1, 5)
         return client
 
@@ -138,8 +140,18 @@ class Gateway:
         client.subscribe([(f, 1) for f in filters])
         self._connected.set()
 
+    def _on_subscribe(self, _c: Any, _u: Any, _mid: Any, reasons: Any, _p: Any) -> None:
+        failed = [r for r in reasons if getattr(r, "is_failure", False)]
+        if failed:
+            log.error("broker refused the subscription: %s", failed)
+            return
+        # Only now can nothing published be missed: tests and the demo wait for this.
+        self.ready.set()
+        self.metrics.subscribed.set(1)
+
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()
+        self.metrics.subscribed.set(0)
         if not self._stop.is_set():
             log.warning("disconnected from the broker (%s); reconnecting", reason)
 

@@ -598,7 +598,7 @@ def devices_list(
             )
             if project:
                 query = query.where(Device.project_id == project)
-            rows = list(session.execute(query).tuples())
+            rows = [(d, s) for d, s in session.execute(query).all()]
     finally:
         db.dispose()
     records = [

@@ -136,6 +136,13 @@ def run_demo(
     summary = DemoSummary(elapsed_s=0.0)
     try:
         wait_for_port(metrics_port, timeout_s=30)
+        # Devices must not publish before the gateway's subscription exists, or the broker
+        # has no session queue to keep their first messages in.
+        deadline = time.monotonic() + 30
+        while _scrape(metrics_port).get("mrv_gateway_subscribed", 0) < 1:
+            if time.monotonic() > deadline:
+                raise DemoError(f"the gateway did not subscribe; see {log.name}")
+            time.sleep(0.05)
         console.print(f"gateway: pid {gateway.pid}, metrics on :{metrics_port}, log {log.name}")
         end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         start = end - timedelta(days=days)

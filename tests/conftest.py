@@ -58,7 +58,7 @@ class RunningGateway:
 
     def start(self) -> RunningGateway:
         self.thread.start()
-        assert self.gateway._connected.wait(10), "gateway did not connect"
+        assert self.gateway.ready.wait(10), "gateway did not subscribe"
         return self
 
     def stop(self) -> None:
