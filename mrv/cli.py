@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from mrv.config import Settings, load_settings
 
@@ -41,6 +44,19 @@ HomeOption = Annotated[
 
 def _settings(home: Path | None = None, **overrides: Any) -> Settings:
     return load_settings(home=home, **overrides)
+
+
+@contextmanager
+def _session(home: Path | None) -> Iterator[Session]:
+    """A session on the configured relational store, for commands that read it."""
+    from mrv.db.engine import Database
+
+    db = Database(_settings(home).effective_database_url)
+    try:
+        with db.session() as session:
+            yield session
+    finally:
+        db.dispose()
 
 
 def _logging(verbose: bool) -> None:
@@ -237,19 +253,13 @@ def broker_auth(
     from sqlalchemy import select
 
     from mrv.broker_auth import DeviceEntry, write_auth_files
-    from mrv.db.engine import Database
     from mrv.db.models import Device
 
-    settings = _settings(home)
-    db = Database(settings.effective_database_url)
-    try:
-        with db.session() as session:
-            query = select(Device).where(Device.status == "active")
-            if project:
-                query = query.where(Device.project_id.in_(project))
-            devices = [DeviceEntry(d.project_id, d.site_id, d.id) for d in session.scalars(query)]
-    finally:
-        db.dispose()
+    with _session(home) as session:
+        query = select(Device).where(Device.status == "active")
+        if project:
+            query = query.where(Device.project_id.in_(project))
+        devices = [DeviceEntry(d.project_id, d.site_id, d.id) for d in session.scalars(query)]
     files = write_auth_files(devices, out, gateway_user=gateway_user)
     console.print(
         f"{len(devices)} devices; new credentials for {len(files.new_devices)} users.\n"
@@ -432,23 +442,17 @@ def quarantine_list(
     """List quarantined messages with their reasons."""
     from sqlalchemy import select
 
-    from mrv.db.engine import Database
     from mrv.db.models import QuarantineEntry
 
     if format not in ("table", "jsonl"):
         raise typer.BadParameter("must be table or jsonl", param_hint="--format")
-    settings = _settings(home)
-    db = Database(settings.effective_database_url)
-    try:
-        with db.session() as session:
-            query = select(QuarantineEntry).order_by(QuarantineEntry.id).limit(limit)
-            if project:
-                query = query.where(QuarantineEntry.project_id == project)
-            if status != "all":
-                query = query.where(QuarantineEntry.status == status)
-            entries = list(session.scalars(query))
-    finally:
-        db.dispose()
+    with _session(home) as session:
+        query = select(QuarantineEntry).order_by(QuarantineEntry.id).limit(limit)
+        if project:
+            query = query.where(QuarantineEntry.project_id == project)
+        if status != "all":
+            query = query.where(QuarantineEntry.status == status)
+        entries = list(session.scalars(query))
     if format == "jsonl":
         for e in entries:
             print(
@@ -524,22 +528,16 @@ def events_list(
     """List data-quality events: register resets and rollovers, conflicts."""
     from sqlalchemy import select
 
-    from mrv.db.engine import Database
     from mrv.db.models import Event
     from mrv.wire import format_time, time_from_ms
 
-    settings = _settings(home)
-    db = Database(settings.effective_database_url)
-    try:
-        with db.session() as session:
-            query = select(Event).order_by(Event.time_ms, Event.id).limit(limit)
-            if project:
-                query = query.where(Event.project_id == project)
-            if kind:
-                query = query.where(Event.kind == kind)
-            events = list(session.scalars(query))
-    finally:
-        db.dispose()
+    with _session(home) as session:
+        query = select(Event).order_by(Event.time_ms, Event.id).limit(limit)
+        if project:
+            query = query.where(Event.project_id == project)
+        if kind:
+            query = query.where(Event.kind == kind)
+        events = list(session.scalars(query))
     if format == "jsonl":
         for e in events:
             print(
@@ -580,27 +578,21 @@ def devices_list(
     """List devices with their registry status and the last status they published."""
     from sqlalchemy import select
 
-    from mrv.db.engine import Database
     from mrv.db.models import Device, DeviceStatus
 
-    settings = _settings(home)
-    db = Database(settings.effective_database_url)
-    try:
-        with db.session() as session:
-            query = (
-                select(Device, DeviceStatus)
-                .outerjoin(
-                    DeviceStatus,
-                    (DeviceStatus.project_id == Device.project_id)
-                    & (DeviceStatus.device_id == Device.id),
-                )
-                .order_by(Device.project_id, Device.id)
+    with _session(home) as session:
+        query = (
+            select(Device, DeviceStatus)
+            .outerjoin(
+                DeviceStatus,
+                (DeviceStatus.project_id == Device.project_id)
+                & (DeviceStatus.device_id == Device.id),
             )
-            if project:
-                query = query.where(Device.project_id == project)
-            rows = [(d, s) for d, s in session.execute(query).all()]
-    finally:
-        db.dispose()
+            .order_by(Device.project_id, Device.id)
+        )
+        if project:
+            query = query.where(Device.project_id == project)
+        rows = [(d, s) for d, s in session.execute(query).all()]
     records = [
         {
             "project": d.project_id,

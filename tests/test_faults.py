@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
@@ -25,6 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import func, select
 
+from mrv.broker import free_port
 from mrv.config import Settings
 from mrv.db.engine import Database
 from mrv.db.models import QuarantineEntry
@@ -80,6 +82,7 @@ class GatewayProcess:
         self.settings = settings
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = settings.home / "gateway.log"
+        self.metrics_port = free_port()
 
     def start(self) -> None:
         env = {**os.environ, "MRV_HOME": str(self.settings.home)}
@@ -94,11 +97,26 @@ class GatewayProcess:
                     self.settings.mqtt_url,
                     "--client-id",
                     "fault-gw",
+                    "--metrics-port",
+                    str(self.metrics_port),
                 ],
                 env=env,
                 stdout=log,
                 stderr=log,
             )
+
+    def wait_subscribed(self) -> None:
+        """Until the broker confirmed the gateway's subscription (its /metrics says so)."""
+
+        def subscribed() -> bool:
+            try:
+                url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+                text = urllib.request.urlopen(url, timeout=2).read().decode()
+            except OSError:
+                return False
+            return "mrv_gateway_subscribed 1.0" in text
+
+        wait_until(subscribed, 30, "gateway subscribed")
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -146,6 +164,16 @@ class Device:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def start_stack(settings: Settings, broker):
+    """The plan registered, a gateway process subscribed, a device connected."""
+    prepare(settings)
+    items, expected, invalid = workload()
+    gw = GatewayProcess(settings)
+    gw.start()
+    gw.wait_subscribed()
+    return items, expected, invalid, gw, Device(broker.port)
 
 
 def prepare(settings: Settings) -> None:
@@ -197,13 +225,7 @@ def check_exactly_once(settings: Settings, expected: set, invalid: int) -> None:
 
 
 def test_sigkill_gateway_mid_stream(settings: Settings, broker):
-    prepare(settings)
-    items, expected, invalid = workload()
-    gw = GatewayProcess(settings)
-    gw.start()
-    wait_until(lambda: (settings.home / "readings.sqlite").exists(), 30, "gateway up")
-    time.sleep(1.0)
-    device = Device(broker.port)
+    items, expected, invalid, gw, device = start_stack(settings, broker)
     killed = threading.Event()
 
     def killer() -> None:
@@ -218,19 +240,14 @@ def test_sigkill_gateway_mid_stream(settings: Settings, broker):
     assert killed.is_set()
     assert count_stored(settings) < len(expected), "the kill came too late to prove anything"
     gw.start()
+    gw.wait_subscribed()
     check_exactly_once(settings, expected, invalid)
     assert gw.terminate() == 0
     device.close()
 
 
 def test_broker_restart_mid_stream(settings: Settings, broker):
-    prepare(settings)
-    items, expected, invalid = workload()
-    gw = GatewayProcess(settings)
-    gw.start()
-    wait_until(lambda: (settings.home / "readings.sqlite").exists(), 30, "gateway up")
-    time.sleep(1.0)
-    device = Device(broker.port)
+    items, expected, invalid, gw, device = start_stack(settings, broker)
     restarted = threading.Event()
 
     def progress(n: int) -> None:
@@ -245,13 +262,7 @@ def test_broker_restart_mid_stream(settings: Settings, broker):
 
 
 def test_store_locked_spools_and_replays(settings: Settings, broker):
-    prepare(settings)
-    items, expected, invalid = workload()
-    gw = GatewayProcess(settings)
-    gw.start()
-    wait_until(lambda: (settings.home / "readings.sqlite").exists(), 30, "gateway up")
-    time.sleep(1.0)
-    device = Device(broker.port)
+    items, expected, invalid, gw, device = start_stack(settings, broker)
     # Another process takes the store's write lock for 12 s while devices keep publishing.
     locker = sqlite3.connect(settings.effective_ts_path, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")

@@ -98,6 +98,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
 from mrv import quantities
+from mrv.stores.sqlite_ts import lookup_identities
 from mrv.stores.timeseries import Identity, ReadingRow, SeriesPoint, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -115,7 +116,6 @@ MAX_TIME_MS = (2**63 - 1 - (SEQ_SLOTS - 1)) // NS_PER_MS
 FIELDS = ("value", "raw_value", "raw_unit", "seq", "interval_s", "historical", "received_ms")
 TAGS = ("device", "kind", "project", "quantity", "site", "unit")  # sorted: InfluxDB's order
 
-_IN_CHUNK = 500
 # WritePrecision.NS is the string "ns" while write() is annotated to take WritePrecision.
 _PRECISION_NS: Any = WritePrecision.NS
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -496,27 +496,7 @@ class _Ledger:
             )
 
     def lookup(self, identities: Iterable[Identity]) -> dict[Identity, float]:
-        grouped: dict[tuple[str, str], set[int]] = {}
-        wanted: set[Identity] = set()
-        for ident in identities:
-            grouped.setdefault((ident[0], ident[1]), set()).add(ident[2])
-            wanted.add(ident)
-        found: dict[Identity, float] = {}
-        for (project, device), seqs in grouped.items():
-            ordered = sorted(seqs)
-            for i in range(0, len(ordered), _IN_CHUNK):
-                chunk = ordered[i : i + _IN_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                cur = self.conn.execute(
-                    "SELECT seq, quantity, value FROM ledger WHERE project=? AND device=? "
-                    f"AND seq IN ({marks})",
-                    (project, device, *chunk),
-                )
-                for seq, quantity, value in cur:
-                    ident = (project, device, seq, quantity)
-                    if ident in wanted:
-                        found[ident] = value
-        return found
+        return lookup_identities(self.conn, "ledger", identities)
 
     def record(self, rows: Iterable[ReadingRow]) -> None:
         self.conn.executemany(

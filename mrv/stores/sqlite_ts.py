@@ -39,6 +39,38 @@ _COLUMNS = (
 _IN_CHUNK = 500
 
 
+def lookup_identities(
+    conn: sqlite3.Connection, table: str, identities: Iterable[Identity]
+) -> dict[Identity, float]:
+    """The stored value of each identity found in ``table`` (project, device, seq,
+    quantity, value; keyed by identity).
+
+    Grouped by (project, device) so each lookup is a primary-key prefix with an IN list
+    of seqs, chunked below SQLite's parameter limit.
+    """
+    grouped: dict[tuple[str, str], set[int]] = defaultdict(set)
+    wanted: set[Identity] = set()
+    for ident in identities:
+        grouped[(ident[0], ident[1])].add(ident[2])
+        wanted.add(ident)
+    found: dict[Identity, float] = {}
+    for (project, device), seqs in grouped.items():
+        ordered = sorted(seqs)
+        for i in range(0, len(ordered), _IN_CHUNK):
+            chunk = ordered[i : i + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            cur = conn.execute(
+                f"SELECT seq, quantity, value FROM {table} WHERE project=? AND device=? "
+                f"AND seq IN ({marks})",
+                (project, device, *chunk),
+            )
+            for seq, quantity, value in cur:
+                ident = (project, device, seq, quantity)
+                if ident in wanted:
+                    found[ident] = value
+    return found
+
+
 class SQLiteTimeSeriesStore:
     """Readings in one SQLite file (WAL). Safe for several processes on one machine."""
 
@@ -60,32 +92,11 @@ class SQLiteTimeSeriesStore:
         self._conn.executescript(_SCHEMA)
 
     def existing(self, identities: Iterable[Identity]) -> dict[Identity, float]:
-        # Group by (project, device) so each lookup is a PK-prefix range with an IN list.
-        grouped: dict[tuple[str, str], set[int]] = defaultdict(set)
-        wanted: set[Identity] = set()
-        for ident in identities:
-            grouped[(ident[0], ident[1])].add(ident[2])
-            wanted.add(ident)
-        found: dict[Identity, float] = {}
         try:
             with self._lock:
-                for (project, device), seqs in grouped.items():
-                    ordered = sorted(seqs)
-                    for i in range(0, len(ordered), _IN_CHUNK):
-                        chunk = ordered[i : i + _IN_CHUNK]
-                        marks = ",".join("?" * len(chunk))
-                        cur = self._conn.execute(
-                            "SELECT seq, quantity, value FROM readings WHERE project=? AND "
-                            f"device=? AND seq IN ({marks})",
-                            (project, device, *chunk),
-                        )
-                        for seq, quantity, value in cur:
-                            ident = (project, device, seq, quantity)
-                            if ident in wanted:
-                                found[ident] = value
+                return lookup_identities(self._conn, "readings", identities)
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"sqlite store {self.path}: {exc}") from exc
-        return found
 
     def insert(self, rows: Sequence[ReadingRow]) -> int:
         if not rows:
