@@ -100,21 +100,11 @@ def import_csv(
         for message in _messages(reader, project):
             batch.append(message)
             if len(batch) >= batch_size:
-                _merge(total, processor.process(batch))
+                total.merge(processor.process(batch))
                 batch = []
         if batch:
-            _merge(total, processor.process(batch))
+            total.merge(processor.process(batch))
     finally:
         if isinstance(source, Path):
             handle.close()
     return total
-
-
-def _merge(total: BatchResult, part: BatchResult) -> None:
-    total.messages += part.messages
-    total.stored += part.stored
-    total.duplicates += part.duplicates
-    total.conflicts += part.conflicts
-    total.events += part.events
-    for reason, n in part.quarantined.items():
-        total.quarantined[reason] += n

@@ -55,6 +55,20 @@ class BatchResult:
     quarantine_items: list[QuarantineItem] = field(default_factory=list)
     statuses: int = 0
 
+    def merge(self, part: BatchResult) -> None:
+        """Add another batch's outcome to this one (counts, reasons, acks, items)."""
+        self.messages += part.messages
+        self.stored += part.stored
+        self.duplicates += part.duplicates
+        self.conflicts += part.conflicts
+        self.events += part.events
+        self.statuses += part.statuses
+        for reason, n in part.quarantined.items():
+            self.quarantined[reason] += n
+        for key, seqs in part.acks.items():
+            self.acks.setdefault(key, set()).update(seqs)
+        self.quarantine_items.extend(part.quarantine_items)
+
 
 class RegistryCache:
     """The device registry in memory, refreshed on a timer and (rate-limited) on a miss."""

@@ -336,7 +336,7 @@ class Gateway:
             raise
         except Exception:
             log.exception("batch failed; processing its %d messages one by one", len(batch))
-        total = BatchResult(messages=len(batch))
+        total = BatchResult()
         for message in batch:
             try:
                 part = self.processor.process([message])
@@ -344,14 +344,7 @@ class Gateway:
                 raise
             except Exception as exc:
                 part = self._quarantine_internal(message, exc)
-            total.stored += part.stored
-            total.duplicates += part.duplicates
-            total.conflicts += part.conflicts
-            total.events += part.events
-            for reason, n in part.quarantined.items():
-                total.quarantined[reason] += n
-            for key, seqs in part.acks.items():
-                total.acks.setdefault(key, set()).update(seqs)
+            total.merge(part)
         return total
 
     def _quarantine_internal(self, message: Inbound, exc: Exception) -> BatchResult:

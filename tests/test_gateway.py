@@ -377,3 +377,35 @@ def test_arrival_gap_is_an_event(env):
     settle(gw, 6)
     gaps = [e for e in events(db) if e.kind == "arrival_gap"]
     assert [(e.device_id, e.detail["seconds"]) for e in gaps] == [("em1", 1200.0)]
+
+
+def test_a_bug_on_one_message_quarantines_that_message_only(
+    loaded, run_gateway, publisher, monkeypatch
+):
+    """Simulates a gateway bug that one payload triggers: the rest of its batch is stored."""
+    from gateway.decode import Decoder
+
+    real = Decoder.decode
+
+    def buggy(self, message, out):
+        if b"boom" in message.payload:
+            raise ZeroDivisionError("simulated bug")
+        return real(self, message, out)
+
+    monkeypatch.setattr(Decoder, "decode", buggy)
+    gw = run_gateway(loaded, batch_interval_s=0.5)  # one batch holds all three
+    store = SQLiteTimeSeriesStore(loaded.effective_ts_path)
+    db = Database(loaded.effective_database_url)
+    pub_items = [
+        (EM1, message("em1", 1, [energy(1.0)])),
+        (EM1, message("em1", 2, [energy(2.0)], note="boom")),
+        (EM1, message("em1", 3, [energy(3.0)], when=T0 + timedelta(minutes=3))),
+    ]
+    publisher.publish_many(pub_items)
+    wait_until(lambda: store.count() == 2 and len(quarantined(db)) == 1)
+    entry = quarantined(db)[0]
+    assert entry.reason == "internal_error" and "simulated bug" in entry.detail
+    assert [r.seq for r in store.query(P)] == [1, 3]
+    gw.stop()
+    store.close()
+    db.dispose()
