@@ -68,6 +68,11 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
+        self.launch()
+        return self
+
+    def launch(self) -> None:
+        """Run the server on the existing cluster (after start(), or after halt())."""
         self.process = subprocess.Popen(
             self._cmd(
                 str(self.bindir / "postgres"),
@@ -98,7 +103,38 @@ class PostgresServer:
             if ready.returncode == 0:
                 break
             time.sleep(0.1)
-        return self
+
+    def halt(self) -> None:
+        """Stop the server but keep its data, as an outage; launch() brings it back."""
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        # Fast shutdown through pg_ctl: a plain SIGTERM is a "smart" shutdown that waits
+        # for every client (a gateway's pool) to leave, and under runuser it would reach
+        # the wrapper, not the postmaster.
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            subprocess.run(
+                self._cmd(
+                    str(self.bindir / "pg_ctl"),
+                    "stop",
+                    "-D",
+                    str(self.datadir),
+                    "-m",
+                    "fast",
+                    "-w",
+                    "-t",
+                    "30",
+                ),
+                capture_output=True,
+            )
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.process = None
 
     def create_database(self, name: str) -> str:
         import psycopg
@@ -110,14 +146,7 @@ class PostgresServer:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.process = None
+        self._shutdown()
         shutil.rmtree(self.datadir, ignore_errors=True)
 
     def __enter__(self) -> PostgresServer:

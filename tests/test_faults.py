@@ -44,12 +44,12 @@ DEVICES = [("rayong-a", "pv-a-meter"), ("rayong-b", "pv-b-meter"), ("koh-site", 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-def workload() -> tuple[list[tuple[str, bytes]], set[tuple[str, int, str]], int]:
+def workload(n: int = N_MESSAGES) -> tuple[list[tuple[str, bytes]], set[tuple[str, int, str]], int]:
     """The messages to send, the identities that must be stored, and the poison count."""
     items: list[tuple[str, bytes]] = []
     expected: set[tuple[str, int, str]] = set()
     invalid = 0
-    for i in range(N_MESSAGES):
+    for i in range(n):
         site, device = DEVICES[i % len(DEVICES)]
         seq = i // len(DEVICES)
         topic = readings_topic("th-solar-rooftops", site, device)
@@ -277,3 +277,34 @@ def test_store_locked_spools_and_replays(settings: Settings, broker):
     assert "spooling" in log, "the store outage never reached the spool"
     assert gw.terminate() == 0
     device.close()
+
+
+def test_relational_store_down_spools_and_replays(
+    settings: Settings, broker, run_gateway, publisher
+):
+    """PostgreSQL (quarantine, events, audit) goes away mid-stream: the gateway spools,
+    keeps acknowledging, and replays everything once the database is back."""
+    from mrv.pgserver import PostgresServer
+
+    pg = PostgresServer().start()
+    try:
+        settings = settings.model_copy(update={"database_url": pg.create_database("outage")})
+        prepare(settings)
+        gw = run_gateway(settings, spool_retry_s=0.5)
+        items, expected, invalid = workload(3000)
+        publisher.publish_many(items[:1000])
+        wait_until(lambda: count_stored(settings) > 0, 30, "first readings stored")
+        pg.halt()
+        publisher.publish_many(items[1000:])  # acknowledged by the gateway into its spool
+        metrics = gw.gateway.metrics
+        wait_until(lambda: metrics.spooled._value.get() > 0, 30, "spooling")
+        pg.launch()
+        wait_until(
+            lambda: gw.gateway.spool.depth == 0 and metrics.replayed._value.get() > 0,
+            60,
+            "spool replayed",
+        )
+        check_exactly_once(settings, expected, invalid)
+        gw.stop()
+    finally:
+        pg.stop()
