@@ -236,7 +236,7 @@ def demo(
     try:
         run_demo(settings, plans_dir=plans_dir, days=days, seed=seed, console=console)
     except (BrokerMissing, DemoError) as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{exc}[/]", soft_wrap=True)
         raise typer.Exit(1) from None
 
 

@@ -146,14 +146,7 @@ def run_demo(
         console.print(f"gateway: pid {gateway.pid}, metrics on :{metrics_port}, log {log.name}")
         end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         start = end - timedelta(days=days)
-        faults = FaultConfig(
-            garbage_rate=0.0005,
-            wrong_unit_rate=0.0005,
-            duplicate_rate=0.003,
-            outage_rate_per_day=0.05,
-            outage_mean_h=8.0,
-            reset_rate=0.00002,
-        )
+        faults = FaultConfig.typical()
         with Progress(
             TextColumn("simulating {task.fields[when]}"),
             BarColumn(),
