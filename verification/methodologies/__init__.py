@@ -1,0 +1,1 @@
+"""One module per methodology; each pairs with a parameter table in verification/data."""
