@@ -66,3 +66,44 @@ def test_splitting_a_period_never_adds_energy(steps, gaps, cut, span):
     second = cumulative_total(times, values, m, b, 999.9)
     assert whole.total >= -1e-9 and first.total >= -1e-9 and second.total >= -1e-9
     assert first.total + second.total == pytest.approx(whole.total, abs=1e-6)
+
+
+def test_instant_flow_is_integrated_and_gaps_count_zero():
+    from verification.aggregation import integrate_instant
+
+    # hourly flow of 50 Nm3/h for 24 h, with samples 10-13 missing (a 4 h hole)
+    times = [h * H for h in range(25) if not 10 <= h <= 13]
+    rates = [50.0] * len(times)
+    result = integrate_instant(times, rates, 0, 24 * H, max_gap_ms=3 * H)
+    assert result.gaps == [(9 * H, 14 * H)]
+    assert result.total == pytest.approx(50.0 * 19)  # 24 h minus the 5 h gap
+    assert result.covered_ms == 19 * H
+    # within max_gap the trapezoid bridges the samples
+    bridged = integrate_instant(times, rates, 0, 24 * H, max_gap_ms=6 * H)
+    assert bridged.gaps == [] and bridged.total == pytest.approx(50.0 * 24)
+
+
+def test_instant_boundaries_are_interpolated_and_periods_add_up():
+    from verification.aggregation import integrate_instant
+
+    times = [0, H, 2 * H]
+    rates = [0.0, 10.0, 20.0]
+    whole = integrate_instant(times, rates, 0, 2 * H, max_gap_ms=H)
+    a = integrate_instant(times, rates, 0, H // 2, max_gap_ms=H)
+    b = integrate_instant(times, rates, H // 2, 2 * H, max_gap_ms=H)
+    assert whole.total == pytest.approx(20.0)
+    assert a.total == pytest.approx(1.25)  # ramp 0 -> 5 over half an hour
+    assert a.total + b.total == pytest.approx(whole.total)
+    edge = integrate_instant(times, rates, -5 * H, 2 * H, max_gap_ms=H)
+    assert edge.gaps == [(-5 * H, 0)] and edge.total == pytest.approx(20.0)
+
+
+def test_case_5_california_gap_rules():
+    from verification.gaps import california_substitute
+
+    short = california_substitute(3, [50, 52, 48, 50], [46, 50, 54, 50])
+    assert (short.rule, short.value) == ("mean_before_after", pytest.approx(150.0))
+    long = california_substitute(240, [50] * 4, [50] * 4)
+    assert (long.rule, long.value) == ("no_credit", 0.0)
+    middle = california_substitute(12, [50] * 4, [50] * 4)
+    assert (middle.rule, middle.value) == ("not_covered", 0.0)
