@@ -23,7 +23,14 @@ from sqlalchemy.exc import DBAPIError
 from gateway.decode import Candidate, Decoded, Decoder, Inbound
 from gateway.registers import find_decreases
 from mrv.db.engine import Database
-from mrv.db.repo import EventItem, QuarantineItem, Registry, load_registry, record_outcome
+from mrv.db.repo import (
+    DeviceInfo,
+    EventItem,
+    QuarantineItem,
+    Registry,
+    load_registry,
+    record_outcome,
+)
 from mrv.stores.timeseries import (
     Identity,
     ReadingRow,
@@ -88,7 +95,7 @@ class RegistryCache:
         if time.monotonic() - self._loaded_at > self._refresh_s:
             self.refresh()
 
-    def lookup(self, project: str, device: str) -> object:
+    def lookup(self, project: str, device: str) -> DeviceInfo | None:
         info = self._registry.get(project, device)
         if info is None and time.monotonic() - self._loaded_at > 1.0:
             self.refresh()  # a device registered a moment ago should not be quarantined
@@ -119,7 +126,7 @@ class BatchProcessor:
         self.actor = actor
         self.registry = RegistryCache(db)
         self.decoder = Decoder(
-            self.registry.lookup,  # type: ignore[arg-type]
+            self.registry.lookup,
             int(future_tolerance_s * 1000),
             clock_ms,
         )
@@ -224,7 +231,9 @@ class BatchProcessor:
             log.warning(
                 "insert race: %d of %d new rows were already there", len(new) - inserted, len(new)
             )
-            return self._after_race(messages)
+            # Everything is now stored by one process or the other, so the second pass
+            # finds no new rows and ends there.
+            return self.process(messages)
         for row in new:
             if row.kind == "cumulative":
                 key = (row.project, row.device, row.quantity)
@@ -238,10 +247,6 @@ class BatchProcessor:
         result.quarantine_items = quarantine
         result.statuses = len(decoded.statuses)
         return result
-
-    def _after_race(self, messages: list[Inbound]) -> BatchResult:
-        # Everything is now in one store or the other; a second pass classifies it all.
-        return self.process(messages)
 
     def _arrival_gaps(self, new: list[ReadingRow]) -> list[EventItem]:
         """A live (non-historical) stream that skipped more than ARRIVAL_GAP_INTERVALS of
