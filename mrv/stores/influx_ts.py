@@ -99,7 +99,14 @@ from influxdb_client.rest import ApiException
 
 from mrv import quantities
 from mrv.stores.sqlite_ts import lookup_identities
-from mrv.stores.timeseries import Identity, ReadingRow, SeriesPoint, StoreUnavailable
+from mrv.stores.timeseries import (
+    Identity,
+    ReadingRow,
+    SeriesArrays,
+    SeriesPoint,
+    StoreUnavailable,
+    series_via_query,
+)
 
 if TYPE_CHECKING:
     from mrv.config import Settings
@@ -629,6 +636,11 @@ class InfluxTimeSeriesStore:
                 return self._ledger.lookup(identities)
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"influx ledger {self._ledger.path}: {exc}") from exc
+
+    def series(
+        self, project: str, device: str, quantity: str, start_ms: int, end_ms: int
+    ) -> SeriesArrays:
+        return series_via_query(self, project, device, quantity, start_ms, end_ms)
 
     def count(self, project: str | None = None) -> int:
         """Readings this host's ledger recorded (see the module docstring's limits)."""

@@ -13,6 +13,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
+import numpy as np
+from numpy.typing import NDArray
+
 
 class ReadingRow(NamedTuple):
     """One stored reading, canonical units; times are epoch milliseconds (UTC)."""
@@ -43,6 +46,21 @@ Identity = tuple[str, str, int, str]
 class SeriesPoint:
     time_ms: int
     value: float
+
+
+class SeriesArrays(NamedTuple):
+    """One series as arrays (canonical units), ordered by time then seq.
+
+    interval_s is NaN for readings that are not interval totals.
+    """
+
+    times_ms: NDArray[np.int64]
+    values: NDArray[np.float64]
+    interval_s: NDArray[np.float64]
+
+    @classmethod
+    def empty(cls) -> SeriesArrays:
+        return cls(np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.float64))
 
 
 class StoreUnavailable(RuntimeError):
@@ -76,6 +94,14 @@ class TimeSeriesStore(Protocol):
         """Readings in time order (then device, quantity, seq); ``end_ms`` exclusive."""
         ...
 
+    def series(
+        self, project: str, device: str, quantity: str, start_ms: int, end_ms: int
+    ) -> SeriesArrays:
+        """Readings of one series with start_ms <= time <= end_ms, plus the reading just
+        before start_ms and the one just after end_ms (to interpolate the boundaries), as
+        arrays for vectorised verification."""
+        ...
+
     def count(self, project: str | None = None) -> int: ...
 
     def close(self) -> None: ...
@@ -84,3 +110,26 @@ class TimeSeriesStore(Protocol):
 def value_matches(a: float, b: float) -> bool:
     """Same physical value, allowing float noise from different source units."""
     return a == b or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+
+
+def series_via_query(
+    store: TimeSeriesStore, project: str, device: str, quantity: str, start_ms: int, end_ms: int
+) -> SeriesArrays:
+    """``series`` built from ``neighbours`` and ``query`` (for backends without a faster
+    path)."""
+    before, _ = store.neighbours(project, device, quantity, start_ms)
+    _, after = store.neighbours(project, device, quantity, end_ms)
+    rows = [
+        (r.time_ms, r.value, r.interval_s if r.interval_s is not None else np.nan)
+        for r in store.query(
+            project, device=device, quantity=quantity, start_ms=start_ms, end_ms=end_ms + 1
+        )
+    ]
+    if before is not None:
+        rows.insert(0, (before.time_ms, before.value, np.nan))
+    if after is not None:
+        rows.append((after.time_ms, after.value, np.nan))
+    if not rows:
+        return SeriesArrays.empty()
+    t, v, i = zip(*rows, strict=True)
+    return SeriesArrays(np.asarray(t, np.int64), np.asarray(v, float), np.asarray(i, float))
