@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from mrv.cli_records import entries_app, periods_app
+from mrv.cli_report import report
 from mrv.config import Settings, load_settings
 
 app = typer.Typer(
@@ -33,6 +35,9 @@ app.add_typer(readings_app, name="readings")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(events_app, name="events")
 app.add_typer(devices_app, name="devices")
+app.add_typer(periods_app, name="periods")
+app.add_typer(entries_app, name="entries")
+app.command("report")(report)
 
 console = Console()
 err = Console(stderr=True)

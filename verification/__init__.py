@@ -1,6 +1,13 @@
-"""JCM methodology calculations: pure functions, with parameter tables as versioned data.
+"""Verification: JCM methodology calculations over monitoring periods.
 
-Slice landed so far (issue 3 continues): the methodologies' equations, the parameter
-tables, rounding and the conservative calibration correction. Period aggregation from the
-stores and the monitoring report come next.
+Pure functions (``methodologies``, ``aggregation``, ``gaps``, ``calibration``,
+``resolve``, ``engine``) over data loaded at the edge (``loading``), with parameter tables
+as versioned data (``data/<methodology>/<version>.yaml``) and renderers (``render``).
 """
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("jcm-mrv")
+except PackageNotFoundError:  # a source tree that was not installed
+    __version__ = "0+unknown"

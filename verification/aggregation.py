@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from gateway.registers import ROLLOVER_MAX_SHARE
 
@@ -117,7 +117,7 @@ def integrate_instant(
     start_ms: int,
     end_ms: int,
     *,
-    max_gap_ms: int,
+    max_gap_ms: float,
     time_unit_ms: int = 3_600_000,
 ) -> InstantIntegral:
     """∫ rate dt over [start_ms, end_ms) by the trapezoidal rule, never across a gap.
@@ -160,3 +160,108 @@ def integrate_instant(
     if tail[1] - tail[0] > max_gap_ms:
         gaps.append(tail)
     return InstantIntegral(float(area / time_unit_ms), covered, gaps)
+
+
+def gap_intervals(
+    times_ms: ArrayLike, start_ms: int, end_ms: int, max_gap_ms: float
+) -> list[tuple[int, int]]:
+    """Stretches of [start_ms, end_ms) with no reading for longer than max_gap_ms.
+
+    A gap runs from the last reading before it to the first after it, clipped to the
+    period; the time before the first and after the last reading is a gap when longer
+    than max_gap_ms. Gaps that end before the period or start after it are not listed.
+    """
+    t = np.asarray(times_ms, dtype=float)
+    if end_ms <= start_ms:
+        return []
+    if t.size == 0:
+        return [(start_ms, end_ms)]
+    edges = np.concatenate(([-np.inf], t, [np.inf]))
+    a, b = edges[:-1], edges[1:]
+    s = np.maximum(a, start_ms)
+    e = np.minimum(b, end_ms)
+    # Between two readings the whole silence decides; at the open ends only the part
+    # inside the period can, since nothing is known beyond it.
+    interior = np.isfinite(a) & np.isfinite(b)
+    long = np.where(interior, (b - a) > max_gap_ms, (e - s) > max_gap_ms)
+    keep = long & (e > s)
+    return [(int(lo), int(hi)) for lo, hi in zip(s[keep], e[keep], strict=True)]
+
+
+def cumulative_steps(
+    times_ms: ArrayLike, values: ArrayLike, edges_ms: ArrayLike, register_max: float | None
+) -> NDArray[np.float64]:
+    """The register's rise within each step between consecutive edges (canonical unit).
+
+    Same curve as ``cumulative_total`` (boundaries interpolated, rollovers added back,
+    resets counted zero, flat outside the readings), so the steps add up to the total.
+    """
+    t = np.asarray(times_ms, dtype=float)
+    edges = np.asarray(edges_ms, dtype=float)
+    if t.size == 0:
+        return np.zeros(max(edges.size - 1, 0))
+    curve, _, _ = unwrap_register(values, register_max)
+    return np.diff(np.interp(edges, t, curve))
+
+
+def _running_integral(
+    t: NDArray[np.float64],
+    y: NDArray[np.float64],
+    joined: NDArray[np.bool_],
+    at: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """∫ y dt and the covered time from t[0] up to each time in ``at`` (piecewise linear y,
+    segments that are not ``joined`` count zero)."""
+    seg_len = np.diff(t)
+    seg_area = np.where(joined, (y[:-1] + y[1:]) / 2.0 * seg_len, 0.0)
+    seg_cov = np.where(joined, seg_len, 0.0)
+    area_at = np.concatenate(([0.0], np.cumsum(seg_area)))
+    cov_at = np.concatenate(([0.0], np.cumsum(seg_cov)))
+    x = np.clip(at, t[0], t[-1])
+    k = np.clip(np.searchsorted(t, x, side="right") - 1, 0, max(t.size - 2, 0))
+    if t.size == 1:
+        return np.zeros_like(x), np.zeros_like(x)
+    dx = x - t[k]
+    span = np.where(seg_len[k] > 0, seg_len[k], 1.0)
+    yx = y[k] + (y[k + 1] - y[k]) * dx / span
+    partial_area = np.where(joined[k], (y[k] + yx) / 2.0 * dx, 0.0)
+    partial_cov = np.where(joined[k], dx, 0.0)
+    return area_at[k] + partial_area, cov_at[k] + partial_cov
+
+
+def instant_steps(
+    times_ms: ArrayLike, rates: ArrayLike, edges_ms: ArrayLike, *, max_gap_ms: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per step between consecutive edges: ∫ rate dt (rate unit × ms) and the covered time
+    (ms), by the trapezoidal rule, never across a gap longer than max_gap_ms.
+
+    The mean of the series over a step is integral / covered where covered > 0; the steps
+    add up exactly to ``integrate_instant`` over the same span.
+    """
+    t = np.asarray(times_ms, dtype=float)
+    y = np.asarray(rates, dtype=float)
+    edges = np.asarray(edges_ms, dtype=float)
+    n = max(edges.size - 1, 0)
+    if t.size < 2:
+        return np.zeros(n), np.zeros(n)
+    joined = np.diff(t) <= max_gap_ms
+    area, cov = _running_integral(t, y, joined, edges)
+    return np.diff(area), np.diff(cov)
+
+
+def share_true_steps(
+    times_ms: ArrayLike, flags: ArrayLike, edges_ms: ArrayLike, *, max_gap_ms: float
+) -> NDArray[np.float64]:
+    """Per step, the share of its time shown true by the evidence: a stretch between two
+    consecutive samples counts only when both samples are true and they are no further
+    apart than max_gap_ms (the conservative reading of, e.g., a flare's flame scanner)."""
+    t = np.asarray(times_ms, dtype=float)
+    f = np.asarray(flags, dtype=bool)
+    edges = np.asarray(edges_ms, dtype=float)
+    n = max(edges.size - 1, 0)
+    if t.size < 2:
+        return np.zeros(n)
+    joined = (np.diff(t) <= max_gap_ms) & f[:-1] & f[1:]
+    _, cov = _running_integral(t, np.zeros_like(t), joined, edges)
+    width = np.diff(edges)
+    return np.diff(cov) / np.where(width > 0, width, 1.0)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import calendar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal, Protocol
 
 #: Which way a parameter moves emission reductions: a parameter that raises reference
 #: emissions is corrected down, one that raises project emissions is corrected up.
@@ -20,3 +24,97 @@ def conservative_factor(error_pct: float, effect: Effect) -> float:
         raise ValueError("error_pct is a magnitude in percent (>= 0)")
     share = error_pct / 100.0
     return 1.0 - share if effect == "raises_reference" else 1.0 + share
+
+
+@dataclass(frozen=True)
+class CalibrationWindow:
+    """A stretch of time whose data is corrected by ``factor`` (rule and why)."""
+
+    start: date
+    end: date | None  # exclusive; None: still open (calibration overdue)
+    factor: float
+    rule: Literal["calibration_late", "calibration_overdue", "calibration_error"]
+    note: str
+
+
+class CalibrationEvidence(Protocol):
+    """One calibration of a device (from the plan or a certificate entry)."""
+
+    @property
+    def date(self) -> date: ...
+    @property
+    def result(self) -> str: ...  # within_tolerance | out_of_tolerance
+    @property
+    def error_pct(self) -> float: ...  # signed: positive means the instrument over-read
+    @property
+    def certificate(self) -> str | None: ...
+
+
+def add_months(day: date, months: int) -> date:
+    month0 = day.month - 1 + months
+    year, month = day.year + month0 // 12, month0 % 12 + 1
+    last = calendar.monthrange(year, month)[1]
+    return date(year, month, min(day.day, last))
+
+
+def calibration_windows(
+    records: Sequence[CalibrationEvidence],
+    interval_months: int,
+    tolerance_pct: float,
+    effect: Effect,
+) -> list[CalibrationWindow]:
+    """Where a device's data must be corrected, from its calibration history.
+
+    - Calibration late, result within tolerance: from the due date to the calibration,
+      the maximum permissible error ``tolerance_pct`` against the project.
+    - Result beyond tolerance: the data since the last valid calibration corrected by the
+      error found, when the error favoured the project (an over-reading meter of a
+      parameter that raises reference emissions, an under-reading one of a parameter that
+      raises project emissions); otherwise kept as is (Québec landfill rule).
+    - No calibration since the due date: the tolerance applies from the due date on.
+    records: the device's calibrations in date order.
+    """
+    ordered = sorted(records, key=lambda r: r.date)
+    windows: list[CalibrationWindow] = []
+    for k, rec in enumerate(ordered):
+        due = add_months(rec.date, interval_months)
+        nxt = ordered[k + 1] if k + 1 < len(ordered) else None
+        if nxt is not None and nxt.result == "out_of_tolerance":
+            error = nxt.error_pct
+            favoured = error > 0 if effect == "raises_reference" else error < 0
+            if favoured:
+                windows.append(
+                    CalibrationWindow(
+                        rec.date,
+                        nxt.date,
+                        conservative_factor(abs(error), effect),
+                        "calibration_error",
+                        f"calibration of {nxt.date} ({nxt.certificate or 'no certificate'}) "
+                        f"found {error:+g} %, beyond tolerance: data since the last valid "
+                        f"calibration ({rec.date}) corrected by {abs(error):g} %",
+                    )
+                )
+            continue
+        if nxt is not None and nxt.date > due:
+            windows.append(
+                CalibrationWindow(
+                    due,
+                    nxt.date,
+                    conservative_factor(tolerance_pct, effect),
+                    "calibration_late",
+                    f"calibration due {due} done {nxt.date} within tolerance: maximum "
+                    f"permissible error {tolerance_pct:g} % applied against the project",
+                )
+            )
+        elif nxt is None:
+            windows.append(
+                CalibrationWindow(
+                    due,
+                    None,
+                    conservative_factor(tolerance_pct, effect),
+                    "calibration_overdue",
+                    f"calibration due {due} and not yet recorded: maximum permissible "
+                    f"error {tolerance_pct:g} % applied against the project from then on",
+                )
+            )
+    return windows

@@ -1,97 +1,137 @@
-"""From the stores to the methodology functions: series as arrays, parameters per plan.
+"""Everything a report is computed from, as plain data, and its hash.
 
-This is the I/O edge of verification: the functions in ``methodologies`` and
-``aggregation`` stay pure; this module reads the time-series store and the plan.
+``ReportInputs`` is what the pure engine (``verification.engine``) consumes; ``load_inputs``
+(in ``verification.loading``) fills it from the relational and time-series stores. The
+hash ``sha256()`` covers the exact inputs (the plan's text hash, the methodology table's
+and gap rules' bytes, every reading of every series used, the field entries, calibration
+records and events, and the software version), so identical inputs give an identical
+report and a verifier can tell when they did not.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 
-import numpy as np
+from mrv.plans.schema import MonitoringPlan
+from mrv.stores.timeseries import SeriesArrays
+from verification.calibration import CalibrationEvidence
 
-from mrv import quantities
-from mrv.plans.schema import MonitoringPlan, Parameter
-from mrv.stores.timeseries import TimeSeriesStore
-from mrv.units import conversion
-from verification.aggregation import CumulativeTotal, cumulative_total
+#: Data loaded beyond each end of the period: the gap rules look at up to 72 h either
+#: side of a gap and a gap may straddle the boundary, so a week and a day.
+MARGIN = timedelta(days=8)
 
 
-def load_series(
-    store: TimeSeriesStore, project: str, device: str, quantity: str, start_ms: int, end_ms: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Times (ms) and canonical values of one series over [start_ms, end_ms], with the
-    readings just outside each boundary (needed to interpolate the boundary values)."""
-    before, _ = store.neighbours(project, device, quantity, start_ms)
-    _, after = store.neighbours(project, device, quantity, end_ms - 1)
-    rows = store.query(project, device=device, quantity=quantity, start_ms=start_ms, end_ms=end_ms)
-    times = [before.time_ms] if before else []
-    values = [before.value] if before else []
-    for row in rows:
-        times.append(row.time_ms)
-        values.append(row.value)
-    if after is not None and (not times or after.time_ms > times[-1]):
-        times.append(after.time_ms)
-        values.append(after.value)
-    return np.asarray(times, dtype=np.int64), np.asarray(values, dtype=float)
+def day_start_ms(day: date) -> int:
+    """Midnight UTC of ``day`` in epoch ms. Periods are whole UTC days."""
+    return int(datetime.combine(day, time(0), tzinfo=UTC).timestamp() * 1000)
 
 
 @dataclass(frozen=True)
-class PointTotal:
-    monitoring_point: str
-    device: str
-    quantity: str
-    total: float  # in the parameter's unit
-    detail: CumulativeTotal
+class Invoice:
+    """An option B record of a transaction (fuel or electricity invoice)."""
 
-
-@dataclass(frozen=True)
-class ParameterValue:
-    symbol: str
+    id: str
+    number: str
+    start: date  # inclusive
+    end: date  # inclusive
     value: float
     unit: str
-    option: str
-    source: str
-    points: list[PointTotal] = field(default_factory=list)
+    parameter: str | None
+    monitoring_point: str | None
 
 
-def option_c_total(
-    store: TimeSeriesStore, plan: MonitoringPlan, parameter: Parameter, start_ms: int, end_ms: int
-) -> ParameterValue:
-    """Σ over the parameter's monitoring points of each register's rise in the period, in
-    the parameter's unit (e.g. kWh registers summed as MWh)."""
-    if parameter.option != "C":
-        raise ValueError(f"{parameter.symbol} is option {parameter.option}, not C")
-    points_by_id = {p.id: p for p in plan.monitoring_points}
-    totals: list[PointTotal] = []
-    for point_id in parameter.monitoring_points:
-        point = points_by_id[point_id]
-        spec = quantities.CATALOGUE[point.quantity]
-        if spec.default_kind != quantities.Kind.CUMULATIVE:
-            raise NotImplementedError(f"{point.quantity}: only cumulative registers so far")
-        device = plan.device(point.device)
-        assert device is not None  # the plan was validated
-        times, values = load_series(
-            store, plan.project.id, point.device, point.quantity, start_ms, end_ms
+@dataclass(frozen=True)
+class ManualRead:
+    """A register read by field staff (canonical unit)."""
+
+    id: str
+    device: str
+    quantity: str
+    time_ms: int
+    value: float
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A weighbridge ticket (net mass)."""
+
+    id: str
+    number: str
+    time_ms: int
+    value: float
+    unit: str
+
+
+@dataclass(frozen=True)
+class EventIn:
+    time_ms: int
+    device: str
+    quantity: str
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    plan: MonitoringPlan
+    plan_sha256: str
+    table_sha256: str
+    gap_rules_sha256: str
+    start: date
+    end: date  # inclusive
+    series: Mapping[tuple[str, str], SeriesArrays]  # (device, quantity) -> readings
+    invoices: Sequence[Invoice] = ()
+    reads: Sequence[ManualRead] = ()
+    tickets: Sequence[Ticket] = ()
+    calibrations: Mapping[str, Sequence[CalibrationEvidence]] = field(default_factory=dict)
+    events: Sequence[EventIn] = ()
+    period_number: int | None = None
+    software: str = ""
+
+    @property
+    def start_ms(self) -> int:
+        return day_start_ms(self.start)
+
+    @property
+    def end_ms(self) -> int:
+        """Exclusive: midnight after the last day."""
+        return day_start_ms(self.end + timedelta(days=1))
+
+    def sha256(self) -> str:
+        h = hashlib.sha256()
+
+        def put(obj: object) -> None:
+            h.update(json.dumps(obj, sort_keys=True, default=str).encode())
+            h.update(b"\0")
+
+        put(
+            {
+                "plan": self.plan_sha256,
+                "table": self.table_sha256,
+                "gap_rules": self.gap_rules_sha256,
+                "period": [self.start.isoformat(), self.end.isoformat(), self.period_number],
+                "software": self.software,
+            }
         )
-        detail = cumulative_total(times, values, start_ms, end_ms, device.register_max)
-        to_unit = conversion(spec.canonical_unit, parameter.unit)
-        totals.append(
-            PointTotal(point_id, point.device, point.quantity, to_unit(detail.total), detail)
+        for key in sorted(self.series):
+            s = self.series[key]
+            put(list(key))
+            # Little-endian bytes of the arrays: exact, and fast for millions of readings.
+            h.update(s.times_ms.astype("<i8").tobytes())
+            h.update(s.values.astype("<f8").tobytes())
+            h.update(s.interval_s.astype("<f8").tobytes())
+        put([vars(x) for x in sorted(self.invoices, key=lambda i: i.id)])
+        put([vars(x) for x in sorted(self.reads, key=lambda i: i.id)])
+        put([vars(x) for x in sorted(self.tickets, key=lambda i: i.id)])
+        put(
+            {
+                d: [[r.date, r.result, r.error_pct, r.certificate] for r in recs]
+                for d, recs in sorted(self.calibrations.items())
+            }
         )
-    return ParameterValue(
-        parameter.symbol,
-        sum(t.total for t in totals),
-        parameter.unit,
-        "C",
-        "measured: " + ", ".join(parameter.monitoring_points),
-        totals,
-    )
-
-
-def option_a_value(parameter: Parameter) -> ParameterValue:
-    if parameter.option != "A" or parameter.value is None:
-        raise ValueError(f"{parameter.symbol} is not an option A value")
-    return ParameterValue(
-        parameter.symbol, parameter.value, parameter.unit, "A", parameter.source or ""
-    )
+        put([vars(e) for e in self.events])
+        return h.hexdigest()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -155,3 +156,54 @@ class DeviceStatus(Base):
     buffered: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     received_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class MonitoringPeriod(Base):
+    """A monitoring period of a project: dates inclusive, numbered from 1, contiguous."""
+
+    __tablename__ = "monitoring_periods"
+    __table_args__ = (UniqueConstraint("project_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    # "end" is a reserved word in SQL: the columns carry a suffix so that a verifier's
+    # hand-written queries need no quoting.
+    start: Mapped[date] = mapped_column("start_date", Date)
+    end: Mapped[date] = mapped_column("end_date", Date)
+    defined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(128))
+
+
+class Entry(Base):
+    """A field entry (manual reading, invoice, certificate, ticket, checklist), its
+    current revision. The id is the client's UUID, so a resend is recognised."""
+
+    __tablename__ = "entries"
+    __table_args__ = (Index("ix_entries_project_type", "project_id", "entry_type"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    entry_type: Mapped[str] = mapped_column(String(32))
+    revision: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    author: Mapped[str] = mapped_column(String(128))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    gps_lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    gps_lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    gps_accuracy_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | withdrawn
+    body_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class EntryRevision(Base):
+    """Every revision of an entry, the first included; an edit names its reason."""
+
+    __tablename__ = "entry_revisions"
+
+    entry_id: Mapped[str] = mapped_column(ForeignKey("entries.id"), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    author: Mapped[str] = mapped_column(String(128))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -86,10 +86,36 @@ class GasReference(_Strict):
         return ReferenceConditions(self.temperature_c, self.pressure_kpa)
 
 
+class CalibrationEvent(_Strict):
+    """A past calibration of a device. error_pct is signed: positive means the instrument
+    over-reads, which decides the conservative direction of a correction."""
+
+    date: date
+    result: Literal["within_tolerance", "out_of_tolerance"]
+    error_pct: Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)]
+    certificate: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+
 class Calibration(_Strict):
     interval_months: Annotated[int, Field(ge=1, le=120)]
     last: date | None = None
     certificate: str | None = None
+    # Earlier calibrations with what they found; a report needs them to correct the data
+    # since the last valid calibration. Kept in date order.
+    history: list[CalibrationEvent] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _history(self) -> Calibration:
+        self.history.sort(key=lambda event: event.date)
+        for before, after in zip(self.history, self.history[1:], strict=False):
+            if before.date == after.date:
+                raise ValueError(f"history has two calibrations on {after.date}")
+        if self.history and self.last is not None and self.history[-1].date > self.last:
+            raise ValueError(
+                f"last ({self.last}) is before the latest calibration in history "
+                f"({self.history[-1].date})"
+            )
+        return self
 
 
 class Device(_Strict):

@@ -7,6 +7,9 @@ ER_p = RE_p − PE_p
 
 from __future__ import annotations
 
+from verification.model import CalcStep, Calculation, Symbol, Values
+from verification.parameters import ParameterTable
+
 METHODOLOGY = "chiller-energy-saving"
 
 
@@ -46,3 +49,74 @@ def reference_emissions_tco2(
 def project_emissions_tco2(ec_pj_mwh: float, ef_elec_tco2_per_mwh: float) -> float:
     """PE_i,p = EC_PJ,i,p × EF_elec (one unit i)."""
     return ec_pj_mwh * ef_elec_tco2_per_mwh
+
+
+SYMBOLS: dict[str, Symbol] = {
+    # More electricity through a better chiller raises RE more than PE (COP_PJ > COP_RE),
+    # so a gap in EC_PJ counted zero is the conservative choice.
+    "EC_PJ": Symbol("Electricity consumed by project unit i", "MWh", "raises_reference"),
+    "COP_PJ": Symbol("Rated COP of the project units", "dimensionless", "raises_reference"),
+    "COP_RE": Symbol("Reference COP (methodology table)", "dimensionless", "raises_project"),
+    "EF_elec": Symbol("CO2 emission factor of grid electricity", "tCO2/MWh", "raises_reference"),
+    "T_chw_out": Symbol(
+        "Chilled water outlet temperature of unit i", "degC", "raises_project", "mean", False
+    ),
+    "T_cw_out": Symbol(
+        "Cooling water outlet temperature of unit i", "degC", "raises_reference", "mean", False
+    ),
+}
+
+
+def calculate(values: Values, table: ParameterTable) -> Calculation:
+    """RE_p = Σ_i EC_PJ,i,p × (COP_PJ,tc,i / COP_RE) × EF_elec; PE_p = Σ_i EC_PJ,i,p × EF_elec.
+
+    With T_chw_out and T_cw_out monitored (one point per unit, in the order of EC_PJ's
+    points), each unit's COP is brought to standard conditions with its mean outlet
+    temperatures; without them the plan's COP_PJ is taken as already at standard
+    conditions.
+    """
+    ec = values["EC_PJ"].points
+    cop_pj, cop_re, ef = (values[s].value for s in ("COP_PJ", "COP_RE", "EF_elec"))
+    t_chw = values.get("T_chw_out")
+    t_cw = values.get("T_cw_out")
+    adjust = t_chw is not None and t_cw is not None
+    if adjust and not (len(t_chw.points) == len(t_cw.points) == len(ec)):  # type: ignore[union-attr]
+        raise ValueError("T_chw_out and T_cw_out need one monitoring point per EC_PJ point")
+    steps: list[CalcStep] = []
+    reference = project = 0.0
+    for i, unit in enumerate(ec):
+        name = unit.monitoring_point or f"unit {i + 1}"
+        cop = cop_pj
+        if adjust:
+            chw, cw = t_chw.points[i].value, t_cw.points[i].value  # type: ignore[union-attr]
+            cop = cop_at_standard_conditions(
+                cop_pj,
+                cw,
+                chw,
+                td_chw_k=table.value("TD_chw"),
+                td_cw_k=table.value("TD_cw"),
+                t_cw_std_c=table.value("T_cw_std"),
+                t_chw_std_c=table.value("T_chw_std"),
+            )
+            steps.append(
+                CalcStep(
+                    f"COP_PJ,tc ({name})",
+                    f"{cop_pj} × ({cw:.3f} − {chw:.3f} + TD_chw + TD_cw) / "
+                    f"({table.value('T_cw_std')} − {table.value('T_chw_std')} + TD_chw + TD_cw)",
+                    cop,
+                    "dimensionless",
+                )
+            )
+        re = reference_emissions_tco2(unit.value, cop, cop_re, ef)
+        pe = project_emissions_tco2(unit.value, ef)
+        steps.append(
+            CalcStep(
+                f"RE ({name})", f"{unit.value:.6f} × ({cop:.4f} / {cop_re}) × {ef}", re, "tCO2"
+            )
+        )
+        steps.append(CalcStep(f"PE ({name})", f"{unit.value:.6f} × {ef}", pe, "tCO2"))
+        reference += re
+        project += pe
+    steps.append(CalcStep("RE_p", "Σ_i RE_i", reference, "tCO2"))
+    steps.append(CalcStep("PE_p", "Σ_i PE_i", project, "tCO2"))
+    return Calculation(reference, project, tuple(steps))

@@ -13,6 +13,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from mrv.units import NORMAL_PRESSURE_KPA, NORMAL_TEMPERATURE_K
+from verification.model import CalcStep, Calculation, Symbol, Values
+from verification.parameters import ParameterTable
 
 METHODOLOGY = "methane-recovery-destruction"
 
@@ -72,3 +74,145 @@ def emission_reductions_tco2e(
 ) -> float:
     """ER_p = GWP_CH4 × CH4_destroyed − PE_other."""
     return gwp_ch4 * methane_destroyed - other_project_emissions_tco2
+
+
+SYMBOLS: dict[str, Symbol] = {
+    "LFG_flare": Symbol(
+        "Gas sent to the flare per step (Nm3, or actual m3 normalised with T_LFG and P_LFG)",
+        "Nm3",
+        "raises_reference",
+        "steps",
+    ),
+    "w_CH4": Symbol(
+        "Methane fraction of the gas, per step", "dimensionless", "raises_reference", "steps"
+    ),
+    "T_LFG": Symbol("Gas temperature at the flow meter", "degC", "raises_project", "steps", False),
+    "P_LFG": Symbol(
+        "Gas pressure at the flow meter, absolute", "kPa", "raises_reference", "steps", False
+    ),
+    "T_flare": Symbol(
+        "Share of each step the enclosed flare's exhaust was above the minimum temperature",
+        "dimensionless",
+        "raises_reference",
+        "share",
+        False,
+        threshold="T_enclosed_min",
+    ),
+    "flame": Symbol(
+        "Share of each step a flame was detected",
+        "dimensionless",
+        "raises_reference",
+        "share",
+        False,
+        threshold=0.5,
+    ),
+    "eta_flare": Symbol(
+        "Flare efficiency while operating", "dimensionless", "raises_reference", required=False
+    ),
+    "D_CH4": Symbol("Methane density at 0 °C, 101.325 kPa", "kg/Nm3", "raises_reference"),
+    "GWP_CH4": Symbol("Global warming potential of methane", "tCO2e/t", "raises_reference"),
+    "EC_PJ": Symbol("Electricity used by the system", "MWh", "raises_project", required=False),
+    "EF_elec": Symbol(
+        "CO2 emission factor of grid electricity", "tCO2/MWh", "raises_project", required=False
+    ),
+}
+
+
+def calculate(values: Values, table: ParameterTable) -> Calculation:
+    """Minute by minute (the table's time step):
+    V_n,m = LFG_m (Nm3; actual m3 × P_m/101.325 × 273.15/(T_m + 273.15) when the meter
+    measures actual volume), TM_m = V_n,m × w_CH4,m × D_CH4, η_m = η_flare × the share of
+    the minute the flare is shown operating (exhaust above the minimum for an enclosed
+    flare, and a flame where a scanner is monitored; no evidence, no destruction),
+    RE_p = GWP × Σ TM_m / 1000, PE_flare = GWP × Σ TM_m (1 − η_m) / 1000,
+    PE_elec = EC_PJ × EF_elec, ER_p = RE_p − PE_flare − PE_elec.
+    """
+    lfg = values["LFG_flare"]
+    volume = lfg.steps()
+    w = values["w_CH4"].steps()
+    if volume is None or w is None:
+        raise ValueError("LFG_flare and w_CH4 must be monitored step by step")
+    steps: list[CalcStep] = []
+    steps.append(CalcStep("Σ LFG_flare", "Σ_m LFG_m", float(volume.sum()), lfg.unit))
+    if lfg.unit != "Nm3":
+        t, p = values.get("T_LFG"), values.get("P_LFG")
+        t_steps = t.steps() if t else None
+        p_steps = p.steps() if p else None
+        if t_steps is None or p_steps is None:
+            raise ValueError(
+                f"LFG_flare is in {lfg.unit}: T_LFG and P_LFG are needed to normalise it"
+            )
+        known = np.isfinite(t_steps) & np.isfinite(p_steps)
+        volume = np.where(
+            known,
+            normal_volume_nm3(volume, np.nan_to_num(t_steps), np.nan_to_num(p_steps, nan=0.0)),
+            0.0,
+        )
+        steps.append(
+            CalcStep(
+                "Σ V_n",
+                "Σ_m V_m × (P_m / 101.325) × (273.15 / (T_m + 273.15))",
+                float(volume.sum()),
+                "Nm3",
+            )
+        )
+    density = values["D_CH4"].value
+    gwp = values["GWP_CH4"].value
+    mass = methane_mass_kg(volume, np.nan_to_num(w), density)
+    steps.append(CalcStep("Σ TM", f"Σ_m V_n,m × w_CH4,m × {density}", float(mass.sum()), "kg CH4"))
+    share = _operating_share(values, volume.size)
+    if "T_flare" in values:
+        eta_default = (
+            values["eta_flare"].value
+            if "eta_flare" in values
+            else table.value("eta_enclosed_flare")
+        )
+        device = "enclosed flare"
+    else:
+        eta_default = (
+            values["eta_flare"].value if "eta_flare" in values else table.value("eta_open_flare")
+        )
+        device = "open flare"
+    eta = eta_default * share
+    destroyed = methane_destroyed_t(mass, eta)
+    steps.append(
+        CalcStep(
+            "operating share",
+            f"{device}: minutes shown operating / minutes",
+            float(share.mean()) if share.size else 0.0,
+            "dimensionless",
+        )
+    )
+    steps.append(
+        CalcStep("CH4_destroyed", f"Σ_m TM_m × {eta_default} × share_m / 1000", destroyed, "t CH4")
+    )
+    reference = gwp * float(mass.sum()) / 1000.0
+    pe_flare = flare_project_emissions_tco2e(mass, eta, gwp)
+    steps.append(CalcStep("RE_p", f"{gwp} × Σ TM / 1000", reference, "tCO2e"))
+    steps.append(CalcStep("PE_flare", f"{gwp} × Σ_m TM_m × (1 − η_m) / 1000", pe_flare, "tCO2e"))
+    pe_elec = 0.0
+    if "EC_PJ" in values:
+        if "EF_elec" not in values:
+            raise ValueError("EC_PJ is monitored but EF_elec is missing")
+        pe_elec = values["EC_PJ"].value * values["EF_elec"].value
+        steps.append(
+            CalcStep(
+                "PE_elec",
+                f"{values['EC_PJ'].value:.6f} × {values['EF_elec'].value}",
+                pe_elec,
+                "tCO2",
+            )
+        )
+    project = pe_flare + pe_elec
+    steps.append(CalcStep("PE_p", "PE_flare + PE_elec", project, "tCO2e"))
+    return Calculation(reference, project, tuple(steps))
+
+
+def _operating_share(values: Values, n: int) -> NDArray[np.float64]:
+    """Per step, the share shown operating by every evidence series monitored (the lower
+    bound of their joint truth: max(0, Σ shares − (k − 1)), never the optimistic minimum)."""
+    shares = [values[s].steps() for s in ("T_flare", "flame") if s in values]
+    present = [s for s in shares if s is not None]
+    if not present:
+        return np.zeros(n)
+    return np.clip(np.sum(present, axis=0) - (len(present) - 1), 0.0, 1.0)

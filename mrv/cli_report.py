@@ -1,0 +1,93 @@
+"""``mrv report``: the monitoring report of a project over a period, in any format."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+err = Console(stderr=True)
+
+
+def _date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a date (YYYY-MM-DD)", param_hint=option
+        ) from None
+
+
+def report(
+    project: Annotated[str, typer.Option("--project", help="Project id")],
+    start: Annotated[str, typer.Option(help="First day of the period, YYYY-MM-DD")],
+    end: Annotated[str, typer.Option(help="Last day of the period (inclusive), YYYY-MM-DD")],
+    format: Annotated[str, typer.Option("--format", help="json, csv, xlsx, pdf or html")] = "json",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="File to write (default: stdout)")
+    ] = None,
+    home: Annotated[
+        Path | None, typer.Option("--home", help="Data folder (default: $MRV_HOME or per-user)")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display")] = False,
+) -> None:
+    """Compute and write the monitoring report (recorded in the audit chain)."""
+    from mrv.cli import _session, _settings
+    from mrv.db.records import RecordError
+    from mrv.stores import open_timeseries
+    from verification.reporting import FORMATS, issue_report
+
+    first, last = _date(start, "--start"), _date(end, "--end")
+    if last < first:
+        raise typer.BadParameter("must not be before --start", param_hint="--end")
+    if format not in FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--format")
+    if format in ("xlsx", "pdf") and out is None and sys.stdout.isatty():
+        raise typer.BadParameter(f"{format} is binary: give --out FILE", param_hint="--out")
+    store = open_timeseries(_settings(home))
+    try:
+        with (
+            _session(home) as session,
+            Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+                disable=quiet,
+            ) as bar,
+        ):
+            task = bar.add_task("report", total=None)
+            try:
+                issued = issue_report(
+                    session,
+                    store,
+                    project,
+                    first,
+                    last,
+                    format,
+                    actor="cli",
+                    progress=lambda what: bar.update(task, description=f"report: {what}"),
+                )
+            except (RecordError, ValueError, KeyError, FileNotFoundError) as exc:
+                err.print(f"[red]error:[/red] {exc}")
+                raise typer.Exit(2) from None
+    finally:
+        store.close()
+    if out is None:
+        sys.stdout.buffer.write(issued.content)
+        sys.stdout.flush()
+    else:
+        out.write_bytes(issued.content)
+        r = issued.report
+        err.print(
+            f"{out}: {r.project.id} {r.period.start}..{r.period.end} "
+            f"ER {r.emission_reductions_tco2.value:g} tCO2 "
+            f"(unrounded {r.emission_reductions_tco2.unrounded:.3f}); "
+            f"inputs {r.inputs_sha256[:12]}"
+        )

@@ -1,0 +1,147 @@
+"""The I/O edge of verification: read a project's inputs for one period from the stores.
+
+Everything the pure engine needs is read here into ``ReportInputs``: the stored plan (and
+its text's hash), each monitored series as numpy arrays (with a margin either side for
+the gap rules), the field entries (option B values, calibration certificates), the
+calibration records and the data-quality events.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mrv.db.models import Event, Project
+from mrv.db.records import calibration_records, entries_for, list_periods, stored_plan
+from mrv.entries import FuelInvoice, MeterReading, WeighbridgeTicket
+from mrv.plans.schema import MonitoringPlan
+from mrv.quantities import CATALOGUE
+from mrv.stores.timeseries import SeriesArrays, TimeSeriesStore
+from mrv.units import conversion
+from verification import __version__
+from verification.gaps import gap_rules_sha256
+from verification.inputs import (
+    MARGIN,
+    EventIn,
+    Invoice,
+    ManualRead,
+    ReportInputs,
+    Ticket,
+    day_start_ms,
+)
+from verification.methodologies import methodology
+from verification.parameters import table_sha256
+
+
+def series_keys(plan: MonitoringPlan) -> list[tuple[str, str]]:
+    """Every (device, quantity) the plan's parameters are measured at, with the devices
+    each monitoring point's meter replaced."""
+    points = {p.id: p for p in plan.monitoring_points}
+    keys: set[tuple[str, str]] = set()
+    for param in plan.parameters:
+        for point_id in param.monitoring_points:
+            point = points[point_id]
+            device = plan.device(point.device)
+            seen: set[str] = set()
+            while device is not None and device.id not in seen:
+                seen.add(device.id)
+                keys.add((device.id, point.quantity))
+                device = plan.device(device.replaces) if device.replaces else None
+    return sorted(keys)
+
+
+def load_inputs(
+    session: Session,
+    store: TimeSeriesStore,
+    project_id: str,
+    start: date,
+    end: date,
+) -> ReportInputs:
+    plan = stored_plan(session, project_id)
+    project = session.get(Project, project_id)
+    assert project is not None
+    methodology(plan.project.methodology.id)  # fail early on an unknown methodology
+    lo = day_start_ms(start - MARGIN)
+    hi = day_start_ms(end + MARGIN)
+    series: dict[tuple[str, str], SeriesArrays] = {
+        key: store.series(project_id, key[0], key[1], lo, hi) for key in series_keys(plan)
+    }
+    invoices: list[Invoice] = []
+    reads: list[ManualRead] = []
+    tickets: list[Ticket] = []
+    for entry in entries_for(session, project_id):
+        body = entry.body
+        if isinstance(body, FuelInvoice):
+            invoices.append(
+                Invoice(
+                    str(entry.id),
+                    body.invoice_number,
+                    body.period_start,
+                    body.period_end,
+                    body.value,
+                    body.unit,
+                    body.parameter,
+                    body.monitoring_point,
+                )
+            )
+        elif isinstance(body, MeterReading):
+            canonical = CATALOGUE[body.quantity].canonical_unit
+            reads.append(
+                ManualRead(
+                    str(entry.id),
+                    body.device,
+                    body.quantity,
+                    int(body.time.timestamp() * 1000),
+                    conversion(body.unit, canonical)(body.value),
+                )
+            )
+        elif isinstance(body, WeighbridgeTicket):
+            tickets.append(
+                Ticket(
+                    str(entry.id),
+                    body.ticket_number,
+                    int(body.time.timestamp() * 1000),
+                    body.net_mass.value,
+                    body.net_mass.unit,
+                )
+            )
+    start_ms, end_ms = day_start_ms(start), day_start_ms(end) + 86_400_000
+    events = [
+        EventIn(
+            e.time_ms,
+            e.device_id,
+            e.quantity,
+            e.kind,
+            json.dumps(e.detail, sort_keys=True, default=str),
+        )
+        for e in session.scalars(
+            select(Event)
+            .where(Event.project_id == project_id)
+            .where(Event.time_ms >= start_ms, Event.time_ms < end_ms)
+            .order_by(Event.time_ms, Event.device_id, Event.quantity, Event.kind, Event.id)
+        )
+    ]
+    number = next(
+        (p.number for p in list_periods(session, project_id) if (p.start, p.end) == (start, end)),
+        None,
+    )
+    method = plan.project.methodology
+    return ReportInputs(
+        plan=plan,
+        plan_sha256=project.plan_sha256,
+        table_sha256=table_sha256(method.id, method.version),
+        gap_rules_sha256=gap_rules_sha256(plan.project.gap_rules),
+        start=start,
+        end=end,
+        series=series,
+        invoices=invoices,
+        reads=reads,
+        tickets=tickets,
+        calibrations=calibration_records(session, project_id, plan),
+        events=events,
+        period_number=number,
+        software=__version__,
+    )
