@@ -262,7 +262,8 @@ class Decoder:
                     msg.seq,
                 )
                 continue
-            if not info.active:
+            time_ms = int(msg.time.timestamp() * 1000)
+            if not info.accepts(time_ms):
                 quarantine(
                     "device_retired",
                     f"device {device_id!r} is retired in project {project!r}",
@@ -273,7 +274,6 @@ class Decoder:
                     msg.seq,
                 )
                 continue
-            time_ms = int(msg.time.timestamp() * 1000)
             if time_ms > now_ms + self._future_tolerance_ms:
                 quarantine(
                     "future_time",

@@ -39,6 +39,8 @@ from verification.report_model import Correction, CrossCheck, Finding, Gap, Para
 #: intervals (jitter and a missed message or two are not gaps).
 GAP_FACTOR = 2.5
 HOUR_MS = 3_600_000.0
+#: Samples the gap rules may look at around a gap (the California bands use 72 h).
+SUBSTITUTION_WINDOW_MS = 7 * 24 * HOUR_MS
 
 Progress = Callable[[str], None]
 Undo = Callable[[Resolved], Resolved]
@@ -639,7 +641,24 @@ class _Resolver:
         t = np.concatenate([pt.rate_times() for pt in parts])
         v = np.concatenate([pt.rates(kind) for pt in parts])
         order = np.argsort(t, kind="stable")
-        return substitute_gap(self.rules, int(a), int(b), t[order], v[order], effect=self.effect)
+        return self._sub(a, b, t[order], v[order])
+
+    def _sub(
+        self, a: float, b: float, t: NDArray[np.float64], v: NDArray[np.float64]
+    ) -> Substitution:
+        """The plan's rule for the gap [a, b), from the samples within a fixed window
+        around it: the same whichever period the gap is reported in, since every report
+        loads more than this window beyond its ends."""
+        lo, hi = np.searchsorted(t, [a - SUBSTITUTION_WINDOW_MS, b + SUBSTITUTION_WINDOW_MS])
+        try:
+            return substitute_gap(
+                self.rules, int(a), int(b), t[lo:hi], v[lo:hi], effect=self.effect
+            )
+        except ValueError as exc:
+            raise ValueError(
+                f"{self.param.symbol}: no conservative value for the gap {_iso(a)} to {_iso(b)}: "
+                f"{exc}"
+            ) from None
 
     def _calibrate(
         self,
@@ -750,7 +769,7 @@ class _Resolver:
             fill_area = np.zeros_like(area)
             fill_cov = np.zeros_like(cov)
             for a, b in gaps:
-                sub = substitute_gap(self.rules, int(a), int(b), t, v, effect=self.effect)
+                sub = self._sub(a, b, t, v)
                 self._gap(point, point.device, a, b, sub.rule, sub.note)
                 overlap = _spread(edges, a, b, 1.0)
                 fill_area += overlap * sub.rate

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -119,6 +119,12 @@ class DeviceInfo:
     atmosphere_kpa: float | None
     active: bool
     expected_interval_s: int = 60
+    # A replaced meter's last readings often arrive after it was retired (read from its
+    # logger): those timed before the end of its removal day are still its data.
+    retired_from_ms: int | None = None
+
+    def accepts(self, time_ms: int) -> bool:
+        return self.active or (self.retired_from_ms is not None and time_ms < self.retired_from_ms)
 
 
 @dataclass
@@ -147,8 +153,16 @@ def load_registry(session: Session) -> Registry:
             atmosphere_kpa=row.atmosphere_kpa,
             active=row.status == "active",
             expected_interval_s=row.expected_interval_s,
+            retired_from_ms=_day_after_ms(row.record.get("removed")),
         )
     return registry
+
+
+def _day_after_ms(day: object) -> int | None:
+    if not isinstance(day, str):
+        return None
+    after = date.fromisoformat(day) + timedelta(days=1)
+    return int(datetime.combine(after, time(0), tzinfo=UTC).timestamp() * 1000)
 
 
 # --- quarantine and events -----------------------------------------------------------

@@ -1,0 +1,407 @@
+"""Each aggregation, gap and calibration rule, option B, cross-checks, plausibility and
+the determinism of ``inputs_sha256``, through the real path (plan -> gateway pipeline ->
+SQLite store -> report)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from gateway.decode import Inbound
+from tests.conftest import PLANS, SOLAR_PLAN
+from tests.reporting import ProjectUnderTest, ms
+from tests.test_verification_path import CASE_5_PLAN, GAS_PLAN
+
+D = date.fromisoformat
+HOUR = 3_600_000
+
+
+@pytest.fixture
+def project(tmp_path):
+    made: list[ProjectUnderTest] = []
+
+    def make(plan_text: str, db_url: str | None = None) -> ProjectUnderTest:
+        folder = tmp_path / f"p{len(made)}"
+        folder.mkdir()
+        p = ProjectUnderTest(folder, plan_text, db_url)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()
+
+
+def solar(**device_edits: dict[str, Any]) -> str:
+    plan = yaml.safe_load(SOLAR_PLAN.read_text())
+    plan["project"]["crediting_period"]["start"] = "2024-01-01"
+    for d in plan["devices"]:
+        d.update(device_edits.get(d["id"].replace("-", "_"), {}))
+    extra = device_edits.get("_extra_devices")
+    if extra:
+        plan["devices"] += extra  # type: ignore[operator]
+    points = device_edits.get("_points")
+    if points:
+        for mp in plan["monitoring_points"]:
+            mp.update(points.get(mp["id"], {}))
+    return yaml.safe_dump(plan, sort_keys=False)
+
+
+def eg_rows(device: str, pairs: list[tuple[str, float]], unit: str = "kWh") -> list[tuple]:
+    return [(t, device, "energy_export", v, unit) for t, v in pairs]
+
+
+def mp_a(report) -> Any:
+    return next(x for x in report.parameters if x.monitoring_point == "MP-A")
+
+
+# -- registers -------------------------------------------------------------------------
+
+
+def test_rollover_is_added_back_and_a_reset_counts_zero(project) -> None:
+    p = project(solar(pv_a_meter={"register_max": 100_000.0}))
+    p.readings(
+        eg_rows(
+            "pv-a-meter",
+            [
+                ("2025-06-01T00:00:00Z", 97_000),
+                ("2025-06-10T00:00:00Z", 99_000),
+                ("2025-06-11T00:00:00Z", 1_000),  # rolled over: +2,000
+                ("2025-06-20T00:00:00Z", 30_000),
+                ("2025-06-21T00:00:00Z", 10),  # reset: that day's energy is unknown
+                ("2025-07-01T00:00:00Z", 5_010),
+            ],
+        )
+    )
+    r = p.report(D("2025-06-01"), D("2025-06-30"))
+    assert mp_a(r).value == pytest.approx((2_000 + 2_000 + 29_000 + 5_000) / 1000)
+    assert "1 register rollover" in mp_a(r).method
+    reset = next(c for c in r.corrections if c.rule == "reset_not_counted")
+    assert reset.id in mp_a(r).corrections and "1 register reset" in reset.note
+
+
+def test_meter_replacement_joins_the_old_and_new_registers(project) -> None:
+    new_meter = {
+        "id": "pv-a-meter-2",
+        "site": "rayong-a",
+        "type": "ac_energy_meter",
+        "serial": "NEW-2",
+        "quantities": ["energy_export"],
+        "max_permissible_error_pct": 0.5,
+        "register_max": 99999999.9,
+        "installed": "2025-06-15",
+        "replaces": "pv-a-meter",
+        "expected_interval_s": 900,
+    }
+    p = project(
+        solar(
+            pv_a_meter={"installed": "2024-12-01", "removed": "2025-06-15"},
+            _extra_devices=[new_meter],
+            _points={"MP-A": {"device": "pv-a-meter-2"}},
+        )
+    )
+    p.readings(
+        eg_rows(
+            "pv-a-meter", [("2025-06-01T00:00:00Z", 500_000), ("2025-06-15T00:00:00Z", 560_000)]
+        )
+        + eg_rows("pv-a-meter-2", [("2025-06-15T00:00:00Z", 0), ("2025-07-01T00:00:00Z", 60_000)])
+    )
+    r = p.report(D("2025-06-01"), D("2025-06-30"))
+    assert mp_a(r).value == pytest.approx(120.0)
+    assert "pv-a-meter, pv-a-meter-2" in mp_a(r).source
+    assert {g.rule for g in r.gaps if g.monitoring_point == "MP-A"} == {"register_bridged"}
+    # the old meter's readings after its removal day are not its data
+    late = p.processor.process(
+        [
+            Inbound(
+                "mrv/v1/th-solar-rooftops/rayong-a/pv-a-meter/readings",
+                b'{"device":"pv-a-meter","seq":99,"time":"2025-06-16T00:00:00Z",'
+                b'"readings":[{"quantity":"energy_export","value":1,"unit":"kWh"}]}',
+                0,
+            )
+        ]
+    )
+    assert dict(late.quarantined) == {"device_retired": 1}
+
+
+def test_interval_series_are_summed_and_missing_intervals_count_zero(project) -> None:
+    p = project(solar())
+    t0 = ms("2025-03-01T00:00:00Z")
+    quarter = 900_000
+    rows = [
+        (t0 + (k + 1) * quarter, "pv-a-meter", "energy_export", 10.0, "kWh", "interval", 900)
+        for k in range(96)
+        if not 40 <= k < 48  # two hours missing
+    ]
+    p.readings(rows)
+    r = p.report(D("2025-03-01"), D("2025-03-01"))
+    assert mp_a(r).value == pytest.approx(88 * 10 / 1000)
+    gap = next(g for g in r.gaps if g.monitoring_point == "MP-A")
+    assert (gap.rule, gap.hours) == ("zero_fill", 2.0)
+    assert mp_a(r).completeness == pytest.approx(22 / 24)
+
+
+# -- gap rules ------------------------------------------------------------------------
+
+
+def _hourly(p: ProjectUnderTest, start: str, hours: int, missing: range, seed: int = 3) -> None:
+    rng = np.random.default_rng(seed)
+    t0 = ms(start)
+    rows: list[tuple] = []
+    for h in range(hours + 1):
+        if h < hours and h not in missing:
+            volume = float(np.round(50 + rng.normal(0, 4), 3))
+            rows.append(
+                (t0 + (h + 1) * HOUR, "fm", "gas_volume_normal", volume, "Nm3", "interval", 3600)
+            )
+        rows.append((t0 + h * HOUR, "an", "ch4_fraction", 0.5, ""))
+        rows.append((t0 + h * HOUR, "tc", "flare_temperature", 850.0, "degC"))
+    p.readings(rows)
+
+
+@pytest.mark.parametrize(
+    ("gap_hours", "rule"),
+    [(12, "lower_90_confidence_72h"), (48, "lower_95_confidence_72h")],
+)
+def test_california_confidence_bands(project, gap_hours: int, rule: str) -> None:
+    p = project(CASE_5_PLAN)
+    _hourly(p, "2026-04-01T00:00:00Z", 10 * 24, range(120, 120 + gap_hours))
+    r = p.report(D("2026-04-01"), D("2026-04-10"))
+    gap = next(g for g in r.gaps if g.monitoring_point == "MP-V" and g.hours == gap_hours)
+    assert gap.rule == rule
+    sub = next(c for c in r.corrections if c.rule == rule)
+    # the lower confidence limit lies below the mean of ~50 Nm3/h
+    assert 0 < sub.delta < 50 * gap_hours
+    assert sub.effect_tco2 > 0
+
+
+def test_conservative_rules_zero_fill_reference_and_maximise_project_parameters(project) -> None:
+    plan = yaml.safe_load(GAS_PLAN)
+    plan["project"]["gap_rules"] = "conservative"
+    plan["devices"].append(
+        {
+            "id": "em",
+            "site": "s",
+            "type": "energy_meter",
+            "serial": "EM1",
+            "quantities": ["energy_consumed"],
+            "max_permissible_error_pct": 0.5,
+            "register_max": 1e9,
+            "expected_interval_s": 3600,
+        }
+    )
+    plan["monitoring_points"].append({"id": "MP-E", "device": "em", "quantity": "energy_consumed"})
+    plan["parameters"] += [
+        {"symbol": "EC_PJ", "unit": "MWh", "option": "C", "monitoring_points": ["MP-E"]},
+        {"symbol": "EF_elec", "unit": "tCO2/MWh", "option": "A", "value": 0.5, "source": "test"},
+    ]
+    p = project(yaml.safe_dump(plan))
+    t0 = ms("2026-03-10T00:00:00Z")
+    rows: list[tuple] = []
+    for m in range(-10, 24 * 60 + 10):
+        t = t0 + m * 60_000
+        if not 600 <= m < 700:  # 100 minutes without methane fraction
+            rows.append((t, "an", "ch4_fraction", 0.5, ""))
+        rows += [
+            (t, "fm", "gas_volume", 1000.0 + 10.0 * m, "m3"),
+            (t, "tt", "gas_temperature", 0.0, "degC"),
+            (t, "pt", "gas_pressure", 101.325, "kPa"),
+            (t, "tc", "flare_temperature", 850.0, "degC"),
+        ]
+    for h in range(25):
+        if h not in (5, 6, 7):  # 4 h between readings: 3 interval hours missing
+            rows.append(
+                (t0 + h * HOUR, "em", "energy_consumed", 3.0 * h + (0.5 if h > 7 else 0), "kWh")
+            )
+    p.readings(rows)
+    r = p.report(D("2026-03-10"), D("2026-03-10"))
+    w_gap = next(g for g in r.gaps if g.symbol == "w_CH4")
+    assert w_gap.rule == "zero_fill"
+    assert w_gap.hours == pytest.approx(101 / 60, abs=0.02)
+    calc = {c.label: c.value for c in r.calculation}
+    # 10 Nm3/min ... 0.5 CH4 except the gap (and its two edge minutes, interpolated)
+    assert calc["Σ TM"] < 14400 * 0.5 * 0.716 * (1 - 99 / 1440)
+    assert calc["Σ TM"] > 14400 * 0.5 * 0.716 * (1 - 102 / 1440)
+    # the blower meter's register bridges its silence: measured, not substituted
+    assert any(g.symbol == "EC_PJ" and g.rule == "register_bridged" for g in r.gaps)
+
+
+# -- calibration rules ----------------------------------------------------------------
+
+
+def _year_of_solar(p: ProjectUnderTest) -> None:
+    p.readings(
+        eg_rows(
+            "pv-a-meter",
+            [(f"2025-{m:02d}-01T00:00:00Z", 100.0 * (m - 1)) for m in range(1, 13)]
+            + [("2026-01-01T00:00:00Z", 1200.0)],
+            unit="MWh",
+        )
+    )
+
+
+def _certificate(p: ProjectUnderTest, day: str, result: str, error: float) -> None:
+    p.entry(
+        "calibration_certificate",
+        {
+            "device": "pv-a-meter",
+            "calibrated_on": day,
+            "certificate": f"CERT-{day}",
+            "result": result,
+            "error_pct": error,
+        },
+        str(uuid.uuid5(uuid.NAMESPACE_URL, day + result)),
+    )
+
+
+CAL = {
+    "max_permissible_error_pct": 0.5,
+    "calibration": {"interval_months": 12, "last": "2024-12-15"},
+}
+
+
+def test_calibration_overdue_applies_the_tolerance_from_the_due_date(project) -> None:
+    p = project(
+        solar(pv_a_meter={**CAL, "calibration": {"interval_months": 6, "last": "2024-12-01"}})
+    )
+    _year_of_solar(p)
+    r = p.report(D("2025-01-01"), D("2025-12-31"))
+    c = next(c for c in r.corrections if c.kind == "calibration")
+    assert (c.rule, c.start[:10], c.end[:10]) == ("calibration_overdue", "2025-06-01", "2026-01-01")
+    assert c.delta == pytest.approx(-700 * 0.005)
+    assert mp_a(r).value == pytest.approx(1200 - 3.5)
+
+
+def test_calibration_error_beyond_tolerance_over_reading_corrects_down(project) -> None:
+    p = project(solar(pv_a_meter=CAL))
+    _year_of_solar(p)
+    _certificate(p, "2025-09-01", "out_of_tolerance", 3.0)
+    r = p.report(D("2025-01-01"), D("2025-12-31"))
+    c = next(c for c in r.corrections if c.kind == "calibration")
+    # data since the last valid calibration (2024-12-15) up to the failed one
+    assert (c.rule, c.start[:10], c.end[:10]) == ("calibration_error", "2025-01-01", "2025-09-01")
+    assert c.delta == pytest.approx(-800 * 0.03)
+    assert c.effect_tco2 == pytest.approx(-800 * 0.03 * 0.5)
+
+
+def test_calibration_error_under_reading_is_kept_for_a_reference_parameter(project) -> None:
+    p = project(solar(pv_a_meter=CAL))
+    _year_of_solar(p)
+    _certificate(p, "2025-09-01", "out_of_tolerance", -3.0)
+    r = p.report(D("2025-01-01"), D("2025-12-31"))
+    assert not [c for c in r.corrections if c.kind == "calibration"]
+    assert mp_a(r).value == pytest.approx(1200.0)
+
+
+# -- option B, cross-checks, plausibility ---------------------------------------------
+
+
+def test_meter_cross_checked_against_invoices(project) -> None:
+    p = project(solar())
+    p.readings(
+        eg_rows(
+            "pv-a-meter",
+            [("2025-01-01T00:00:00Z", 1_000_000), ("2026-01-01T00:00:00Z", 49_797_160)],
+        )
+    )
+    p.entry(
+        "fuel_invoice",
+        {
+            "invoice_number": "EGAT-2025",
+            "period_start": "2025-01-01",
+            "period_end": "2025-12-31",
+            "value": 48_804_719,
+            "unit": "kWh",
+            "parameter": "EG_grid",
+            "monitoring_point": "MP-A",
+        },
+        "0b7a3a8e-0000-4000-8000-00000000000b",
+    )
+    r = p.report(D("2025-01-01"), D("2025-12-31"))
+    check = r.cross_checks[0]
+    assert check.meter_value == pytest.approx(48_797.160)
+    assert check.invoice_value == pytest.approx(48_804.719)
+    assert check.difference_pct == pytest.approx(-0.0155, abs=1e-4)
+    assert check.used.startswith("meter") and check.invoices == ["EGAT-2025"]
+
+
+def _chiller_option_b() -> str:
+    plan = yaml.safe_load((PLANS / "chiller-efficiency.yaml").read_text())
+    plan["parameters"] = [
+        x for x in plan["parameters"] if x["symbol"] not in ("T_chw_out", "T_cw_out")
+    ]
+    for x in plan["parameters"]:
+        if x["symbol"] == "EC_PJ":
+            x.pop("monitoring_points")
+            x.update(option="B", entry_type="fuel_invoice")
+    return yaml.safe_dump(plan, sort_keys=False)
+
+
+def _invoice(
+    p: ProjectUnderTest, number: str, start: str, end: str, value: float, unit: str
+) -> None:
+    p.entry(
+        "fuel_invoice",
+        {
+            "invoice_number": number,
+            "period_start": start,
+            "period_end": end,
+            "value": value,
+            "unit": unit,
+            "parameter": "EC_PJ",
+        },
+        str(uuid.uuid5(uuid.NAMESPACE_URL, number)),
+    )
+
+
+def test_option_b_invoices_prorated_to_the_period(project) -> None:
+    p = project(_chiller_option_b())
+    _invoice(p, "PLN-05", "2026-05-01", "2026-05-31", 300.0, "MWh")
+    _invoice(p, "PLN-06", "2026-05-20", "2026-06-18", 94_200.0, "kWh")  # 12 of 30 days in May
+    r = p.report(D("2026-05-01"), D("2026-05-31"))
+    ec = next(x for x in r.parameters if x.symbol == "EC_PJ")
+    assert (ec.option, ec.value) == ("B", pytest.approx(300 + 94.2 * 12 / 30))
+    assert "PLN-05" in ec.source and "PLN-06" in ec.source
+    prorated = next(c for c in r.corrections if c.rule == "prorated_by_days")
+    assert prorated.delta == pytest.approx(-94.2 * 18 / 30)
+
+
+def test_unit_slip_is_caught_and_not_credited(project) -> None:
+    """A published MRS listed a year's grid import of 42,826,880 "MWh": clearly kWh."""
+    p = project(_chiller_option_b())
+    _invoice(p, "PLN-2026", "2026-04-01", "2026-12-31", 42_826_880, "MWh")
+    r = p.report(D("2026-04-01"), D("2026-10-31"))
+    finding = next(f for f in r.findings if f.severity == "error")
+    assert finding.symbol == "EC_PJ" and "unit slip" in finding.message
+    ec = next(x for x in r.parameters if x.symbol == "EC_PJ")
+    assert ec.value == 0
+    assert r.emission_reductions_tco2.value == 0
+
+
+# -- determinism ----------------------------------------------------------------------
+
+
+def test_same_inputs_give_the_same_report_byte_for_byte(project, tmp_path) -> None:
+    rows = eg_rows(
+        "pv-a-meter",
+        [(f"2025-06-{d:02d}T00:00:00Z", 1000.0 * d) for d in range(1, 31)],
+    ) + eg_rows("pv-b-meter", [(f"2025-06-{d:02d}T06:00:00Z", 700.0 * d) for d in range(1, 31)])
+    a = project(solar())
+    a.readings(rows)
+    b = project(solar())
+    b.readings(list(reversed(rows)))  # other arrival order, other seqs
+    period = (D("2025-06-01"), D("2025-06-30"))
+    first, again, other = a.report(*period), a.report(*period), b.report(*period)
+    assert first.to_json() == again.to_json()
+    assert len(first.inputs_sha256) == 64
+    # the same readings in another order hash alike; seq is not an input of the result
+    assert other.inputs_sha256 == first.inputs_sha256
+    assert other.to_json() == first.to_json()
+    a.readings(eg_rows("pv-a-meter", [("2025-06-15T12:00:00Z", 15_000.0)]))
+    changed = a.report(*period)
+    assert changed.inputs_sha256 != first.inputs_sha256
