@@ -241,6 +241,14 @@ def body_json(body: EntryBody) -> dict[str, Any]:
     return body.model_dump(mode="json")
 
 
+def canonical_value(reading: MeterReading, plan: MonitoringPlan) -> float:
+    """A manual reading in its quantity's canonical unit, converted as the gateway
+    converts the device's own readings (stated atmosphere, gas reference conditions).
+    Raises UnitError, KeyError (unknown quantity) as validate_against_plan reports them."""
+    spec = quantities.CATALOGUE[reading.quantity]
+    return _device_conversion(reading.unit, spec, plan.device(reading.device))(reading.value)
+
+
 # --- problems ---------------------------------------------------------------------------
 
 

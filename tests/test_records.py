@@ -43,12 +43,13 @@ from mrv.entries import (
     CalibrationCertificate,
     EntryIn,
     MeterReading,
+    canonical_value,
     problems_from,
     validate_against_plan,
 )
-from mrv.plans import validate_plan_text
+from mrv.plans import load_plan_file, validate_plan_text
 from mrv.plans.schema import MonitoringPlan
-from tests.conftest import SOLAR_PLAN
+from tests.conftest import PLANS, SOLAR_PLAN
 
 PROJECT = "th-solar-rooftops"
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
@@ -454,6 +455,21 @@ def test_future_times_are_refused(plan):
     problems = validate_against_plan(entry, plan, now=NOW)
     assert [p.field for p in problems] == ["body.time"]
     assert validate_against_plan(entry, plan, now=NOW + timedelta(days=2)) == []
+
+
+def test_manual_gas_reading_is_converted_like_the_meters_own():
+    landfill = load_plan_file(PLANS / "landfill-gas-flare.yaml")
+    # this meter reports plain m3 at 20 °C: 1000 m3 is 931.78 Nm3, as at the gateway
+    entry = _entry(
+        body=_reading(device="flare-flowmeter", quantity="gas_volume_normal", unit="m3", value=1000)
+    )
+    assert validate_against_plan(entry, landfill, now=NOW) == []
+    assert isinstance(entry.body, MeterReading)
+    assert canonical_value(entry.body, landfill) == pytest.approx(1000 * 273.15 / 293.15)
+    # a gauge pressure read by hand counts the meter's stated atmosphere (95.2 kPa)
+    gauge = _entry(body=_reading(device="gas-pt", quantity="gas_pressure", unit="kPag", value=2))
+    assert isinstance(gauge.body, MeterReading)
+    assert canonical_value(gauge.body, landfill) == pytest.approx(97.2)
 
 
 def test_edit_needs_a_reason_and_keeps_history(db, plan):

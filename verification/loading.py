@@ -16,11 +16,9 @@ from sqlalchemy.orm import Session
 
 from mrv.db.models import Event, Project
 from mrv.db.records import calibration_records, entries_for, list_periods, stored_plan
-from mrv.entries import FuelInvoice, MeterReading, WeighbridgeTicket
+from mrv.entries import FuelInvoice, MeterReading, WeighbridgeTicket, canonical_value
 from mrv.plans.schema import MonitoringPlan
-from mrv.quantities import CATALOGUE
 from mrv.stores.timeseries import SeriesArrays, TimeSeriesStore
-from mrv.units import conversion
 from verification import __version__
 from verification.gaps import gap_rules_sha256
 from verification.inputs import (
@@ -88,14 +86,14 @@ def load_inputs(
                 )
             )
         elif isinstance(body, MeterReading):
-            canonical = CATALOGUE[body.quantity].canonical_unit
             reads.append(
                 ManualRead(
                     str(entry.id),
                     body.device,
                     body.quantity,
                     int(body.time.timestamp() * 1000),
-                    conversion(body.unit, canonical)(body.value),
+                    # as the gateway converts: gas reference conditions, gauge atmosphere
+                    canonical_value(body, plan),
                 )
             )
         elif isinstance(body, WeighbridgeTicket):
