@@ -13,6 +13,7 @@ whole period.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -30,6 +31,57 @@ class CumulativeTotal:
     rollovers: int  # inside the period
     resets: int  # inside the period (their intervals count zero)
     readings: int  # readings used (the bracketing ones included)
+    start_in_gap: bool = False  # the boundary fell inside a gap: the conservative rule
+    end_in_gap: bool = False  # applied instead of interpolation
+
+
+#: Where a period boundary falls inside a gap between two register readings, the rise
+#: across the gap cannot be split honestly. "low" gives the period none of it (for a
+#: parameter that raises reference emissions), "high" all of it (one that raises project
+#: emissions); "interpolate" splits it linearly. Inside ordinary spacing it is always
+#: interpolated.
+BoundaryRule = Literal["interpolate", "low", "high"]
+
+
+def _conservative_boundaries(
+    t: NDArray[np.float64],
+    curve: NDArray[np.float64],
+    start_ms: float,
+    end_ms: float,
+    max_gap_ms: float | None,
+    rule: BoundaryRule,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], bool, bool]:
+    """The curve with a point added at each boundary that falls inside a gap, holding the
+    value the rule gives it; and whether each boundary did."""
+    if rule == "interpolate" or max_gap_ms is None or t.size < 2:
+        return t, curve, False, False
+    ks = np.searchsorted(t, [start_ms, end_ms], side="right") - 1
+    in_gap = [
+        bool(0 <= k < t.size - 1 and t[k] < b and t[k + 1] - t[k] > max_gap_ms)
+        for k, b in zip(ks, (start_ms, end_ms), strict=True)
+    ]
+    if not any(in_gap):
+        return t, curve, False, False
+    ks_start, ks_end = int(ks[0]), int(ks[1])
+    values: list[float] = []
+    times: list[float] = []
+    if in_gap[0]:
+        k = ks_start
+        same = in_gap[1] and ks_end == k
+        low = curve[k] if same else curve[k + 1]
+        times.append(start_ms)
+        values.append(float(low if rule == "low" else curve[k]))
+    if in_gap[1]:
+        k = ks_end
+        times.append(end_ms)
+        values.append(float(curve[k] if rule == "low" else curve[k + 1]))
+    at = np.searchsorted(t, times, side="right")
+    return (
+        np.insert(t, at, times),
+        np.insert(curve, at, values),
+        in_gap[0],
+        in_gap[1],
+    )
 
 
 def unwrap_register(
@@ -68,8 +120,12 @@ def cumulative_total(
     start_ms: int,
     end_ms: int,
     register_max: float | None,
+    *,
+    max_gap_ms: float | None = None,
+    boundary: BoundaryRule = "interpolate",
 ) -> CumulativeTotal:
-    """Σ of a cumulative register over [start_ms, end_ms), boundaries interpolated.
+    """Σ of a cumulative register over [start_ms, end_ms), boundaries interpolated (or,
+    inside a gap longer than max_gap_ms, set by the ``boundary`` rule).
 
     times_ms: reading times (epoch ms), ascending; values: register readings (canonical
     unit). Outside the readings the curve is held flat (no extrapolation): an uncovered
@@ -81,7 +137,10 @@ def cumulative_total(
     if np.any(np.diff(t) < 0):
         raise ValueError("times_ms must be in ascending order")
     curve, rollover, reset = unwrap_register(values, register_max)
-    at_start, at_end = np.interp([start_ms, end_ms], t, curve)
+    tb, cb, start_gap, end_gap = _conservative_boundaries(
+        t, curve, start_ms, end_ms, max_gap_ms, boundary
+    )
+    at_start, at_end = np.interp([start_ms, end_ms], tb, cb)
     step_end_times = t[1:]
     inside = (step_end_times > start_ms) & (t[:-1] < end_ms)
     used = (t >= start_ms) & (t <= end_ms)
@@ -101,6 +160,8 @@ def cumulative_total(
         rollovers=int(np.sum(rollover & inside)),
         resets=int(np.sum(reset & inside)),
         readings=readings,
+        start_in_gap=start_gap,
+        end_in_gap=end_gap,
     )
 
 
@@ -189,7 +250,13 @@ def gap_intervals(
 
 
 def cumulative_steps(
-    times_ms: ArrayLike, values: ArrayLike, edges_ms: ArrayLike, register_max: float | None
+    times_ms: ArrayLike,
+    values: ArrayLike,
+    edges_ms: ArrayLike,
+    register_max: float | None,
+    *,
+    max_gap_ms: float | None = None,
+    boundary: BoundaryRule = "interpolate",
 ) -> NDArray[np.float64]:
     """The register's rise within each step between consecutive edges (canonical unit).
 
@@ -201,6 +268,7 @@ def cumulative_steps(
     if t.size == 0:
         return np.zeros(max(edges.size - 1, 0))
     curve, _, _ = unwrap_register(values, register_max)
+    t, curve, _, _ = _conservative_boundaries(t, curve, edges[0], edges[-1], max_gap_ms, boundary)
     return np.diff(np.interp(edges, t, curve))
 
 

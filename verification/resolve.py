@@ -573,13 +573,42 @@ class _Resolver:
         total = 0.0
         steps: NDArray[np.float64] | None = None
         resets = 0
+        rule: agg.BoundaryRule = "low" if self.effect == "raises_reference" else "high"
+        cids: list[str] = []
         for pt in parts:
-            t_total, t_steps = pt.amount(self.start_ms, self.end_ms, max_gap, edges)
+            t_total, t_steps = pt.amount(self.start_ms, self.end_ms, max_gap, edges, rule)
+            if kind == Kind.CUMULATIVE:
+                plain, plain_steps = pt.amount(self.start_ms, self.end_ms, max_gap, edges)
+                if plain != t_total:
+                    delta = (t_total - plain) * factor
+                    d_steps = (
+                        (t_steps - plain_steps) * factor
+                        if t_steps is not None and plain_steps is not None
+                        else None
+                    )
+                    cids.append(
+                        self._correction(
+                            "register",
+                            point,
+                            self.start_ms,
+                            self.end_ms,
+                            "boundary_in_gap",
+                            f"{pt.device.id}: a period boundary falls inside a gap between two "
+                            "readings, so the rise across it cannot be split: "
+                            + (
+                                "none of it is counted in this period"
+                                if rule == "low"
+                                else "all of it is counted in this period"
+                            )
+                            + " (conservative), instead of a linear split",
+                            delta,
+                            _undo_point(index, delta, d_steps),
+                        )
+                    )
             total += t_total * factor
             if t_steps is not None:
                 steps = t_steps * factor if steps is None else steps + t_steps * factor
             resets += pt.resets
-        cids: list[str] = []
         if resets:
             cids.append(
                 self._correction(
@@ -1031,17 +1060,35 @@ class _Part:
         return part
 
     def amount(
-        self, start_ms: float, end_ms: float, max_gap: float, edges: NDArray[np.float64] | None
+        self,
+        start_ms: float,
+        end_ms: float,
+        max_gap: float,
+        edges: NDArray[np.float64] | None,
+        boundary: agg.BoundaryRule = "interpolate",
     ) -> tuple[float, NDArray[np.float64] | None]:
-        """The canonical amount over [start, end) and per step (rate × hours for instants)."""
+        """The canonical amount over [start, end) and per step (rate × hours for instants).
+
+        boundary: for registers, what a period boundary inside a gap gets (see
+        ``aggregation.BoundaryRule``)."""
         if self.times.size == 0:
             return 0.0, (np.zeros(edges.size - 1) if edges is not None else None)
         if self.kind == Kind.CUMULATIVE:
+            register_max = self.device.register_max
+            gap = None if math.isinf(max_gap) else max_gap
             detail = agg.cumulative_total(
-                self.times, self.values, int(start_ms), int(end_ms), self.device.register_max
+                self.times,
+                self.values,
+                int(start_ms),
+                int(end_ms),
+                register_max,
+                max_gap_ms=gap,
+                boundary=boundary,
             )
             steps = (
-                agg.cumulative_steps(self.times, self.values, edges, self.device.register_max)
+                agg.cumulative_steps(
+                    self.times, self.values, edges, register_max, max_gap_ms=gap, boundary=boundary
+                )
                 if edges is not None
                 else None
             )

@@ -202,9 +202,7 @@ def _cross_check(plan: MonitoringPlan, problem: Any) -> list[PlanProblem]:
             spec = quantities.get(found.quantity)
             if spec is None:
                 continue
-            try:
-                conversion(spec.canonical_unit, param.unit)
-            except UnitError:
+            if not _can_hold(spec, param.unit):
                 problems.append(
                     problem(
                         ("parameters", i, "unit"),
@@ -222,3 +220,15 @@ def load_plan_file(path: str | Path) -> MonitoringPlan:
     if problems or plan is None:
         raise PlanError(problems)
     return plan
+
+
+def _can_hold(spec: quantities.QuantitySpec, unit: str) -> bool:
+    """A parameter's unit holds a quantity's values, or their integral over time (a flow
+    in Nm3/h monitored for a volume in Nm3)."""
+    for source in (spec.canonical_unit, f"({spec.canonical_unit})*hour"):
+        try:
+            conversion(source, unit)
+        except UnitError:
+            continue
+        return True
+    return False
