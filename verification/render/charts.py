@@ -1,0 +1,291 @@
+"""Charts of monitored series for the PDF and HTML reports (matplotlib, Agg canvas).
+
+One chart per :class:`~verification.render.ChartSeries`: the values against time (UTC)
+over the monitoring period, the report's data gaps at that monitoring point shaded red
+and its corrections shaded orange and labelled with their ids, with a legend.
+
+Figures are built with :class:`matplotlib.figure.Figure` on an Agg canvas, never through
+pyplot, so no display backend is loaded and no global figure registry grows. Long series
+are reduced to a min/max envelope per drawing bucket (see :func:`downsample`) so that a
+year of minute data draws in well under a second and looks the same as the full series.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import matplotlib as mpl
+import matplotlib.dates as mdates
+import matplotlib.style
+import numpy as np
+import numpy.typing as npt
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.transforms import offset_copy
+
+from verification.render import ChartSeries, fmt_num, parse_utc
+from verification.report_model import Correction, Gap, Report
+
+#: Drawing buckets across the chart's width: about one per device pixel of a 10 in chart
+#: at 200 dpi. Each bucket draws at most two points (its minimum and maximum).
+DRAW_BUCKETS = 2000
+
+#: A step in time longer than this many typical sampling intervals breaks the line: a
+#: chart never joins two readings across missing data.
+BREAK_FACTOR = 1.5
+
+GAP_COLOR = "#d62728"
+CORRECTION_COLOR = "#ff7f0e"
+LINE_COLOR = "#1f4e79"
+
+#: Corrections labelled with their id on a chart; beyond this the labels would overlap
+#: into noise (every correction is still shaded and listed in the tables).
+MAX_LABELS = 30
+
+# rcParams are process-global: the lock keeps two threads (e.g. two API requests) from
+# rendering with each other's settings.
+_LOCK = threading.Lock()
+
+
+@contextmanager
+def mpl_context(hashsalt: str) -> Iterator[None]:
+    """Matplotlib settings for a deterministic render, held under a process-wide lock.
+
+    ``svg.hashsalt`` fixes the ids matplotlib derives for SVG elements (random otherwise);
+    ``text.parse_math`` off keeps a ``$`` in a project name from being read as TeX; dates
+    are drawn in UTC, the report's time zone.
+    """
+    with (
+        _LOCK,
+        # Start from matplotlib's defaults so that a user's matplotlibrc or style cannot
+        # change the bytes, then apply ours.
+        mpl.style.context("default"),
+        mpl.rc_context(
+            {
+                "svg.hashsalt": hashsalt,
+                "svg.fonttype": "path",
+                "text.parse_math": False,
+                "timezone": "UTC",
+                "font.family": "DejaVu Sans",
+                "font.size": 9,
+                "axes.titlesize": 10,
+                "legend.fontsize": 8,
+            }
+        ),
+    ):
+        yield
+
+
+def downsample(
+    times_ms: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    buckets: int = DRAW_BUCKETS,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The points to draw for a series: at most about ``4 × buckets`` of them.
+
+    Non-finite values are dropped (they are missing data). Where consecutive readings
+    are further apart than ``BREAK_FACTOR`` typical intervals a NaN is inserted, which
+    breaks the drawn line, so that a gap is never bridged by a straight line. A series
+    longer than ``2 × buckets`` is cut into equal time buckets (split at those breaks)
+    and each bucket contributes its minimum and maximum, in time order: the drawn
+    envelope is the same as the full series' at that resolution.
+    """
+    finite = np.isfinite(values)
+    t = np.asarray(times_ms, dtype=np.int64)[finite]
+    v = np.asarray(values, dtype=np.float64)[finite]
+    if t.size and np.any(t[1:] < t[:-1]):
+        order = np.argsort(t, kind="stable")
+        t, v = t[order], v[order]
+    if t.size < 2:
+        return t, v
+    steps = np.diff(t)
+    positive = steps[steps > 0]
+    typical = float(np.median(positive)) if positive.size else 0.0
+    threshold = BREAK_FACTOR * typical
+
+    if t.size <= 2 * buckets:
+        breaks = np.flatnonzero(steps > threshold) + 1
+        return (
+            np.insert(t, breaks, t[breaks - 1]),
+            np.insert(v, breaks, np.nan),
+        )
+
+    span = int(t[-1] - t[0]) + 1
+    # A break narrower than a bucket would not show; ignoring it also bounds the number
+    # of groups (and so of drawn points) by about 2 × buckets.
+    threshold = max(threshold, span / buckets)
+    segment = np.concatenate(([0], np.cumsum(steps > threshold)))
+    bucket = (t - t[0]) * buckets // span
+    # (segment, bucket) as one non-decreasing key: equal keys are contiguous.
+    key = segment * buckets + bucket
+    starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    ends = np.concatenate((starts[1:], [t.size]))
+    # Sorting by (key, value) puts each group's minimum first and maximum last, at the
+    # same positions the group has in time order.
+    by_value = np.lexsort((v, key))
+    i_min, i_max = by_value[starts], by_value[ends - 1]
+    first, second = np.minimum(i_min, i_max), np.maximum(i_min, i_max)
+    out_t = np.column_stack((t[first], t[second])).ravel()
+    out_v = np.column_stack((v[first], v[second])).ravel()
+    seg_of_group = segment[starts]
+    before = np.flatnonzero(seg_of_group[1:] != seg_of_group[:-1])  # groups before a break
+    at = (before + 1) * 2
+    # The NaN sits at the last reading before the break.
+    return np.insert(out_t, at, t[ends[before] - 1]), np.insert(out_v, at, np.nan)
+
+
+def series_gaps(report: Report, series: ChartSeries) -> list[Gap]:
+    """The report's gaps at the series' monitoring point.
+
+    Matched on the monitoring point alone (the engine passes one series per point): a gap
+    recorded under another spelling of the symbol is still shown rather than lost.
+    """
+    return [g for g in report.gaps if g.monitoring_point == series.monitoring_point]
+
+
+def series_corrections(report: Report, series: ChartSeries) -> list[Correction]:
+    """The report's corrections at the series' monitoring point, and those of its
+    parameter that name no point (they apply to every point)."""
+    return [
+        c
+        for c in report.corrections
+        if c.monitoring_point == series.monitoring_point
+        or (c.monitoring_point is None and c.symbol == series.symbol)
+    ]
+
+
+def _date(text: str) -> float:
+    return float(mdates.date2num(np.datetime64(parse_utc(text), "ms")))
+
+
+def _spans(ax: Axes, spans: list[tuple[float, float]], color: str, alpha: float) -> None:
+    """Shade x-ranges over the full height as one collection.
+
+    The edge line gives every span a visible width: a one-minute gap in a year is a
+    fraction of a pixel wide but must still show.
+    """
+    verts = [[(x0, 0.0), (x0, 1.0), (x1, 1.0), (x1, 0.0)] for x0, x1 in spans]
+    ax.add_collection(
+        PolyCollection(
+            verts,
+            transform=ax.get_xaxis_transform(),  # x in data (dates), y in axes fraction
+            facecolors=to_rgba(color, alpha),
+            edgecolors=to_rgba(color, min(1.0, alpha * 3)),
+            linewidths=0.6,
+            zorder=1,
+        ),
+        autolim=False,
+    )
+
+
+def _description(report: Report, series: ChartSeries) -> str:
+    for row in report.parameters:
+        if row.monitoring_point == series.monitoring_point and row.symbol == series.symbol:
+            return row.description
+    return ""
+
+
+def chart_caption(report: Report, series: ChartSeries) -> str:
+    """One line saying what the chart shades: counts and hours of gaps, corrections."""
+    gaps = series_gaps(report, series)
+    corrections = series_corrections(report, series)
+    hours = sum(g.hours for g in gaps)
+    gap_text = (
+        f"{len(gaps)} data gap{'s' if len(gaps) != 1 else ''} ({fmt_num(hours, 2)} h), shaded red"
+        if gaps
+        else "no data gaps"
+    )
+    corr_text = (
+        f"{len(corrections)} correction{'s' if len(corrections) != 1 else ''}"
+        f" ({', '.join(c.id for c in corrections)}), shaded orange"
+        if corrections
+        else "no corrections"
+    )
+    return f"{gap_text}; {corr_text}"
+
+
+def chart_figure(
+    report: Report,
+    series: ChartSeries,
+    figsize: tuple[float, float] = (10.0, 3.6),
+    title_prefix: str = "",
+    rect: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0),
+) -> Figure:
+    """The chart of one series over the monitoring period, with its gaps (red) and
+    corrections (orange) shaded and a legend, laid out within ``rect`` (figure fraction:
+    left, bottom, width, height). Call inside :func:`mpl_context`."""
+    fig = Figure(figsize=figsize, layout=ConstrainedLayoutEngine(rect=rect))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+
+    t, v = downsample(series.times_ms, series.values)
+    label = f"{series.symbol} [{series.unit}]"
+    # Plain date numbers plus xaxis_date(): the chart's x units are explicit, and spans,
+    # limits and the line all share them.
+    x = mdates.date2num(t.astype("datetime64[ms]")) if t.size else np.empty(0)
+    ax.plot(x, v, color=LINE_COLOR, linewidth=0.6, zorder=2)
+    ax.xaxis_date()
+    ax.set_xlim(_date(report.period.start_utc), _date(report.period.end_utc))
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.set_xlabel("time (UTC)")
+    ax.set_ylabel(label)
+    ax.grid(True, linewidth=0.4, alpha=0.4)
+    if t.size == 0:
+        ax.text(0.5, 0.5, "no readings", transform=ax.transAxes, ha="center", color="grey")
+
+    handles: list[Line2D | Patch] = [Line2D([], [], color=LINE_COLOR, label=label)]
+    gaps = series_gaps(report, series)
+    if gaps:
+        _spans(ax, [(_date(g.start), _date(g.end)) for g in gaps], GAP_COLOR, 0.25)
+        hours = fmt_num(sum(g.hours for g in gaps), 2)
+        gap_label = f"data gap ({len(gaps)}, {hours} h)"
+        handles.append(Patch(color=GAP_COLOR, alpha=0.35, label=gap_label))
+    corrections = series_corrections(report, series)
+    if corrections:
+        spans = [(_date(c.start), _date(c.end)) for c in corrections]
+        _spans(ax, spans, CORRECTION_COLOR, 0.18)
+        handles.append(
+            Patch(color=CORRECTION_COLOR, alpha=0.3, label=f"correction ({len(corrections)})")
+        )
+        for c, (x0, x1) in list(zip(corrections, spans, strict=True))[:MAX_LABELS]:
+            ax.text(
+                (x0 + x1) / 2,
+                0.97,
+                c.id,
+                transform=ax.get_xaxis_transform(),
+                rotation=90,
+                ha="center",
+                va="top",
+                fontsize=7,
+                color="#a04000",
+                clip_on=True,
+                zorder=3,
+            )
+    # Under the time axis, outside the axes (a legend inside would hide data), at a fixed
+    # distance in points so that it clears the tick labels whatever the chart's height;
+    # constrained layout makes room for it.
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        bbox_transform=offset_copy(ax.transAxes, fig=fig, y=-30, units="points"),
+        ncols=len(handles),
+        frameon=False,
+    )
+
+    description = _description(report, series)
+    title = f"{title_prefix}{series.monitoring_point}: {series.symbol}"
+    if description:
+        title += f" ({description})"
+    ax.set_title(f"{title}\n{chart_caption(report, series)}", loc="left")
+    return fig

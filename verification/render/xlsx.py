@@ -1,0 +1,382 @@
+"""The monitoring report as an XLSX workbook laid out like the JCM Monitoring Report Sheet.
+
+Sheets:
+
+- ``MRS_input``: a title block (project, host country, methodology, monitoring period,
+  plan, ``inputs_sha256``) above the MRS input table, one row per parameter
+  (:data:`verification.render.MRS_COLUMNS`);
+- ``MRS_calc``: the calculation steps (label, formula, value, unit), then RE, PE, ER
+  (unrounded and rounded) and the credit allocation;
+- ``Gaps``, ``Corrections``, ``Cross-checks``, ``Findings``, ``Events``: one table each.
+
+Determinism: openpyxl stamps the save time into ``docProps/core.xml`` and the zip entry
+headers. The workbook is written with openpyxl's ``ExcelWriter`` (``Workbook.save`` would
+overwrite ``modified`` with the clock) and every timestamp is set to the period's end date
+at 00:00 UTC, so the same report gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Sequence
+from datetime import datetime, time
+
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import Cell as XlCell
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.writer.excel import ExcelWriter
+
+from verification.render import MRS_COLUMNS, mrs_row, period_label
+from verification.report_model import Report
+
+Cell = str | int | float | None
+
+# Number formats: monitored values keep up to six decimals (an emission factor of 0.533
+# and an energy total of 48,797.160 both read naturally); tCO2 totals three.
+NUM_VALUE = "#,##0.000###"
+NUM_TCO2 = "#,##0.000"
+NUM_INT = "#,##0"
+NUM_PCT = "0.00%"
+NUM_HOURS = "#,##0.00"
+
+_HEADER_FONT = Font(bold=True, color="FFFFFF")
+_HEADER_FILL = PatternFill("solid", fgColor="1F4E79")
+_LABEL_FONT = Font(bold=True)
+_TITLE_FONT = Font(bold=True, size=14)
+_SECTION_FONT = Font(bold=True, size=12)
+_TOTAL_FILL = PatternFill("solid", fgColor="DDEBF7")
+_THIN = Side(style="thin", color="A6A6A6")
+_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+_WRAP_TOP = Alignment(wrap_text=True, vertical="top")
+_HEADER_ALIGN = Alignment(wrap_text=True, vertical="center", horizontal="center")
+
+#: Widths (characters) of the MRS input table's columns, in MRS_COLUMNS order.
+MRS_WIDTHS = (24, 14, 12, 36, 16, 9, 11, 30, 48, 16, 40)
+
+#: Row of the MRS input table's header on the ``MRS_input`` sheet (data follows it).
+MRS_HEADER_ROW = 11
+
+
+def _put(ws: Worksheet, row: int, column: int, value: Cell) -> XlCell:
+    """Write one cell; text always stays text.
+
+    openpyxl would store a string starting with "=" as a formula (a formula written in
+    a note must not be evaluated), and refuses control characters, which a device's
+    event detail may carry.
+    """
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    cell = ws.cell(row=row, column=column, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"
+    return cell
+
+
+def _header(ws: Worksheet, row: int, columns: Sequence[str], widths: Sequence[int]) -> None:
+    for col, (name, width) in enumerate(zip(columns, widths, strict=True), start=1):
+        cell = _put(ws, row, col, name)
+        cell.font = _HEADER_FONT
+        cell.fill = _HEADER_FILL
+        cell.alignment = _HEADER_ALIGN
+        cell.border = _BORDER
+        ws.column_dimensions[get_column_letter(col)].width = width
+
+
+def _data_row(
+    ws: Worksheet,
+    row: int,
+    values: Sequence[Cell],
+    formats: dict[int, str] | None = None,
+) -> None:
+    for col, value in enumerate(values, start=1):
+        cell = _put(ws, row, col, value)
+        cell.alignment = _WRAP_TOP
+        cell.border = _BORDER
+        if formats and col in formats:
+            cell.number_format = formats[col]
+
+
+def _table_sheet(
+    wb: Workbook,
+    title: str,
+    columns: Sequence[tuple[str, int, str | None]],
+    rows: Sequence[Sequence[Cell]],
+    empty: str,
+) -> Worksheet:
+    """A sheet holding one table: header in row 1 (frozen), data below, or ``empty``."""
+    ws = wb.create_sheet(title)
+    _header(ws, 1, [c[0] for c in columns], [c[1] for c in columns])
+    formats = {i: fmt for i, (_, _, fmt) in enumerate(columns, start=1) if fmt}
+    for r, values in enumerate(rows, start=2):
+        _data_row(ws, r, values, formats)
+    if rows:
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(rows) + 1}"
+    else:
+        # Say so explicitly: an empty sheet could be read as "not checked".
+        _put(ws, 2, 1, empty).font = Font(italic=True)
+    ws.freeze_panes = "A2"
+    return ws
+
+
+def _input_sheet(wb: Workbook, report: Report) -> None:
+    ws = wb.active
+    assert ws is not None  # a new Workbook always has one sheet
+    ws.title = "MRS_input"
+    p, m = report.project, report.methodology
+    _put(ws, 1, 1, "Monitoring Report Sheet: input").font = _TITLE_FONT
+    block: list[tuple[str, str]] = [
+        ("Project", f"{p.name} ({p.id})"),
+        ("Host country", p.host_country),
+        ("Methodology", f"{m.id} version {m.version}: {m.title}"),
+        ("Monitoring period", period_label(report)),
+        ("Period (UTC)", f"{report.period.start_utc} to {report.period.end_utc} (end exclusive)"),
+        ("Monitoring plan", f"version {p.plan_version}, sha256 {p.plan_sha256}"),
+        ("Report inputs_sha256", report.inputs_sha256),
+        ("Software", report.software),
+    ]
+    last_col = get_column_letter(len(MRS_COLUMNS))
+    for r, (label, value) in enumerate(block, start=2):
+        _put(ws, r, 1, label).font = _LABEL_FONT
+        _put(ws, r, 2, value)
+        # The values are long (hashes): let them run over the table's width.
+        ws.merge_cells(f"B{r}:{last_col}{r}")
+    assert len(block) + 2 < MRS_HEADER_ROW
+
+    _header(ws, MRS_HEADER_ROW, MRS_COLUMNS, MRS_WIDTHS)
+    ws.row_dimensions[MRS_HEADER_ROW].height = 32
+    value_col = MRS_COLUMNS.index("Estimated values") + 1
+    for r, row in enumerate(report.parameters, start=MRS_HEADER_ROW + 1):
+        _data_row(ws, r, mrs_row(report, row), {value_col: NUM_VALUE})
+    if report.parameters:
+        end = MRS_HEADER_ROW + len(report.parameters)
+        ws.auto_filter.ref = f"A{MRS_HEADER_ROW}:{last_col}{end}"
+    ws.freeze_panes = f"A{MRS_HEADER_ROW + 1}"
+
+
+def _calc_sheet(wb: Workbook, report: Report) -> None:
+    ws = wb.create_sheet("MRS_calc")
+    _put(ws, 1, 1, "Monitoring Report Sheet: calculation").font = _TITLE_FONT
+    _put(ws, 2, 1, "Monitoring period").font = _LABEL_FONT
+    _put(ws, 2, 2, period_label(report))
+    header_row = 4
+    columns = ("Step", "Calculation", "Formula", "Value", "Unit")
+    _header(ws, header_row, columns, (8, 44, 48, 18, 12))
+    row = header_row + 1
+    for i, c in enumerate(report.calculation, start=1):
+        _data_row(ws, row, (i, c.label, c.formula, c.value, c.unit), {4: NUM_VALUE})
+        row += 1
+    ws.freeze_panes = f"A{header_row + 1}"
+
+    row += 1
+    _put(ws, row, 1, "Emissions and reductions").font = _SECTION_FONT
+    row += 1
+    er = report.emission_reductions_tco2
+    totals: list[tuple[str, str, float]] = [
+        ("Reference emissions RE_p", "unrounded", report.reference_emissions_tco2),
+        ("Project emissions PE_p", "unrounded", report.project_emissions_tco2),
+        ("Emission reductions ER_p (unrounded)", "RE_p - PE_p", er.unrounded),
+        ("Emission reductions ER_p (rounded)", er.rounding, er.value),
+    ]
+    for label, note, value in totals:
+        _data_row(ws, row, (None, label, note, value, "tCO2"), {4: NUM_TCO2})
+        ws.cell(row=row, column=2).font = _LABEL_FONT
+        row += 1
+    # The rounded ER is the figure that gets issued: make it stand out.
+    for col in range(2, 6):
+        ws.cell(row=row - 1, column=col).fill = _TOTAL_FILL
+
+    row += 1
+    _put(ws, row, 1, "Credit allocation").font = _SECTION_FONT
+    row += 1
+    a = report.credit_allocation
+    if a is None:
+        _put(ws, row, 2, "Not stated in the monitoring plan").font = Font(italic=True)
+        return
+    for col, name in enumerate(("Party", "Credits (tCO2)", "Share"), start=2):
+        cell = _put(ws, row, col, name)
+        cell.font = _HEADER_FONT
+        cell.fill = _HEADER_FILL
+        cell.border = _BORDER
+    row += 1
+    parties: list[tuple[str, int, float]] = [
+        (report.project.host_country, a.partner_country, a.partner_country_share),
+        ("Japan", a.japan, a.japan_share),
+    ]
+    for name, credits, share in parties:
+        _data_row(ws, row, (None, name, credits, share), {3: NUM_INT, 4: NUM_PCT})
+        ws.cell(row=row, column=1).border = Border()
+        row += 1
+    _data_row(ws, row, (None, "Total", a.partner_country + a.japan), {3: NUM_INT})
+    ws.cell(row=row, column=1).border = Border()
+    ws.cell(row=row, column=2).font = _LABEL_FONT
+    row += 1
+    _put(ws, row, 2, "Rule").font = _LABEL_FONT
+    _put(ws, row, 3, a.rule).alignment = _WRAP_TOP
+
+
+def _detail_sheets(wb: Workbook, report: Report) -> None:
+    _table_sheet(
+        wb,
+        "Gaps",
+        (
+            ("Id", 10, None),
+            ("Parameter", 12, None),
+            ("Monitoring point No.", 14, None),
+            ("Device", 18, None),
+            ("Start (UTC)", 22, None),
+            ("End (UTC)", 22, None),
+            ("Hours", 10, NUM_HOURS),
+            ("Rule applied", 36, None),
+            ("Note", 48, None),
+        ),
+        [
+            (g.id, g.symbol, g.monitoring_point, g.device, g.start, g.end, g.hours, g.rule, g.note)
+            for g in report.gaps
+        ],
+        "No data gaps in the monitoring period.",
+    )
+    _table_sheet(
+        wb,
+        "Corrections",
+        (
+            ("Id", 10, None),
+            ("Kind", 14, None),
+            ("Parameter", 12, None),
+            ("Monitoring point No.", 14, None),
+            ("Start (UTC)", 22, None),
+            ("End (UTC)", 22, None),
+            ("Change of value", 16, NUM_VALUE),
+            ("Unit", 9, None),
+            ("Effect on ER (tCO2)", 16, NUM_VALUE),
+            ("Rule applied", 36, None),
+            ("Note", 48, None),
+        ),
+        [
+            (
+                c.id,
+                c.kind,
+                c.symbol,
+                c.monitoring_point,
+                c.start,
+                c.end,
+                c.delta,
+                c.unit,
+                c.effect_tco2,
+                c.rule,
+                c.note,
+            )
+            for c in report.corrections
+        ],
+        "No corrections applied.",
+    )
+    _table_sheet(
+        wb,
+        "Cross-checks",
+        (
+            ("Parameter", 12, None),
+            ("Monitoring point No.", 14, None),
+            ("Start (UTC)", 22, None),
+            ("End (UTC)", 22, None),
+            ("Meter value", 16, NUM_VALUE),
+            ("Invoice value", 16, NUM_VALUE),
+            ("Unit", 9, None),
+            ("Difference (%)", 14, "0.000"),
+            ("Value used", 14, None),
+            ("Invoices", 30, None),
+            ("Note", 48, None),
+        ),
+        [
+            (
+                x.symbol,
+                x.monitoring_point,
+                x.start,
+                x.end,
+                x.meter_value,
+                x.invoice_value,
+                x.unit,
+                x.difference_pct,
+                x.used,
+                ", ".join(x.invoices),
+                x.note,
+            )
+            for x in report.cross_checks
+        ],
+        "No cross-checks in the monitoring period.",
+    )
+    _table_sheet(
+        wb,
+        "Findings",
+        (
+            ("Severity", 10, None),
+            ("Parameter", 12, None),
+            ("Monitoring point No.", 14, None),
+            ("Message", 90, None),
+        ),
+        [(f.severity, f.symbol, f.monitoring_point, f.message) for f in report.findings],
+        "No findings.",
+    )
+    _table_sheet(
+        wb,
+        "Events",
+        (
+            ("Time (UTC)", 22, None),
+            ("Device", 18, None),
+            ("Quantity", 18, None),
+            ("Kind", 16, None),
+            ("Detail", 80, None),
+        ),
+        [(e.time, e.device, e.quantity, e.kind, e.detail) for e in report.events],
+        "No data-quality events.",
+    )
+
+
+def _normalised_zip(data: bytes, stamp: datetime) -> bytes:
+    """Rewrite the zip with fixed entry timestamps and attributes.
+
+    ``ZipFile.writestr`` stamps entries with the clock and ``ZipFile.write`` (used by
+    openpyxl for worksheets) with a temporary file's mtime; the creating system also
+    depends on the platform. Entry order and contents are kept as written.
+    """
+    out = io.BytesIO()
+    date_time = (stamp.year, stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second)
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
+        for info in src.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=date_time)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.create_system = 3  # Unix, on every platform
+            entry.external_attr = 0o644 << 16
+            dst.writestr(entry, src.read(info.filename))
+    return out.getvalue()
+
+
+def render_xlsx(report: Report) -> bytes:
+    """Render the report as an XLSX workbook in the MRS layout (see the module docstring)."""
+    wb = Workbook()
+    _input_sheet(wb, report)
+    _calc_sheet(wb, report)
+    _detail_sheets(wb, report)
+
+    # A fixed, report-derived time instead of the clock: the period's (inclusive) end date
+    # at 00:00 UTC. openpyxl treats these naive datetimes as UTC.
+    stamp = datetime.combine(report.period.end, time())
+    props = wb.properties
+    props.created = stamp
+    props.modified = stamp
+    props.creator = report.software
+    props.lastModifiedBy = report.software
+    props.title = f"Monitoring report {report.project.id} {period_label(report)}"
+    props.subject = f"{report.methodology.id} version {report.methodology.version}"
+    props.identifier = report.inputs_sha256
+
+    raw = io.BytesIO()
+    # ExcelWriter.save() closes the archive; Workbook.save() is avoided because it resets
+    # properties.modified to the current time.
+    ExcelWriter(wb, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True)).save()
+    return _normalised_zip(raw.getvalue(), stamp)
