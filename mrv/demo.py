@@ -18,8 +18,9 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -28,6 +29,11 @@ from rich.table import Table
 from mrv.broker import MosquittoBroker, free_port, wait_for_port
 from mrv.config import MqttEndpoint, Settings
 
+if TYPE_CHECKING:
+    from mrv.db.engine import Database
+    from mrv.plans.schema import MonitoringPlan
+    from mrv.stores.timeseries import TimeSeriesStore
+
 DEMO_MARKER = "demo.json"
 # Files a demo writes in MRV_HOME; a re-run removes them so nothing is counted twice.
 DEMO_FILES = ("readings.sqlite", "mrv.sqlite", "demo-broker", "demo-sim", "gateway.log")
@@ -35,6 +41,12 @@ DEMO_FILES = ("readings.sqlite", "mrv.sqlite", "demo-broker", "demo-sim", "gatew
 
 def default_plans_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "examples" / "plans"
+
+
+if TYPE_CHECKING:
+    from mrv.db.engine import Database
+    from mrv.plans.schema import MonitoringPlan
+    from mrv.stores.timeseries import TimeSeriesStore
 
 
 class DemoError(RuntimeError):
@@ -46,6 +58,7 @@ class DemoSummary:
     elapsed_s: float
     projects: dict[str, dict[str, object]] = field(default_factory=dict)
     gateway_metrics: dict[str, float] = field(default_factory=dict)
+    reports: dict[str, dict[str, object]] = field(default_factory=dict)
 
 
 def _prepare_home(settings: Settings) -> None:
@@ -205,11 +218,40 @@ def run_demo(
             "duplicates_sent": counts.duplicates if counts else 0,
             "quarantined": {r: n for (p, r), n in quarantined.items() if p == pid},
         }
+    summary.reports = _reports(db, store, plans, start.date(), (end - timedelta(days=1)).date())
     store.close()
     db.dispose()
     summary.elapsed_s = time.monotonic() - started
     _print_summary(console, summary, start, end)
     return summary
+
+
+def _reports(
+    db: Database, store: TimeSeriesStore, plans: list[MonitoringPlan], first: date, last: date
+) -> dict[str, dict[str, object]]:
+    """Each project's monitoring report over the simulated days (whole UTC days)."""
+    from verification.reporting import issue_report
+
+    out: dict[str, dict[str, object]] = {}
+    for plan in plans:
+        pid = plan.project.id
+        with db.session() as session:
+            try:
+                issued = issue_report(session, store, pid, first, last, "json", actor="demo")
+            except ValueError as exc:  # say why, and go on with the other projects
+                out[pid] = {"error": str(exc)}
+                continue
+        r = issued.report
+        out[pid] = {
+            "reference_tco2": r.reference_emissions_tco2,
+            "project_tco2": r.project_emissions_tco2,
+            "er_unrounded": r.emission_reductions_tco2.unrounded,
+            "er": r.emission_reductions_tco2.value,
+            "gaps": len(r.gaps),
+            "corrections": len(r.corrections),
+            "inputs_sha256": r.inputs_sha256,
+        }
+    return out
 
 
 def _print_summary(console: Console, summary: DemoSummary, start: datetime, end: datetime) -> None:
@@ -243,8 +285,39 @@ def _print_summary(console: Console, summary: DemoSummary, start: datetime, end:
         f"{m.get('mrv_gateway_events_total', 0):,.0f} data-quality events",
         soft_wrap=True,
     )
+    if summary.reports:
+        ers = Table(
+            title=f"emission reductions, {start:%Y-%m-%d} to {end - timedelta(days=1):%Y-%m-%d}"
+        )
+        for column in (
+            "project",
+            "RE tCO2",
+            "PE tCO2",
+            "ER unrounded",
+            "ER tCO2",
+            "gaps",
+            "corrections",
+        ):
+            ers.add_column(column, justify="left" if column == "project" else "right", no_wrap=True)
+        for pid, rep in summary.reports.items():
+            if "error" in rep:
+                ers.add_row(pid, "[red]no report[/]", "", "", "", "", "")
+                console.print(f"[red]{pid}: {rep['error']}[/]", soft_wrap=True)
+                continue
+            ers.add_row(
+                pid,
+                f"{rep['reference_tco2']:,.3f}",
+                f"{rep['project_tco2']:,.3f}",
+                f"{rep['er_unrounded']:,.3f}",
+                f"{rep['er']:,.0f}",
+                str(rep["gaps"]),
+                str(rep["corrections"]),
+            )
+        console.print(ers)
+    first_pid = next(iter(summary.projects))
     console.print(
         f"finished in {summary.elapsed_s:.0f} s. Try: mrv readings export --project "
-        f"{next(iter(summary.projects))} | head",
+        f"{first_pid} | head; mrv report --project {first_pid} --start {start:%Y-%m-%d} "
+        f"--end {end - timedelta(days=1):%Y-%m-%d} --format pdf --out report.pdf",
         soft_wrap=True,
     )

@@ -33,6 +33,11 @@ def test_demo_runs_end_to_end_and_leaves_its_data(tmp_path: Path):
     for project in ("th-solar-rooftops", "id-mall-chillers", "mx-landfill-flare"):
         assert project in run.stdout
     assert "some messages were not acknowledged" not in run.stdout
+    # each project's emission reductions, from a real report over the simulated days
+    assert "emission reductions" in run.stdout and "no report" not in run.stdout
+    for project in ("th-solar-rooftops", "id-mall-chillers", "mx-landfill-flare"):
+        line = next(x for x in run.stdout.splitlines()[::-1] if x.startswith(f"│ {project}"))
+        assert float(line.split("│")[2].replace(",", "")) > 0, line  # reference emissions
     # the data stays for the operator commands
     rows = landfill_rows(env)
     assert len(rows) > 1000

@@ -702,6 +702,10 @@ class _Resolver:
         windows; return the corrections and the total change of the amount."""
         cids: list[str] = []
         total_delta = 0.0
+        # A percentage error is meaningful for amounts and fractions, not for a
+        # temperature in °C or a pressure (their tolerances are absolute).
+        if not _is_amount(spec, kind, self.param.unit) and self.param.unit != "dimensionless":
+            return cids, total_delta
         factor = (
             _amount_factor(spec, kind, self.param.unit) if self.sym.aggregate == "total" else 1.0
         )

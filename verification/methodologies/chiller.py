@@ -70,25 +70,31 @@ SYMBOLS: dict[str, Symbol] = {
 def calculate(values: Values, table: ParameterTable) -> Calculation:
     """RE_p = Σ_i EC_PJ,i,p × (COP_PJ,tc,i / COP_RE) × EF_elec; PE_p = Σ_i EC_PJ,i,p × EF_elec.
 
-    With T_chw_out and T_cw_out monitored (one point per unit, in the order of EC_PJ's
-    points), each unit's COP is brought to standard conditions with its mean outlet
-    temperatures; without them the plan's COP_PJ is taken as already at standard
-    conditions.
+    T_chw_out and T_cw_out are the outlet temperatures the rated COP_PJ refers to: the
+    manufacturer's rating conditions (option A, one value for all units) or, where a plan
+    monitors them, each unit's mean (one point per unit, in the order of EC_PJ's points).
+    Without them COP_PJ is taken as already at standard conditions.
     """
     ec = values["EC_PJ"].points
     cop_pj, cop_re, ef = (values[s].value for s in ("COP_PJ", "COP_RE", "EF_elec"))
     t_chw = values.get("T_chw_out")
     t_cw = values.get("T_cw_out")
     adjust = t_chw is not None and t_cw is not None
-    if adjust and not (len(t_chw.points) == len(t_cw.points) == len(ec)):  # type: ignore[union-attr]
-        raise ValueError("T_chw_out and T_cw_out need one monitoring point per EC_PJ point")
+    if adjust:
+        for t in (t_chw, t_cw):
+            if len(t.points) not in (1, len(ec)):  # type: ignore[union-attr]
+                raise ValueError(
+                    f"{t.symbol} needs one value (the rating conditions, option A) or one "  # type: ignore[union-attr]
+                    "monitoring point per EC_PJ point"
+                )
     steps: list[CalcStep] = []
     reference = project = 0.0
     for i, unit in enumerate(ec):
         name = unit.monitoring_point or f"unit {i + 1}"
         cop = cop_pj
         if adjust:
-            chw, cw = t_chw.points[i].value, t_cw.points[i].value  # type: ignore[union-attr]
+            chw = t_chw.points[min(i, len(t_chw.points) - 1)].value  # type: ignore[union-attr]
+            cw = t_cw.points[min(i, len(t_cw.points) - 1)].value  # type: ignore[union-attr]
             cop = cop_at_standard_conditions(
                 cop_pj,
                 cw,
