@@ -190,3 +190,33 @@ def test_report_for_a_defined_monitoring_period_as_a_real_process(home: Path) ->
     report = json.loads(result.stdout)
     assert report["period"]["number"] == 2
     assert report["emission_reductions_tco2"]["value"] == 100
+
+
+def test_example_entries_feed_the_report(home: Path) -> None:
+    entries = Path(__file__).parent.parent / "examples" / "entries" / "solar-calibration.yaml"
+    assert "2 created" in run(
+        "entries", "add", "--project", "th-solar-rooftops", str(entries), home=home
+    )
+    assert "2 existing" in run(
+        "entries", "add", "--project", "th-solar-rooftops", str(entries), home=home
+    )
+    report = json.loads(
+        run(
+            "report",
+            "--project",
+            "th-solar-rooftops",
+            "--start",
+            "2026-06-01",
+            "--end",
+            "2026-06-30",
+            "-q",
+            home=home,
+        )
+    )
+    check = report["cross_checks"][0]
+    assert check["invoices"] == ["EGAT-PPA-2026-06"] and check["monitoring_point"] == "MP-A"
+    assert check["meter_value"] == pytest.approx(120.0) and check["invoice_value"] == pytest.approx(
+        120.4
+    )
+    row = next(r for r in report["parameters"] if r["monitoring_point"] == "MP-A")
+    assert "calibrated 2026-06-20 (TISI-CAL-2026-0620-114)" in row["calibration"]
