@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -12,15 +11,6 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 err = Console(stderr=True)
-
-
-def _date(text: str, option: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r} is not a date (YYYY-MM-DD)", param_hint=option
-        ) from None
 
 
 def report(
@@ -38,6 +28,7 @@ def report(
 ) -> None:
     """Compute and write the monitoring report (recorded in the audit chain)."""
     from mrv.cli import _session, _settings
+    from mrv.cli_records import _date
     from mrv.db.records import RecordError
     from mrv.stores import open_timeseries
     from verification.reporting import FORMATS, issue_report

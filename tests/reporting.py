@@ -115,3 +115,26 @@ def plan_with(base: Path, **edits: Any) -> str:
     data = yaml.safe_load(base.read_text())
     data.update(edits)
     return yaml.safe_dump(data, sort_keys=False)
+
+
+def with_blower_meter(plan: dict[str, Any]) -> dict[str, Any]:
+    """Add an hourly electricity meter for the gas system's blower (EC_PJ, project
+    emissions) to a methane plan's data, in place."""
+    plan["devices"].append(
+        {
+            "id": "em",
+            "site": "s",
+            "type": "energy_meter",
+            "serial": "EM1",
+            "quantities": ["energy_consumed"],
+            "max_permissible_error_pct": 0.5,
+            "register_max": 1e9,
+            "expected_interval_s": 3600,
+        }
+    )
+    plan["monitoring_points"].append({"id": "MP-E", "device": "em", "quantity": "energy_consumed"})
+    plan["parameters"] += [
+        {"symbol": "EC_PJ", "unit": "MWh", "option": "C", "monitoring_points": ["MP-E"]},
+        {"symbol": "EF_elec", "unit": "tCO2/MWh", "option": "A", "value": 0.5, "source": "test"},
+    ]
+    return plan

@@ -26,6 +26,7 @@ from mrv.plans import validate_plan_text
 from mrv.plans.schema import MonitoringPlan
 from mrv.stores.timeseries import SeriesArrays
 from tests.conftest import SOLAR_PLAN
+from tests.reporting import with_blower_meter
 from tests.test_verification_path import GAS_PLAN
 from verification.engine import build_report
 from verification.inputs import MARGIN, ReportInputs, day_start_ms
@@ -144,23 +145,7 @@ GAS["devices"][0]["reference_conditions"] = {"temperature_c": 0.0, "pressure_kpa
 GAS["monitoring_points"][0]["quantity"] = "gas_flow_normal"
 GAS["parameters"] = [p for p in GAS["parameters"] if p["symbol"] not in ("T_LFG", "P_LFG")]
 GAS["parameters"][0]["unit"] = "Nm3"
-GAS["devices"].append(
-    {
-        "id": "em",
-        "site": "s",
-        "type": "energy_meter",
-        "serial": "EM1",
-        "quantities": ["energy_consumed"],
-        "max_permissible_error_pct": 0.5,
-        "register_max": 1e9,
-        "expected_interval_s": 3600,
-    }
-)
-GAS["monitoring_points"].append({"id": "MP-E", "device": "em", "quantity": "energy_consumed"})
-GAS["parameters"] += [
-    {"symbol": "EC_PJ", "unit": "MWh", "option": "C", "monitoring_points": ["MP-E"]},
-    {"symbol": "EF_elec", "unit": "tCO2/MWh", "option": "A", "value": 0.5, "source": "test"},
-]
+with_blower_meter(GAS)
 GAS_P = plan_of(yaml.safe_dump(GAS))
 GAS_DAYS = 3
 TEN_MIN = 600_000

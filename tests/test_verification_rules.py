@@ -14,7 +14,7 @@ import yaml
 
 from gateway.decode import Inbound
 from tests.conftest import PLANS, SOLAR_PLAN
-from tests.reporting import ProjectUnderTest, ms
+from tests.reporting import ProjectUnderTest, ms, with_blower_meter
 from tests.test_verification_path import CASE_5_PLAN, GAS_PLAN
 
 D = date.fromisoformat
@@ -183,23 +183,7 @@ def test_california_confidence_bands(project, gap_hours: int, rule: str) -> None
 def test_conservative_rules_zero_fill_reference_and_maximise_project_parameters(project) -> None:
     plan = yaml.safe_load(GAS_PLAN)
     plan["project"]["gap_rules"] = "conservative"
-    plan["devices"].append(
-        {
-            "id": "em",
-            "site": "s",
-            "type": "energy_meter",
-            "serial": "EM1",
-            "quantities": ["energy_consumed"],
-            "max_permissible_error_pct": 0.5,
-            "register_max": 1e9,
-            "expected_interval_s": 3600,
-        }
-    )
-    plan["monitoring_points"].append({"id": "MP-E", "device": "em", "quantity": "energy_consumed"})
-    plan["parameters"] += [
-        {"symbol": "EC_PJ", "unit": "MWh", "option": "C", "monitoring_points": ["MP-E"]},
-        {"symbol": "EF_elec", "unit": "tCO2/MWh", "option": "A", "value": 0.5, "source": "test"},
-    ]
+    with_blower_meter(plan)
     p = project(yaml.safe_dump(plan))
     t0 = ms("2026-03-10T00:00:00Z")
     rows: list[tuple] = []

@@ -1,66 +1,49 @@
 """Each parameter a methodology uses, resolved over a period with its data quality.
 
 Option A values come from the plan (or, when the plan is silent, the methodology's
-table); option B from field entries (invoices, manual meter reads, weighbridge tickets);
-option C from the monitored series. For option C every gap in a series is found against
-the device's expected interval, substituted by the plan's rule set, and every
-calibration lapse corrected in the conservative direction. Each substitution and
-correction is returned with an ``undo`` so the engine can price it in tCO2.
+table); option B from field entries (``option_b``); option C from the monitored series
+(here). For option C every gap in a series is found against the device's expected
+interval and substituted by the plan's rule set, and calibration lapses, unit slips and
+invoice cross-checks are handled by ``quality``. Each substitution and correction is
+recorded with an ``undo`` so the engine can price it in tCO2.
 
 Pure: works on ``ReportInputs`` and returns data.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from numpy.typing import NDArray
 
 from mrv import quantities
-from mrv.plans.schema import Device, MonitoringPlan, MonitoringPoint, Parameter
+from mrv.plans.schema import MonitoringPoint
 from mrv.quantities import Kind
 from mrv.stores.timeseries import SeriesArrays
-from mrv.units import UnitError, conversion
-from mrv.wire import format_time, time_from_ms
+from mrv.units import conversion
 from verification import aggregation as agg
-from verification.calibration import CalibrationWindow, Effect, calibration_windows
-from verification.gaps import GapRuleSet, Substitution, load_gap_rules, substitute_gap
-from verification.inputs import Invoice, ReportInputs, day_start_ms
+from verification.gaps import Substitution, load_gap_rules, substitute_gap
+from verification.inputs import ReportInputs
 from verification.model import Grid, PointValue, Resolved, Symbol
+from verification.option_b import OptionB
 from verification.parameters import ParameterTable
-from verification.report_model import Correction, CrossCheck, Finding, Gap, ParameterRow
-
-#: A series is in a gap when no reading arrived for longer than this many expected
-#: intervals (jitter and a missed message or two are not gaps).
-GAP_FACTOR = 2.5
-HOUR_MS = 3_600_000.0
-#: Samples the gap rules may look at around a gap (the California bands use 72 h).
-SUBSTITUTION_WINDOW_MS = 7 * 24 * HOUR_MS
+from verification.report_model import Finding, ParameterRow
+from verification.resolve_base import (
+    GAP_FACTOR,
+    HOUR_MS,
+    SUBSTITUTION_WINDOW_MS,
+    Applied,
+    Resolution,
+    iso,
+    undo_point,
+)
+from verification.series_parts import PointSeries, amount_factor, interval_gaps, is_amount, spread
 
 Progress = Callable[[str], None]
-Undo = Callable[[Resolved], Resolved]
 
-
-@dataclass(frozen=True)
-class Applied:
-    correction: Correction
-    symbol: str
-    undo: Undo
-
-
-@dataclass
-class Resolution:
-    values: dict[str, Resolved] = field(default_factory=dict)
-    rows: list[ParameterRow] = field(default_factory=list)
-    gaps: list[Gap] = field(default_factory=list)
-    corrections: list[Applied] = field(default_factory=list)
-    cross_checks: list[CrossCheck] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
+__all__ = ["Applied", "Resolution", "resolve_all"]
 
 
 def resolve_all(
@@ -131,44 +114,8 @@ def _from_table(symbol: str, sym: Symbol, table: ParameterTable, out: Resolution
     )
 
 
-def _iso(ms: float) -> str:
-    return format_time(time_from_ms(int(ms)))
-
-
-def _undo_point(index: int, delta: float, delta_steps: NDArray[np.float64] | None) -> Undo:
-    def undo(r: Resolved) -> Resolved:
-        points = list(r.points)
-        p = points[index]
-        steps = p.steps
-        if steps is not None and delta_steps is not None:
-            steps = steps - delta_steps
-        points[index] = replace(p, value=p.value - delta, steps=steps)
-        return replace(r, points=points)
-
-    return undo
-
-
-class _Resolver:
-    """Resolves one plan parameter (all its monitoring points)."""
-
-    def __init__(
-        self,
-        inputs: ReportInputs,
-        table: ParameterTable,
-        rules: GapRuleSet,
-        grid: Grid | None,
-        param: Parameter,
-        sym: Symbol,
-        out: Resolution,
-    ) -> None:
-        self.inputs, self.table, self.rules, self.grid = inputs, table, rules, grid
-        self.param, self.sym, self.out = param, sym, out
-        self.plan: MonitoringPlan = inputs.plan
-        self.start_ms, self.end_ms = inputs.start_ms, inputs.end_ms
-        self.period_ms = float(self.end_ms - self.start_ms)
-        self.effect: Effect = sym.effect
-
-    # -- entry point --
+class _Resolver(OptionB):
+    """Resolves one plan parameter: option A here, B in ``OptionB``, C below."""
 
     def resolve(self) -> Resolved:
         p = self.param
@@ -177,89 +124,6 @@ class _Resolver:
         if p.option == "B":
             return self._option_b()
         return self._option_c()
-
-    def _row(
-        self,
-        point: MonitoringPoint | None,
-        value: float | None,
-        *,
-        source: str,
-        method: str,
-        completeness: float,
-        readings: int,
-        calibration: str,
-        corrections: list[str],
-    ) -> None:
-        self.out.rows.append(
-            ParameterRow(
-                symbol=self.param.symbol,
-                description=self.param.description or self.sym.description,
-                monitoring_point=point.id if point else None,
-                device=point.device if point else None,
-                value=value,
-                unit=self.param.unit,
-                option=self.param.option,
-                source=source,
-                method=method,
-                frequency=self.param.frequency,
-                completeness=round(completeness, 6),
-                readings=readings,
-                calibration=calibration,
-                corrections=corrections,
-            )
-        )
-
-    def _correction(
-        self,
-        kind: str,
-        point: MonitoringPoint | None,
-        start_ms: float,
-        end_ms: float,
-        rule: str,
-        note: str,
-        delta: float,
-        undo: Undo,
-    ) -> str:
-        cid = f"C{len(self.out.corrections) + 1}"
-        self.out.corrections.append(
-            Applied(
-                Correction(
-                    id=cid,
-                    kind=kind,  # type: ignore[arg-type]
-                    symbol=self.param.symbol,
-                    monitoring_point=point.id if point else None,
-                    start=_iso(start_ms),
-                    end=_iso(end_ms),
-                    rule=rule,
-                    note=note,
-                    delta=delta,
-                    unit=self.param.unit,
-                    effect_tco2=0.0,
-                ),
-                self.param.symbol,
-                undo,
-            )
-        )
-        return cid
-
-    def _gap(
-        self, point: MonitoringPoint, device: str, a: float, b: float, rule: str, note: str
-    ) -> None:
-        self.out.gaps.append(
-            Gap(
-                id=f"G{len(self.out.gaps) + 1}",
-                symbol=self.param.symbol,
-                monitoring_point=point.id,
-                device=device,
-                start=_iso(a),
-                end=_iso(b),
-                hours=round((b - a) / HOUR_MS, 6),
-                rule=rule,
-                note=note,
-            )
-        )
-
-    # -- option A --
 
     def _option_a(self) -> Resolved:
         p = self.param
@@ -286,157 +150,6 @@ class _Resolver:
             corrections=[],
         )
         return Resolved(p.symbol, p.unit, "A", p.source, "fixed", [PointValue(None, None, p.value)])
-
-    # -- option B --
-
-    def _option_b(self) -> Resolved:
-        p = self.param
-        if p.entry_type == "fuel_invoice":
-            return self._from_invoices()
-        if p.entry_type == "meter_reading":
-            return self._from_manual_reads()
-        if p.entry_type == "weighbridge_ticket":
-            return self._from_tickets()
-        raise ValueError(f"{p.symbol}: option B from {p.entry_type} entries is not a value")
-
-    def _from_invoices(self) -> Resolved:
-        p = self.param
-        start, end = self.inputs.start, self.inputs.end
-        used: list[str] = []
-        total = 0.0
-        covered: set[date] = set()
-        applied: list[str] = []
-        for inv in sorted(self.inputs.invoices, key=lambda i: (i.start, i.number)):
-            if inv.parameter != p.symbol or inv.end < start or inv.start > end:
-                continue
-            days = (inv.end - inv.start).days + 1
-            lo, hi = max(inv.start, start), min(inv.end, end)
-            overlap = (hi - lo).days + 1
-            value = conversion(inv.unit, p.unit)(inv.value)
-            share = value * overlap / days
-            total += share
-            used.append(inv.number)
-            covered.update(lo + timedelta(days=k) for k in range(overlap))
-            if overlap < days:
-                applied.append(
-                    self._correction(
-                        "apportionment",
-                        None,
-                        day_start_ms(lo),
-                        day_start_ms(hi + timedelta(days=1)),
-                        "prorated_by_days",
-                        f"invoice {inv.number} covers {inv.start} to {inv.end}: "
-                        f"{overlap} of its {days} days are in the period",
-                        share - value,
-                        _undo_point(0, share - value, None),
-                    )
-                )
-        period_days = (end - start).days + 1
-        completeness = len(covered) / period_days
-        if completeness < 1:
-            self.out.findings.append(
-                Finding(
-                    severity="warning",
-                    symbol=p.symbol,
-                    monitoring_point=None,
-                    message=f"invoices cover {len(covered)} of the period's {period_days} days; "
-                    "the uncovered days count zero",
-                )
-            )
-        source = "invoices " + ", ".join(used) if used else "no invoices in the period"
-        total = self._plausible(None, total, applied)
-        self._row(
-            None,
-            total,
-            source=source,
-            method="Σ invoiced amounts, prorated by days to the period (option B)",
-            completeness=completeness,
-            readings=len(used),
-            calibration="n/a (commercial records)",
-            corrections=applied,
-        )
-        self._cross_check_invoices()
-        return Resolved(p.symbol, p.unit, "B", source, "invoices", [PointValue(None, None, total)])
-
-    def _from_manual_reads(self) -> Resolved:
-        p = self.param
-        points = self._points()
-        if not points:
-            raise ValueError(
-                f"{p.symbol}: option B meter reads need the monitoring points they read"
-            )
-        values: list[PointValue] = []
-        for point in points:
-            reads = sorted(
-                (
-                    r
-                    for r in self.inputs.reads
-                    if (r.device, r.quantity) == (point.device, point.quantity)
-                ),
-                key=lambda r: r.time_ms,
-            )
-            t = np.array([r.time_ms for r in reads], dtype=float)
-            v = np.array([r.value for r in reads], dtype=float)
-            device = self._device(point.device)
-            detail = agg.cumulative_total(t, v, self.start_ms, self.end_ms, device.register_max)
-            spec = quantities.CATALOGUE[point.quantity]
-            value = conversion(spec.canonical_unit, p.unit)(detail.total)
-            notes = []
-            if not (detail.start_covered and detail.end_covered):
-                notes.append("no read on both sides of the period: only the span read counts")
-            if detail.start_interpolated or detail.end_interpolated:
-                notes.append("boundary values interpolated between the two nearest reads")
-            self._row(
-                point,
-                value,
-                source=f"manual reads of {point.device} ({len(reads)})",
-                method="difference of manual register reads (option B)"
-                + ("; " + "; ".join(notes) if notes else ""),
-                completeness=1.0 if detail.start_covered and detail.end_covered else 0.0,
-                readings=detail.readings,
-                calibration=self._calibration_text(device),
-                corrections=[],
-            )
-            values.append(PointValue(point.id, point.device, value, readings=detail.readings))
-        return Resolved(p.symbol, p.unit, "B", "manual meter reads", "reads", values)
-
-    def _from_tickets(self) -> Resolved:
-        p = self.param
-        tickets = [t for t in self.inputs.tickets if self.start_ms <= t.time_ms < self.end_ms]
-        total = sum(conversion(t.unit, p.unit)(t.value) for t in tickets)
-        source = "weighbridge tickets " + ", ".join(t.number for t in tickets)
-        self._row(
-            None,
-            total,
-            source=source,
-            method="Σ net masses on weighbridge tickets (option B)",
-            completeness=1.0,
-            readings=len(tickets),
-            calibration="weighbridge certificate (see entries)",
-            corrections=[],
-        )
-        return Resolved(p.symbol, p.unit, "B", source, "tickets", [PointValue(None, None, total)])
-
-    # -- option C --
-
-    def _points(self) -> list[MonitoringPoint]:
-        by_id = {m.id: m for m in self.plan.monitoring_points}
-        return [by_id[i] for i in self.param.monitoring_points]
-
-    def _device(self, device_id: str) -> Device:
-        device = self.plan.device(device_id)
-        if device is None:
-            raise ValueError(f"monitoring point device {device_id!r} is not in the plan")
-        return device
-
-    def _chain(self, device_id: str) -> list[Device]:
-        """The device and those it replaced, oldest first (meter replacements)."""
-        chain = [self._device(device_id)]
-        seen = {device_id}
-        while chain[0].replaces and chain[0].replaces not in seen:
-            seen.add(chain[0].replaces)
-            chain.insert(0, self._device(chain[0].replaces))
-        return chain
 
     def _option_c(self) -> Resolved:
         points = []
@@ -468,10 +181,10 @@ class _Resolver:
         uncovered_ms = 0.0
         correction_ids: list[str] = []
         notes: list[str] = []
-        parts: list[_Part] = []
+        parts: list[PointSeries] = []
         for device in chain:
             series = self.inputs.series.get((device.id, point.quantity), SeriesArrays.empty())
-            part = _Part.of(series, spec.default_kind, device, self.start_ms, self.end_ms)
+            part = PointSeries.of(series, spec.default_kind, device, self.start_ms, self.end_ms)
             parts.append(part)
             readings += part.readings
         # A replaced meter's silence after its removal is not a gap of the point: the
@@ -480,7 +193,7 @@ class _Resolver:
         max_gap = GAP_FACTOR * chain[-1].expected_interval_s * 1000.0
         kind = parts[-1].kind if parts else spec.default_kind
         if kind == Kind.INTERVAL:
-            gaps = _interval_gaps(
+            gaps = interval_gaps(
                 parts, self.start_ms, self.end_ms, 0.5 * chain[-1].expected_interval_s * 1000
             )
         else:
@@ -544,13 +257,11 @@ class _Resolver:
             base += f"; per {self.table.time_step_s} s step"
         return base + ("; " + "; ".join(notes) if notes else "")
 
-    # -- amounts (totals and per-step amounts) --
-
     def _amount(
         self,
         index: int,
         point: MonitoringPoint,
-        parts: list[_Part],
+        parts: list[PointSeries],
         spec: quantities.QuantitySpec,
         kind: Kind,
         max_gap: float,
@@ -559,12 +270,12 @@ class _Resolver:
         all_t: NDArray[np.float64],
     ) -> tuple[float, NDArray[np.float64] | None, list[str]]:
         """Amount in the parameter's unit over the period (and per step on a grid)."""
-        mean_steps = self.sym.aggregate == "steps" and not _is_amount(spec, kind, self.param.unit)
+        mean_steps = self.sym.aggregate == "steps" and not is_amount(spec, kind, self.param.unit)
         if mean_steps:
             value, mean_steps_arr = self._mean(parts, spec, max_gap, point, gaps, notes)
             cal, _ = self._calibrate(index, point, parts, spec, kind, mean_steps_arr)
             return value, mean_steps_arr, cal
-        factor = _amount_factor(spec, kind, self.param.unit)
+        factor = amount_factor(spec, kind, self.param.unit)
         edges = (
             self.grid.edges_ms
             if (self.grid is not None and self.sym.aggregate == "steps")
@@ -602,7 +313,7 @@ class _Resolver:
                             )
                             + " (conservative), instead of a linear split",
                             delta,
-                            _undo_point(index, delta, d_steps),
+                            undo_point(index, delta, d_steps),
                         )
                     )
             total += t_total * factor
@@ -646,7 +357,7 @@ class _Resolver:
             amount = sub.rate * (b - a) / HOUR_MS * factor
             delta_steps = None
             if edges is not None:
-                delta_steps = _spread(edges, a, b, sub.rate * factor / HOUR_MS)
+                delta_steps = spread(edges, a, b, sub.rate * factor / HOUR_MS)
             self._gap(point, parts[-1].device.id, a, b, sub.rule, sub.note)
             if amount != 0.0:
                 total += amount
@@ -661,12 +372,12 @@ class _Resolver:
                         sub.rule,
                         sub.note,
                         amount,
-                        _undo_point(index, amount, delta_steps),
+                        undo_point(index, amount, delta_steps),
                     )
                 )
         return total, steps, cids
 
-    def _substitute(self, a: float, b: float, parts: list[_Part], kind: Kind) -> Substitution:
+    def _substitute(self, a: float, b: float, parts: list[PointSeries], kind: Kind) -> Substitution:
         t = np.concatenate([pt.rate_times() for pt in parts])
         v = np.concatenate([pt.rates(kind) for pt in parts])
         order = np.argsort(t, kind="stable")
@@ -685,101 +396,13 @@ class _Resolver:
             )
         except ValueError as exc:
             raise ValueError(
-                f"{self.param.symbol}: no conservative value for the gap {_iso(a)} to {_iso(b)}: "
+                f"{self.param.symbol}: no conservative value for the gap {iso(a)} to {iso(b)}: "
                 f"{exc}"
             ) from None
 
-    def _calibrate(
-        self,
-        index: int,
-        point: MonitoringPoint,
-        parts: list[_Part],
-        spec: quantities.QuantitySpec,
-        kind: Kind,
-        steps: NDArray[np.float64] | None,
-    ) -> tuple[list[str], float]:
-        """Correct the measured amount (or per-step values, in place) inside calibration
-        windows; return the corrections and the total change of the amount."""
-        cids: list[str] = []
-        total_delta = 0.0
-        # A percentage error is meaningful for amounts and fractions, not for a
-        # temperature in °C or a pressure (their tolerances are absolute).
-        if not _is_amount(spec, kind, self.param.unit) and self.param.unit != "dimensionless":
-            return cids, total_delta
-        factor = (
-            _amount_factor(spec, kind, self.param.unit) if self.sym.aggregate == "total" else 1.0
-        )
-        for pt in parts:
-            for w in self._windows(pt.device):
-                a = max(self.start_ms, day_start_ms(w.start))
-                b = min(self.end_ms, day_start_ms(w.end) if w.end else self.end_ms)
-                if b <= a:
-                    continue
-                delta_steps = None
-                if steps is not None and self.grid is not None:
-                    mids = (self.grid.edges_ms[:-1] + self.grid.edges_ms[1:]) / 2
-                    inside = (mids >= a) & (mids < b)
-                    delta_steps = np.where(inside, steps * (w.factor - 1.0), 0.0)
-                    if self.sym.aggregate == "steps" and not _is_amount(
-                        spec, kind, self.param.unit
-                    ):
-                        delta = 0.0  # a per-step mean: its period value is informative only
-                    else:
-                        delta = float(delta_steps.sum())
-                    steps += delta_steps
-                else:
-                    measured, _ = pt.amount(a, b, math.inf, None)
-                    delta = measured * factor * (w.factor - 1.0)
-                if delta == 0.0 and (delta_steps is None or not delta_steps.any()):
-                    continue
-                cids.append(
-                    self._correction(
-                        "calibration",
-                        point,
-                        a,
-                        b,
-                        w.rule,
-                        f"{pt.device.id}: {w.note} (× {w.factor:g})",
-                        delta,
-                        _undo_point(index, delta, delta_steps),
-                    )
-                )
-                total_delta += delta
-        return cids, total_delta
-
-    def _windows(self, device: Device) -> list[CalibrationWindow]:
-        records = self.inputs.calibrations.get(device.id, ())
-        if device.calibration is None or not records:
-            return []
-        tolerance = device.max_permissible_error_pct or self.table.default_meter_tolerance_pct
-        return calibration_windows(
-            records, device.calibration.interval_months, tolerance, self.effect
-        )
-
-    def _calibration_text(self, device: Device) -> str:
-        records = sorted(self.inputs.calibrations.get(device.id, ()), key=lambda r: r.date)
-        if device.calibration is None:
-            return f"{device.id}: no calibration interval in the plan"
-        if not records:
-            return f"{device.id}: no calibration on record"
-        last = [r for r in records if r.date < self.inputs.end + timedelta(days=1)]
-        rec = last[-1] if last else records[0]
-        tol = device.max_permissible_error_pct or self.table.default_meter_tolerance_pct
-        lapses = [
-            w for w in self._windows(device) if _overlaps(w, self.inputs.start, self.inputs.end)
-        ]
-        status = "; ".join(f"{w.rule} from {w.start}" for w in lapses) or "in date"
-        cert = f" ({rec.certificate})" if rec.certificate else ""
-        return (
-            f"{device.id}: calibrated {rec.date}{cert}, every {device.calibration.interval_months} "
-            f"months, tolerance {tol:g} %: {status}"
-        )
-
-    # -- means and shares --
-
     def _mean(
         self,
-        parts: list[_Part],
+        parts: list[PointSeries],
         spec: quantities.QuantitySpec,
         max_gap: float,
         point: MonitoringPoint,
@@ -804,7 +427,7 @@ class _Resolver:
             for a, b in gaps:
                 sub = self._sub(a, b, t, v)
                 self._gap(point, point.device, a, b, sub.rule, sub.note)
-                overlap = _spread(edges, a, b, 1.0)
+                overlap = spread(edges, a, b, 1.0)
                 fill_area += overlap * sub.rate
                 fill_cov += overlap
             denom = cov + fill_cov
@@ -827,7 +450,7 @@ class _Resolver:
 
     def _share(
         self,
-        parts: list[_Part],
+        parts: list[PointSeries],
         spec: quantities.QuantitySpec,
         max_gap: float,
         point: MonitoringPoint,
@@ -859,290 +482,3 @@ class _Resolver:
         widths = np.diff(edges)
         overall = float(np.sum(share * widths) / np.sum(widths)) if widths.size else 0.0
         return overall, share if self.grid is not None else None
-
-    # -- plausibility and cross-checks --
-
-    def _plausible(
-        self, point: MonitoringPoint | None, total: float, cids: list[str], index: int = 0
-    ) -> float:
-        """Flag a total that implies more mean power than one site can draw (a unit slip);
-        one that would raise reference emissions is then not counted."""
-        try:
-            kwh = conversion(self.param.unit, "kWh")(total)
-        except UnitError:
-            return total
-        hours = self.period_ms / HOUR_MS
-        mean_kw = kwh / hours if hours else 0.0
-        if mean_kw <= self.table.max_site_power_kw:
-            return total
-        where = f" at {point.id}" if point else ""
-        message = (
-            f"{self.param.symbol}{where} = {total:,.3f} {self.param.unit} implies a mean of "
-            f"{mean_kw / 1000:,.0f} MW over the period, more than one site can draw "
-            f"({self.table.max_site_power_kw / 1000:,.0f} MW): a unit slip (kWh entered as MWh?)"
-        )
-        if self.effect == "raises_reference":
-            cids.append(
-                self._correction(
-                    "plausibility",
-                    point,
-                    self.start_ms,
-                    self.end_ms,
-                    "implausible_excluded",
-                    message + "; not counted until corrected",
-                    -total,
-                    _undo_point(index, -total, None),
-                )
-            )
-            self.out.findings.append(
-                Finding(
-                    severity="error",
-                    symbol=self.param.symbol,
-                    monitoring_point=point.id if point else None,
-                    message=message,
-                )
-            )
-            return 0.0
-        self.out.findings.append(
-            Finding(
-                severity="error",
-                symbol=self.param.symbol,
-                monitoring_point=point.id if point else None,
-                message=message + "; kept, as it raises project emissions",
-            )
-        )
-        return total
-
-    def _cross_check_invoices(self) -> None:
-        """Meter against invoices where both cover the same monitoring point."""
-        points = {m.id: m for m in self.plan.monitoring_points}
-        mine = set(self.param.monitoring_points) if self.param.option == "C" else None
-        invoices = [
-            i
-            for i in self.inputs.invoices
-            if i.monitoring_point
-            and (
-                i.monitoring_point in mine if mine is not None else i.parameter == self.param.symbol
-            )
-            and not (i.end < self.inputs.start or i.start > self.inputs.end)
-        ]
-        by_point: dict[str, list[Invoice]] = {}
-        for inv in invoices:
-            by_point.setdefault(inv.monitoring_point or "", []).append(inv)
-        for point_id, group in sorted(by_point.items()):
-            point = points.get(point_id)
-            if point is None:
-                continue
-            lo = max(min(i.start for i in group), self.inputs.start)
-            hi = min(max(i.end for i in group), self.inputs.end)
-            a, b = day_start_ms(lo), day_start_ms(hi + timedelta(days=1))
-            spec = quantities.CATALOGUE[point.quantity]
-            meter = 0.0
-            for device in self._chain(point.device):
-                series = self.inputs.series.get((device.id, point.quantity), SeriesArrays.empty())
-                pt = _Part.of(series, spec.default_kind, device, a, b)
-                amount, _ = pt.amount(a, b, math.inf, None)
-                meter += amount * _amount_factor(spec, pt.kind, self.param.unit)
-            invoiced = 0.0
-            for inv in group:
-                days = (inv.end - inv.start).days + 1
-                overlap = (min(inv.end, hi) - max(inv.start, lo)).days + 1
-                invoiced += conversion(inv.unit, self.param.unit)(inv.value) * overlap / days
-            diff = (meter - invoiced) / invoiced * 100 if invoiced else math.inf
-            used = (
-                "meter (option C, the plan's choice)"
-                if self.param.option == "C"
-                else "invoices (option B, the plan's choice)"
-            )
-            note = f"the meter reads {diff:+.3f} % against the invoices"
-            if abs(diff) > 1.0:
-                note += "; beyond 1 %: check the meter, its unit and the invoices"
-                self.out.findings.append(
-                    Finding(
-                        severity="warning",
-                        symbol=self.param.symbol,
-                        monitoring_point=point_id,
-                        message=note,
-                    )
-                )
-            self.out.cross_checks.append(
-                CrossCheck(
-                    symbol=self.param.symbol,
-                    monitoring_point=point_id,
-                    start=_iso(a),
-                    end=_iso(b),
-                    meter_value=meter,
-                    invoice_value=invoiced,
-                    unit=self.param.unit,
-                    difference_pct=round(diff, 6) if math.isfinite(diff) else 1e308,
-                    invoices=[i.number for i in sorted(group, key=lambda i: i.number)],
-                    used=used,
-                    note=note,
-                )
-            )
-
-
-def _overlaps(w: CalibrationWindow, start: date, end: date) -> bool:
-    return w.start <= end and (w.end is None or w.end > start)
-
-
-def _is_amount(spec: quantities.QuantitySpec, kind: Kind, unit: str) -> bool:
-    try:
-        _amount_factor(spec, kind, unit)
-    except UnitError:
-        return False
-    return True
-
-
-def _amount_factor(spec: quantities.QuantitySpec, kind: Kind, unit: str) -> float:
-    """Canonical amount (or rate × hour for instant rates) to the parameter's unit."""
-    source = f"({spec.canonical_unit})*hour" if kind == Kind.INSTANT else spec.canonical_unit
-    affine = conversion(source, unit)
-    if affine.offset:
-        raise UnitError("not_an_amount", f"{unit} is not an amount")
-    return affine.scale
-
-
-def _spread(edges: NDArray[np.float64], a: float, b: float, per_ms: float) -> NDArray[np.float64]:
-    """Per step: per_ms × the step's overlap with [a, b) in ms."""
-    lo = np.maximum(edges[:-1], a)
-    hi = np.minimum(edges[1:], b)
-    return np.clip(hi - lo, 0.0, None) * per_ms
-
-
-def _interval_gaps(
-    parts: list[_Part], start_ms: int, end_ms: int, tolerance_ms: float
-) -> list[tuple[int, int]]:
-    """Uncovered stretches of an interval series: time no reading's interval covers."""
-    spans = [(pt.starts, pt.times) for pt in parts if pt.times.size]
-    if not spans:
-        return [(start_ms, end_ms)]
-    s = np.concatenate([x[0] for x in spans])
-    e = np.concatenate([x[1] for x in spans])
-    order = np.argsort(s, kind="stable")
-    s, e = s[order], e[order]
-    reach = np.maximum.accumulate(e)
-    holes_a = np.concatenate(([-np.inf], reach))
-    holes_b = np.concatenate((s, [np.inf]))
-    lo = np.maximum(holes_a, start_ms)
-    hi = np.minimum(holes_b, end_ms)
-    keep = (hi - lo) > tolerance_ms
-    return [(int(a), int(b)) for a, b in zip(lo[keep], hi[keep], strict=True)]
-
-
-@dataclass
-class _Part:
-    """One device's readings of a monitoring point (canonical unit)."""
-
-    device: Device
-    kind: Kind
-    times: NDArray[np.float64]
-    values: NDArray[np.float64]
-    starts: NDArray[np.float64]  # interval series: where each interval begins
-    readings: int
-    rollovers: int = 0
-    resets: int = 0
-
-    @classmethod
-    def of(
-        cls, series: SeriesArrays, default: Kind, device: Device, start_ms: int, end_ms: int
-    ) -> _Part:
-        t = series.times_ms.astype(float)
-        v = series.values
-        interval = series.interval_s
-        is_interval = np.isfinite(interval)
-        kind = Kind.INTERVAL if is_interval.any() else default
-        if kind == Kind.INTERVAL:
-            # Neighbours fetched for interpolation carry no interval: not needed here.
-            t, v, interval = t[is_interval], v[is_interval], interval[is_interval]
-        starts = t - np.nan_to_num(interval) * 1000.0
-        inside = int(np.sum((t >= start_ms) & (t <= end_ms)))
-        part = cls(device, kind, t, v, starts, inside)
-        if kind == Kind.CUMULATIVE and t.size:
-            detail = agg.cumulative_total(t, v, start_ms, end_ms, device.register_max)
-            part.rollovers, part.resets = detail.rollovers, detail.resets
-        return part
-
-    def amount(
-        self,
-        start_ms: float,
-        end_ms: float,
-        max_gap: float,
-        edges: NDArray[np.float64] | None,
-        boundary: agg.BoundaryRule = "interpolate",
-    ) -> tuple[float, NDArray[np.float64] | None]:
-        """The canonical amount over [start, end) and per step (rate × hours for instants).
-
-        boundary: for registers, what a period boundary inside a gap gets (see
-        ``aggregation.BoundaryRule``)."""
-        if self.times.size == 0:
-            return 0.0, (np.zeros(edges.size - 1) if edges is not None else None)
-        if self.kind == Kind.CUMULATIVE:
-            register_max = self.device.register_max
-            gap = None if math.isinf(max_gap) else max_gap
-            detail = agg.cumulative_total(
-                self.times,
-                self.values,
-                int(start_ms),
-                int(end_ms),
-                register_max,
-                max_gap_ms=gap,
-                boundary=boundary,
-            )
-            steps = (
-                agg.cumulative_steps(
-                    self.times, self.values, edges, register_max, max_gap_ms=gap, boundary=boundary
-                )
-                if edges is not None
-                else None
-            )
-            return detail.total, steps
-        if self.kind == Kind.INTERVAL:
-            t, curve = self._interval_curve()
-            total = float(np.diff(np.interp([start_ms, end_ms], t, curve))[0])
-            steps = np.diff(np.interp(edges, t, curve)) if edges is not None else None
-            return total, steps
-        whole = agg.integrate_instant(
-            self.times, self.values, int(start_ms), int(end_ms), max_gap_ms=max_gap
-        )
-        steps = None
-        if edges is not None:
-            area, _ = agg.instant_steps(self.times, self.values, edges, max_gap_ms=max_gap)
-            steps = area / HOUR_MS
-        return whole.total, steps
-
-    def _interval_curve(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Interval totals as one rising curve: each total spread evenly over its interval."""
-        n = self.times.size
-        t = np.empty(2 * n)
-        t[0::2], t[1::2] = self.starts, self.times
-        rise = np.empty(2 * n)
-        rise[0::2], rise[1::2] = 0.0, self.values
-        curve = np.cumsum(rise)
-        order = np.argsort(t, kind="stable")
-        return t[order], np.maximum.accumulate(curve[order])
-
-    def rate_times(self) -> NDArray[np.float64]:
-        return self.times
-
-    def rates(self, kind: Kind) -> NDArray[np.float64]:
-        """Per-hour rates for the gap rules: samples as they are; interval totals per hour;
-        register rises per hour between consecutive readings."""
-        if self.kind == Kind.INTERVAL:
-            hours = (self.times - self.starts) / HOUR_MS
-            return np.where(hours > 0, self.values / np.where(hours > 0, hours, 1.0), 0.0)
-        if self.kind == Kind.CUMULATIVE:
-            if self.times.size < 2:
-                return np.zeros(self.times.size)
-            curve, _, _ = agg.unwrap_register(self.values, self.device.register_max)
-            dt = np.diff(self.times) / HOUR_MS
-            rate = np.diff(curve) / np.where(dt > 0, dt, 1.0)
-            return np.concatenate((rate[:1], rate))
-        return self.values
-
-
-def events_text(detail: Mapping[str, object]) -> str:
-    return json.dumps(detail, sort_keys=True, default=str)
-
-
-__all__ = ["Applied", "Resolution", "Sequence", "resolve_all"]

@@ -1,0 +1,149 @@
+"""Option B: parameter values from field entries (invoices prorated to the period,
+manual register reads, weighbridge tickets)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+
+from mrv import quantities
+from mrv.units import conversion
+from verification import aggregation as agg
+from verification.inputs import day_start_ms
+from verification.model import PointValue, Resolved
+from verification.quality import Quality
+from verification.report_model import Finding
+from verification.resolve_base import undo_point
+
+
+class OptionB(Quality):
+    """Option B resolution (and, through ``Quality``, the data-quality rules)."""
+
+    def _option_b(self) -> Resolved:
+        p = self.param
+        if p.entry_type == "fuel_invoice":
+            return self._from_invoices()
+        if p.entry_type == "meter_reading":
+            return self._from_manual_reads()
+        if p.entry_type == "weighbridge_ticket":
+            return self._from_tickets()
+        raise ValueError(f"{p.symbol}: option B from {p.entry_type} entries is not a value")
+
+    def _from_invoices(self) -> Resolved:
+        p = self.param
+        start, end = self.inputs.start, self.inputs.end
+        used: list[str] = []
+        total = 0.0
+        covered: set[date] = set()
+        applied: list[str] = []
+        for inv in sorted(self.inputs.invoices, key=lambda i: (i.start, i.number)):
+            if inv.parameter != p.symbol or inv.end < start or inv.start > end:
+                continue
+            days = (inv.end - inv.start).days + 1
+            lo, hi = max(inv.start, start), min(inv.end, end)
+            overlap = (hi - lo).days + 1
+            value = conversion(inv.unit, p.unit)(inv.value)
+            share = value * overlap / days
+            total += share
+            used.append(inv.number)
+            covered.update(lo + timedelta(days=k) for k in range(overlap))
+            if overlap < days:
+                applied.append(
+                    self._correction(
+                        "apportionment",
+                        None,
+                        day_start_ms(lo),
+                        day_start_ms(hi + timedelta(days=1)),
+                        "prorated_by_days",
+                        f"invoice {inv.number} covers {inv.start} to {inv.end}: "
+                        f"{overlap} of its {days} days are in the period",
+                        share - value,
+                        undo_point(0, share - value, None),
+                    )
+                )
+        period_days = (end - start).days + 1
+        completeness = len(covered) / period_days
+        if completeness < 1:
+            self.out.findings.append(
+                Finding(
+                    severity="warning",
+                    symbol=p.symbol,
+                    monitoring_point=None,
+                    message=f"invoices cover {len(covered)} of the period's {period_days} days; "
+                    "the uncovered days count zero",
+                )
+            )
+        source = "invoices " + ", ".join(used) if used else "no invoices in the period"
+        total = self._plausible(None, total, applied)
+        self._row(
+            None,
+            total,
+            source=source,
+            method="Σ invoiced amounts, prorated by days to the period (option B)",
+            completeness=completeness,
+            readings=len(used),
+            calibration="n/a (commercial records)",
+            corrections=applied,
+        )
+        self._cross_check_invoices()
+        return Resolved(p.symbol, p.unit, "B", source, "invoices", [PointValue(None, None, total)])
+
+    def _from_manual_reads(self) -> Resolved:
+        p = self.param
+        points = self._points()
+        if not points:
+            raise ValueError(
+                f"{p.symbol}: option B meter reads need the monitoring points they read"
+            )
+        values: list[PointValue] = []
+        for point in points:
+            reads = sorted(
+                (
+                    r
+                    for r in self.inputs.reads
+                    if (r.device, r.quantity) == (point.device, point.quantity)
+                ),
+                key=lambda r: r.time_ms,
+            )
+            t = np.array([r.time_ms for r in reads], dtype=float)
+            v = np.array([r.value for r in reads], dtype=float)
+            device = self._device(point.device)
+            detail = agg.cumulative_total(t, v, self.start_ms, self.end_ms, device.register_max)
+            spec = quantities.CATALOGUE[point.quantity]
+            value = conversion(spec.canonical_unit, p.unit)(detail.total)
+            notes = []
+            if not (detail.start_covered and detail.end_covered):
+                notes.append("no read on both sides of the period: only the span read counts")
+            if detail.start_interpolated or detail.end_interpolated:
+                notes.append("boundary values interpolated between the two nearest reads")
+            self._row(
+                point,
+                value,
+                source=f"manual reads of {point.device} ({len(reads)})",
+                method="difference of manual register reads (option B)"
+                + ("; " + "; ".join(notes) if notes else ""),
+                completeness=1.0 if detail.start_covered and detail.end_covered else 0.0,
+                readings=detail.readings,
+                calibration=self._calibration_text(device),
+                corrections=[],
+            )
+            values.append(PointValue(point.id, point.device, value, readings=detail.readings))
+        return Resolved(p.symbol, p.unit, "B", "manual meter reads", "reads", values)
+
+    def _from_tickets(self) -> Resolved:
+        p = self.param
+        tickets = [t for t in self.inputs.tickets if self.start_ms <= t.time_ms < self.end_ms]
+        total = sum(conversion(t.unit, p.unit)(t.value) for t in tickets)
+        source = "weighbridge tickets " + ", ".join(t.number for t in tickets)
+        self._row(
+            None,
+            total,
+            source=source,
+            method="Σ net masses on weighbridge tickets (option B)",
+            completeness=1.0,
+            readings=len(tickets),
+            calibration="weighbridge certificate (see entries)",
+            corrections=[],
+        )
+        return Resolved(p.symbol, p.unit, "B", source, "tickets", [PointValue(None, None, total)])

@@ -1,0 +1,230 @@
+"""Data-quality rules on a resolved parameter: calibration lapses and errors corrected
+in the conservative direction, plausibility (unit slips), meter-against-invoice checks."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mrv import quantities
+from mrv.plans.schema import Device, MonitoringPoint
+from mrv.quantities import Kind
+from mrv.stores.timeseries import SeriesArrays
+from mrv.units import UnitError, conversion
+from verification.calibration import CalibrationWindow, calibration_windows
+from verification.inputs import Invoice, day_start_ms
+from verification.report_model import CrossCheck, Finding
+from verification.resolve_base import HOUR_MS, ResolverBase, iso, undo_point
+from verification.series_parts import PointSeries, amount_factor, is_amount
+
+
+def overlaps(w: CalibrationWindow, start: date, end: date) -> bool:
+    return w.start <= end and (w.end is None or w.end > start)
+
+
+class Quality(ResolverBase):
+    def _calibrate(
+        self,
+        index: int,
+        point: MonitoringPoint,
+        parts: list[PointSeries],
+        spec: quantities.QuantitySpec,
+        kind: Kind,
+        steps: NDArray[np.float64] | None,
+    ) -> tuple[list[str], float]:
+        """Correct the measured amount (or per-step values, in place) inside calibration
+        windows; return the corrections and the total change of the amount."""
+        cids: list[str] = []
+        total_delta = 0.0
+        # A percentage error is meaningful for amounts and fractions, not for a
+        # temperature in °C or a pressure (their tolerances are absolute).
+        if not is_amount(spec, kind, self.param.unit) and self.param.unit != "dimensionless":
+            return cids, total_delta
+        factor = (
+            amount_factor(spec, kind, self.param.unit) if self.sym.aggregate == "total" else 1.0
+        )
+        for pt in parts:
+            for w in self._windows(pt.device):
+                a = max(self.start_ms, day_start_ms(w.start))
+                b = min(self.end_ms, day_start_ms(w.end) if w.end else self.end_ms)
+                if b <= a:
+                    continue
+                delta_steps = None
+                if steps is not None and self.grid is not None:
+                    mids = (self.grid.edges_ms[:-1] + self.grid.edges_ms[1:]) / 2
+                    inside = (mids >= a) & (mids < b)
+                    delta_steps = np.where(inside, steps * (w.factor - 1.0), 0.0)
+                    if self.sym.aggregate == "steps" and not is_amount(spec, kind, self.param.unit):
+                        delta = 0.0  # a per-step mean: its period value is informative only
+                    else:
+                        delta = float(delta_steps.sum())
+                    steps += delta_steps
+                else:
+                    measured, _ = pt.amount(a, b, math.inf, None)
+                    delta = measured * factor * (w.factor - 1.0)
+                if delta == 0.0 and (delta_steps is None or not delta_steps.any()):
+                    continue
+                cids.append(
+                    self._correction(
+                        "calibration",
+                        point,
+                        a,
+                        b,
+                        w.rule,
+                        f"{pt.device.id}: {w.note} (× {w.factor:g})",
+                        delta,
+                        undo_point(index, delta, delta_steps),
+                    )
+                )
+                total_delta += delta
+        return cids, total_delta
+
+    def _windows(self, device: Device) -> list[CalibrationWindow]:
+        records = self.inputs.calibrations.get(device.id, ())
+        if device.calibration is None or not records:
+            return []
+        tolerance = device.max_permissible_error_pct or self.table.default_meter_tolerance_pct
+        return calibration_windows(
+            records, device.calibration.interval_months, tolerance, self.effect
+        )
+
+    def _calibration_text(self, device: Device) -> str:
+        records = sorted(self.inputs.calibrations.get(device.id, ()), key=lambda r: r.date)
+        if device.calibration is None:
+            return f"{device.id}: no calibration interval in the plan"
+        if not records:
+            return f"{device.id}: no calibration on record"
+        last = [r for r in records if r.date < self.inputs.end + timedelta(days=1)]
+        rec = last[-1] if last else records[0]
+        tol = device.max_permissible_error_pct or self.table.default_meter_tolerance_pct
+        lapses = [
+            w for w in self._windows(device) if overlaps(w, self.inputs.start, self.inputs.end)
+        ]
+        status = "; ".join(f"{w.rule} from {w.start}" for w in lapses) or "in date"
+        cert = f" ({rec.certificate})" if rec.certificate else ""
+        return (
+            f"{device.id}: calibrated {rec.date}{cert}, every {device.calibration.interval_months} "
+            f"months, tolerance {tol:g} %: {status}"
+        )
+
+    def _plausible(
+        self, point: MonitoringPoint | None, total: float, cids: list[str], index: int = 0
+    ) -> float:
+        """Flag a total that implies more mean power than one site can draw (a unit slip);
+        one that would raise reference emissions is then not counted."""
+        try:
+            kwh = conversion(self.param.unit, "kWh")(total)
+        except UnitError:
+            return total
+        hours = self.period_ms / HOUR_MS
+        mean_kw = kwh / hours if hours else 0.0
+        if mean_kw <= self.table.max_site_power_kw:
+            return total
+        where = f" at {point.id}" if point else ""
+        message = (
+            f"{self.param.symbol}{where} = {total:,.3f} {self.param.unit} implies a mean of "
+            f"{mean_kw / 1000:,.0f} MW over the period, more than one site can draw "
+            f"({self.table.max_site_power_kw / 1000:,.0f} MW): a unit slip (kWh entered as MWh?)"
+        )
+        if self.effect == "raises_reference":
+            cids.append(
+                self._correction(
+                    "plausibility",
+                    point,
+                    self.start_ms,
+                    self.end_ms,
+                    "implausible_excluded",
+                    message + "; not counted until corrected",
+                    -total,
+                    undo_point(index, -total, None),
+                )
+            )
+            self.out.findings.append(
+                Finding(
+                    severity="error",
+                    symbol=self.param.symbol,
+                    monitoring_point=point.id if point else None,
+                    message=message,
+                )
+            )
+            return 0.0
+        self.out.findings.append(
+            Finding(
+                severity="error",
+                symbol=self.param.symbol,
+                monitoring_point=point.id if point else None,
+                message=message + "; kept, as it raises project emissions",
+            )
+        )
+        return total
+
+    def _cross_check_invoices(self) -> None:
+        """Meter against invoices where both cover the same monitoring point."""
+        points = {m.id: m for m in self.plan.monitoring_points}
+        mine = set(self.param.monitoring_points) if self.param.option == "C" else None
+        invoices = [
+            i
+            for i in self.inputs.invoices
+            if i.monitoring_point
+            and (
+                i.monitoring_point in mine if mine is not None else i.parameter == self.param.symbol
+            )
+            and not (i.end < self.inputs.start or i.start > self.inputs.end)
+        ]
+        by_point: dict[str, list[Invoice]] = {}
+        for inv in invoices:
+            by_point.setdefault(inv.monitoring_point or "", []).append(inv)
+        for point_id, group in sorted(by_point.items()):
+            point = points.get(point_id)
+            if point is None:
+                continue
+            lo = max(min(i.start for i in group), self.inputs.start)
+            hi = min(max(i.end for i in group), self.inputs.end)
+            a, b = day_start_ms(lo), day_start_ms(hi + timedelta(days=1))
+            spec = quantities.CATALOGUE[point.quantity]
+            meter = 0.0
+            for device in self._chain(point.device):
+                series = self.inputs.series.get((device.id, point.quantity), SeriesArrays.empty())
+                pt = PointSeries.of(series, spec.default_kind, device, a, b)
+                amount, _ = pt.amount(a, b, math.inf, None)
+                meter += amount * amount_factor(spec, pt.kind, self.param.unit)
+            invoiced = 0.0
+            for inv in group:
+                days = (inv.end - inv.start).days + 1
+                overlap = (min(inv.end, hi) - max(inv.start, lo)).days + 1
+                invoiced += conversion(inv.unit, self.param.unit)(inv.value) * overlap / days
+            diff = (meter - invoiced) / invoiced * 100 if invoiced else math.inf
+            used = (
+                "meter (option C, the plan's choice)"
+                if self.param.option == "C"
+                else "invoices (option B, the plan's choice)"
+            )
+            note = f"the meter reads {diff:+.3f} % against the invoices"
+            if abs(diff) > 1.0:
+                note += "; beyond 1 %: check the meter, its unit and the invoices"
+                self.out.findings.append(
+                    Finding(
+                        severity="warning",
+                        symbol=self.param.symbol,
+                        monitoring_point=point_id,
+                        message=note,
+                    )
+                )
+            self.out.cross_checks.append(
+                CrossCheck(
+                    symbol=self.param.symbol,
+                    monitoring_point=point_id,
+                    start=iso(a),
+                    end=iso(b),
+                    meter_value=meter,
+                    invoice_value=invoiced,
+                    unit=self.param.unit,
+                    difference_pct=round(diff, 6) if math.isfinite(diff) else 1e308,
+                    invoices=[i.number for i in sorted(group, key=lambda i: i.number)],
+                    used=used,
+                    note=note,
+                )
+            )
