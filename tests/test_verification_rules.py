@@ -389,3 +389,88 @@ def test_same_inputs_give_the_same_report_byte_for_byte(project, tmp_path) -> No
     a.readings(eg_rows("pv-a-meter", [("2025-06-15T12:00:00Z", 15_000.0)]))
     changed = a.report(*period)
     assert changed.inputs_sha256 != first.inputs_sha256
+
+
+# -- methane destinations: open flare by flame, engines by output --------------------
+
+
+def _gas_day(p: ProjectUnderTest, extra: Any) -> None:
+    t0 = ms("2026-03-10T00:00:00Z")
+    rows: list[tuple] = []
+    for m in range(-2, 24 * 60 + 3):
+        t = t0 + m * 60_000
+        rows += [
+            (t, "fm", "gas_volume", 5000.0 + 100.0 * m, "ft3"),
+            (t, "tt", "gas_temperature", 20.0, "degC"),
+            (t, "pt", "gas_pressure", 101.325, "kPa"),
+            (t, "an", "ch4_fraction", 55.0, "%"),
+        ]
+        rows += extra(t, m)
+    p.readings(rows)
+
+
+def test_open_flare_counts_only_while_a_flame_is_detected(project) -> None:
+    plan = yaml.safe_load(GAS_PLAN)
+    plan["devices"][4].update(quantities=["flame_detected"], type="flame_scanner")
+    plan["monitoring_points"][4]["quantity"] = "flame_detected"
+    plan["parameters"][4] = {
+        "symbol": "flame",
+        "unit": "dimensionless",
+        "option": "C",
+        "monitoring_points": ["MP-TF"],
+    }
+    p = project(yaml.safe_dump(plan))
+    # the flame is out from 06:00 to 12:00
+    _gas_day(p, lambda t, m: [(t, "tc", "flame_detected", 0.0 if 360 <= m <= 720 else 1.0, "")])
+    r = p.report(D("2026-03-10"), D("2026-03-10"))
+    calc = {c.label: c.value for c in r.calculation}
+    assert calc["operating share"] == pytest.approx(18 / 24, abs=2 / 1440)
+    assert calc["CH4_destroyed"] == pytest.approx(1.49622 * 0.5 * 18 / 24, rel=2e-3)
+    assert "open flare" in next(c.formula for c in r.calculation if c.label == "operating share")
+
+
+def test_engine_destroys_methane_while_generating(project) -> None:
+    plan = yaml.safe_load(GAS_PLAN)
+    plan["devices"] += [
+        {
+            "id": "fe",
+            "site": "s",
+            "type": "flow_meter",
+            "serial": "FE1",
+            "quantities": ["gas_volume"],
+            "register_max": 1e9,
+            "max_permissible_error_pct": 1.0,
+        },
+        {
+            "id": "gen",
+            "site": "s",
+            "type": "generator_meter",
+            "serial": "G1",
+            "quantities": ["power"],
+            "max_permissible_error_pct": 0.5,
+        },
+    ]
+    plan["monitoring_points"] += [
+        {"id": "MP-VE", "device": "fe", "quantity": "gas_volume"},
+        {"id": "MP-GEN", "device": "gen", "quantity": "power"},
+    ]
+    plan["parameters"] += [
+        {"symbol": "LFG_engine", "unit": "m**3", "option": "C", "monitoring_points": ["MP-VE"]},
+        {"symbol": "engine_on", "unit": "kW", "option": "C", "monitoring_points": ["MP-GEN"]},
+    ]
+    p = project(yaml.safe_dump(plan))
+    # the flare burns all day; the engine gets as much gas and generates for 12 h
+    _gas_day(
+        p,
+        lambda t, m: [
+            (t, "tc", "flare_temperature", 870.0, "degC"),
+            (t, "fe", "gas_volume", 100.0 * m + 1000.0, "ft3"),
+            (t, "gen", "power", 800.0 if 0 <= m < 720 else 0.0, "kW"),
+        ],
+    )
+    r = p.report(D("2026-03-10"), D("2026-03-10"))
+    calc = {c.label: c.value for c in r.calculation}
+    assert calc["CH4_destroyed"] == pytest.approx(1.34660, abs=1e-5)  # the flare, as case 4
+    assert calc["Σ TM (engine)"] == pytest.approx(1496.22, abs=0.01)
+    assert calc["CH4_destroyed (engine)"] == pytest.approx(1.49622 / 2, rel=2e-3)
+    assert r.emission_reductions_tco2.unrounded == pytest.approx(25 * (1.34660 + 0.74811), rel=2e-3)

@@ -82,6 +82,28 @@ SYMBOLS: dict[str, Symbol] = {
         "Nm3",
         "raises_reference",
         "steps",
+        False,
+    ),
+    "LFG_engine": Symbol(
+        "Gas sent to engines or generators per step (Nm3, or actual m3 normalised)",
+        "Nm3",
+        "raises_reference",
+        "steps",
+        False,
+    ),
+    "engine_on": Symbol(
+        "Share of each step the engines are shown generating (output above the minimum)",
+        "dimensionless",
+        "raises_reference",
+        "share",
+        False,
+        threshold="P_engine_min",
+    ),
+    "eta_engine": Symbol(
+        "Methane destruction efficiency of the engines while operating",
+        "dimensionless",
+        "raises_reference",
+        required=False,
     ),
     "w_CH4": Symbol(
         "Methane fraction of the gas, per step", "dimensionless", "raises_reference", "steps"
@@ -119,78 +141,56 @@ SYMBOLS: dict[str, Symbol] = {
 
 
 def calculate(values: Values, table: ParameterTable) -> Calculation:
-    """Minute by minute (the table's time step):
-    V_n,m = LFG_m (Nm3; actual m3 × P_m/101.325 × 273.15/(T_m + 273.15) when the meter
-    measures actual volume), TM_m = V_n,m × w_CH4,m × D_CH4, η_m = η_flare × the share of
-    the minute the flare is shown operating (exhaust above the minimum for an enclosed
-    flare, and a flame where a scanner is monitored; no evidence, no destruction),
-    RE_p = GWP × Σ TM_m / 1000, PE_flare = GWP × Σ TM_m (1 − η_m) / 1000,
-    PE_elec = EC_PJ × EF_elec, ER_p = RE_p − PE_flare − PE_elec.
+    """Minute by minute (the table's time step), for each destination d (flare, engine):
+    V_n,d,m = LFG_d,m (Nm3; actual m3 × P_m/101.325 × 273.15/(T_m + 273.15) when the
+    meter measures actual volume), TM_d,m = V_n,d,m × w_CH4,m × D_CH4,
+    η_d,m = η_d × the share of the minute d is shown operating (an enclosed flare by its
+    exhaust above the minimum, and its flame where a scanner is monitored; an open flare by
+    its flame; an engine by its electrical output; no evidence, no destruction),
+    RE_p = GWP × Σ_d,m TM_d,m / 1000, PE_d = GWP × Σ_m TM_d,m (1 − η_d,m) / 1000,
+    PE_elec = EC_PJ × EF_elec, ER_p = RE_p − Σ_d PE_d − PE_elec.
     """
-    lfg = values["LFG_flare"]
-    volume = lfg.steps()
+    if "LFG_flare" not in values and "LFG_engine" not in values:
+        raise ValueError("the plan monitors neither LFG_flare nor LFG_engine")
     w = values["w_CH4"].steps()
-    if volume is None or w is None:
-        raise ValueError("LFG_flare and w_CH4 must be monitored step by step")
+    if w is None:
+        raise ValueError("w_CH4 must be monitored step by step")
+    density = values["D_CH4"].value
+    gwp = values["GWP_CH4"].value
     steps: list[CalcStep] = []
-    steps.append(CalcStep("Σ LFG_flare", "Σ_m LFG_m", float(volume.sum()), lfg.unit))
-    if lfg.unit != "Nm3":
-        t, p = values.get("T_LFG"), values.get("P_LFG")
-        t_steps = t.steps() if t else None
-        p_steps = p.steps() if p else None
-        if t_steps is None or p_steps is None:
-            raise ValueError(
-                f"LFG_flare is in {lfg.unit}: T_LFG and P_LFG are needed to normalise it"
+    reference = destroyed = 0.0
+    project = 0.0
+    for symbol, name in (("LFG_flare", ""), ("LFG_engine", " (engine)")):
+        if symbol not in values:
+            continue
+        volume = _normal_volume(values, symbol, steps, name)
+        mass = methane_mass_kg(volume, np.nan_to_num(w), density)
+        steps.append(
+            CalcStep(f"Σ TM{name}", f"Σ_m V_n,m × w_CH4,m × {density}", float(mass.sum()), "kg CH4")
+        )
+        eta_default, share, device = _efficiency(values, table, symbol, volume.size)
+        eta = eta_default * share
+        d = methane_destroyed_t(mass, eta)
+        steps.append(
+            CalcStep(
+                f"operating share{name}",
+                f"{device}: minutes shown operating / minutes",
+                float(share.mean()) if share.size else 0.0,
+                "dimensionless",
             )
-        known = np.isfinite(t_steps) & np.isfinite(p_steps)
-        volume = np.where(
-            known,
-            normal_volume_nm3(volume, np.nan_to_num(t_steps), np.nan_to_num(p_steps, nan=0.0)),
-            0.0,
         )
         steps.append(
             CalcStep(
-                "Σ V_n",
-                "Σ_m V_m × (P_m / 101.325) × (273.15 / (T_m + 273.15))",
-                float(volume.sum()),
-                "Nm3",
+                f"CH4_destroyed{name}", f"Σ_m TM_m × {eta_default} × share_m / 1000", d, "t CH4"
             )
         )
-    density = values["D_CH4"].value
-    gwp = values["GWP_CH4"].value
-    mass = methane_mass_kg(volume, np.nan_to_num(w), density)
-    steps.append(CalcStep("Σ TM", f"Σ_m V_n,m × w_CH4,m × {density}", float(mass.sum()), "kg CH4"))
-    share = _operating_share(values, volume.size)
-    if "T_flare" in values:
-        eta_default = (
-            values["eta_flare"].value
-            if "eta_flare" in values
-            else table.value("eta_enclosed_flare")
-        )
-        device = "enclosed flare"
-    else:
-        eta_default = (
-            values["eta_flare"].value if "eta_flare" in values else table.value("eta_open_flare")
-        )
-        device = "open flare"
-    eta = eta_default * share
-    destroyed = methane_destroyed_t(mass, eta)
-    steps.append(
-        CalcStep(
-            "operating share",
-            f"{device}: minutes shown operating / minutes",
-            float(share.mean()) if share.size else 0.0,
-            "dimensionless",
-        )
-    )
-    steps.append(
-        CalcStep("CH4_destroyed", f"Σ_m TM_m × {eta_default} × share_m / 1000", destroyed, "t CH4")
-    )
-    reference = gwp * float(mass.sum()) / 1000.0
-    pe_flare = flare_project_emissions_tco2e(mass, eta, gwp)
+        pe = flare_project_emissions_tco2e(mass, eta, gwp)
+        label = "PE_flare" if symbol == "LFG_flare" else "PE_engine"
+        steps.append(CalcStep(label, f"{gwp} × Σ_m TM_m × (1 − η_m) / 1000", pe, "tCO2e"))
+        reference += gwp * float(mass.sum()) / 1000.0
+        destroyed += d
+        project += pe
     steps.append(CalcStep("RE_p", f"{gwp} × Σ TM / 1000", reference, "tCO2e"))
-    steps.append(CalcStep("PE_flare", f"{gwp} × Σ_m TM_m × (1 − η_m) / 1000", pe_flare, "tCO2e"))
-    pe_elec = 0.0
     if "EC_PJ" in values:
         if "EF_elec" not in values:
             raise ValueError("EC_PJ is monitored but EF_elec is missing")
@@ -203,15 +203,68 @@ def calculate(values: Values, table: ParameterTable) -> Calculation:
                 "tCO2",
             )
         )
-    project = pe_flare + pe_elec
-    steps.append(CalcStep("PE_p", "PE_flare + PE_elec", project, "tCO2e"))
+        project += pe_elec
+    steps.append(CalcStep("PE_p", "Σ PE (undestroyed methane, electricity)", project, "tCO2e"))
     return Calculation(reference, project, tuple(steps))
 
 
-def _operating_share(values: Values, n: int) -> NDArray[np.float64]:
+def _normal_volume(
+    values: Values, symbol: str, steps: list[CalcStep], name: str
+) -> NDArray[np.float64]:
+    """The gas sent per step, in Nm3 (normalised with T_LFG and P_LFG when measured as
+    actual volume)."""
+    lfg = values[symbol]
+    volume = lfg.steps()
+    if volume is None:
+        raise ValueError(f"{symbol} must be monitored step by step")
+    steps.append(CalcStep(f"Σ {symbol}", "Σ_m LFG_m", float(volume.sum()), lfg.unit))
+    if lfg.unit == "Nm3":
+        return volume
+    t, p = values.get("T_LFG"), values.get("P_LFG")
+    t_steps = t.steps() if t else None
+    p_steps = p.steps() if p else None
+    if t_steps is None or p_steps is None:
+        raise ValueError(f"{symbol} is in {lfg.unit}: T_LFG and P_LFG are needed to normalise it")
+    known = np.isfinite(t_steps) & np.isfinite(p_steps)
+    normal = np.where(
+        known,
+        normal_volume_nm3(volume, np.nan_to_num(t_steps), np.nan_to_num(p_steps, nan=0.0)),
+        0.0,
+    )
+    steps.append(
+        CalcStep(
+            f"Σ V_n{name}",
+            "Σ_m V_m × (P_m / 101.325) × (273.15 / (T_m + 273.15))",
+            float(normal.sum()),
+            "Nm3",
+        )
+    )
+    return normal
+
+
+def _efficiency(
+    values: Values, table: ParameterTable, symbol: str, n: int
+) -> tuple[float, NDArray[np.float64], str]:
+    """The destination's efficiency while operating, its per-step operating share, and
+    its name."""
+    if symbol == "LFG_engine":
+        eta = values["eta_engine"].value if "eta_engine" in values else table.value("eta_engine")
+        return eta, _operating_share(values, n, ("engine_on",)), "engine"
+    if "T_flare" in values:
+        eta = (
+            values["eta_flare"].value
+            if "eta_flare" in values
+            else table.value("eta_enclosed_flare")
+        )
+        return eta, _operating_share(values, n, ("T_flare", "flame")), "enclosed flare"
+    eta = values["eta_flare"].value if "eta_flare" in values else table.value("eta_open_flare")
+    return eta, _operating_share(values, n, ("flame",)), "open flare"
+
+
+def _operating_share(values: Values, n: int, evidence: tuple[str, ...]) -> NDArray[np.float64]:
     """Per step, the share shown operating by every evidence series monitored (the lower
     bound of their joint truth: max(0, Σ shares − (k − 1)), never the optimistic minimum)."""
-    shares = [values[s].steps() for s in ("T_flare", "flame") if s in values]
+    shares = [values[s].steps() for s in evidence if s in values]
     present = [s for s in shares if s is not None]
     if not present:
         return np.zeros(n)
