@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 err = Console(stderr=True)
 
@@ -45,15 +45,15 @@ def report(
         with (
             _session(home) as session,
             Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
+                TextColumn("{task.description:<40}"),
+                BarColumn(),
                 TimeElapsedColumn(),
                 console=err,
                 transient=True,
                 disable=quiet,
             ) as bar,
         ):
-            task = bar.add_task("report", total=None)
+            task = bar.add_task("report", total=1.0)
             try:
                 issued = issue_report(
                     session,
@@ -63,7 +63,9 @@ def report(
                     last,
                     format,
                     actor="cli",
-                    progress=lambda what: bar.update(task, description=f"report: {what}"),
+                    progress=lambda what, done: bar.update(
+                        task, description=f"report: {what}", completed=done
+                    ),
                 )
             except (RecordError, ValueError, KeyError, FileNotFoundError) as exc:
                 err.print(f"[red]error:[/red] {exc}")

@@ -22,7 +22,7 @@ from mrv.wire import format_time, time_from_ms
 from verification import __version__
 from verification.inputs import ReportInputs
 from verification.methodologies import methodology
-from verification.model import Calculation, Resolved, Values
+from verification.model import Calculation, Progress, Resolved, Values
 from verification.parameters import ParameterTable, load_table
 from verification.report_model import (
     Allocation,
@@ -37,8 +37,6 @@ from verification.report_model import (
 from verification.resolve import resolve_all
 from verification.rounding import round_tco2
 
-Progress = Callable[[str], None]
-
 
 def build_report(inputs: ReportInputs, progress: Progress | None = None) -> Report:
     plan = inputs.plan
@@ -48,7 +46,7 @@ def build_report(inputs: ReportInputs, progress: Progress | None = None) -> Repo
     values = resolution.values
     calc = meth.calculate(values, table)
     if progress:
-        progress("pricing corrections")
+        progress("pricing corrections", 0.8)
     corrections = [
         a.correction.model_copy(
             update={"effect_tco2": _effect(meth.calculate, values, table, calc, a.symbol, a.undo)}

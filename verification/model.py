@@ -8,7 +8,7 @@ Everything here is plain data in the parameter's unit; no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -73,6 +73,9 @@ class Resolved:
 
 
 Values = Mapping[str, Resolved]
+
+#: Told what a long report is doing and how far along it is (0..1).
+Progress = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ the audit chain, so a verifier can later prove which report was issued from whic
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -21,6 +20,7 @@ from mrv.units import UnitError, conversion
 from verification.engine import build_report
 from verification.inputs import ReportInputs
 from verification.loading import load_inputs
+from verification.model import Progress
 from verification.report_model import Report
 
 Format = Literal["json", "csv", "xlsx", "pdf", "html"]
@@ -73,16 +73,16 @@ def issue_report(
     fmt: Format,
     *,
     actor: str,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> Issued:
     from verification.render import render
 
     if progress:
-        progress("loading readings")
+        progress("loading readings", 0.0)
     inputs = load_inputs(session, store, project_id, start, end)
     report = build_report(inputs, progress=progress)
     if progress:
-        progress(f"rendering {fmt}")
+        progress(f"rendering {fmt}", 0.9)
     series = chart_series(inputs) if fmt in ("pdf", "html") else None
     content = render(report, fmt, series)  # type: ignore[arg-type]
     digest = hashlib.sha256(content).hexdigest()

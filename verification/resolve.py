@@ -13,7 +13,7 @@ Pure: works on ``ReportInputs`` and returns data.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,7 +26,7 @@ from mrv.units import conversion
 from verification import aggregation as agg
 from verification.gaps import Substitution, load_gap_rules, substitute_gap
 from verification.inputs import ReportInputs
-from verification.model import Grid, PointValue, Resolved, Symbol
+from verification.model import Grid, PointValue, Progress, Resolved, Symbol
 from verification.option_b import OptionB
 from verification.parameters import ParameterTable
 from verification.report_model import Finding, ParameterRow
@@ -40,8 +40,6 @@ from verification.resolve_base import (
     undo_point,
 )
 from verification.series_parts import PointSeries, amount_factor, interval_gaps, is_amount, spread
-
-Progress = Callable[[str], None]
 
 __all__ = ["Applied", "Resolution", "resolve_all"]
 
@@ -59,10 +57,11 @@ def resolve_all(
     if table.time_step_s is not None:
         grid = Grid.over(inputs.start_ms, inputs.end_ms, table.time_step_s * 1000)
     rules = load_gap_rules(plan.project.gap_rules)
-    for symbol, sym in symbols.items():
+    for i, (symbol, sym) in enumerate(symbols.items()):
         param = by_symbol.get(symbol)
         if progress:
-            progress(symbol)
+            # resolving is most of a report's work (loading is before, pricing after)
+            progress(f"resolving {symbol}", 0.1 + 0.7 * i / len(symbols))
         if param is None:
             if symbol in table.parameters:
                 out.values[symbol] = _from_table(symbol, sym, table, out)
