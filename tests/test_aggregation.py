@@ -96,14 +96,3 @@ def test_instant_boundaries_are_interpolated_and_periods_add_up():
     assert a.total + b.total == pytest.approx(whole.total)
     edge = integrate_instant(times, rates, -5 * H, 2 * H, max_gap_ms=H)
     assert edge.gaps == [(-5 * H, 0)] and edge.total == pytest.approx(20.0)
-
-
-def test_case_5_california_gap_rules():
-    from verification.gaps import california_substitute
-
-    short = california_substitute(3, [50, 52, 48, 50], [46, 50, 54, 50])
-    assert (short.rule, short.value) == ("mean_before_after", pytest.approx(150.0))
-    long = california_substitute(240, [50] * 4, [50] * 4)
-    assert (long.rule, long.value) == ("no_credit", 0.0)
-    middle = california_substitute(12, [50] * 4, [50] * 4)
-    assert (middle.rule, middle.value) == ("not_covered", 0.0)

@@ -17,7 +17,6 @@ from pydantic import ValidationError
 from verification import gaps
 from verification.gaps import (
     GapRuleSet,
-    california_substitute,
     load_gap_rules,
     student_t_cdf,
     student_t_quantile,
@@ -116,16 +115,6 @@ def test_case_5_ten_day_gap_gets_no_credit():
         CALIFORNIA, start, end, times, [*values[:-1], 80.0], effect="raises_project"
     )
     assert (project.rule, project.rate) == ("period_maximum", 80.0)
-
-
-def test_legacy_california_substitute_still_returns_totals():
-    short = california_substitute(3, [50, 52, 48, 50], [46, 50, 54, 50])
-    assert (short.rule, short.value) == ("mean_before_after", pytest.approx(150.0))
-    assert california_substitute(240, [50] * 4, [50] * 4).rule == "no_credit"
-    assert california_substitute(12, [50] * 4, [50] * 4).rule == "not_covered"
-    assert california_substitute(2, [], []).rule == "not_covered"
-    with pytest.raises(ValueError):
-        california_substitute(0, [1], [1])
 
 
 # ------------------------------------------------------------------ California bands

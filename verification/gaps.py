@@ -48,9 +48,7 @@ __all__ = [
     "Band",
     "Effect",
     "GapRuleSet",
-    "LegacySubstitution",
     "Substitution",
-    "california_substitute",
     "load_gap_rules",
     "student_t_cdf",
     "student_t_quantile",
@@ -477,55 +475,3 @@ def substitute_gap(
 def _last_bound_ms(rules: GapRuleSet) -> float:
     bounds = [b.up_to_hours for b in rules.bands if b.up_to_hours is not None]
     return max(bounds, default=0.0) * HOUR_MS
-
-
-# --------------------------------------------------------------------------- legacy
-
-
-@dataclass(frozen=True)
-class LegacySubstitution:
-    """Result of :func:`california_substitute` (deprecated): a total, not a rate."""
-
-    value: float  # substituted total for the gap (rate unit × hours)
-    rule: str  # "mean_before_after", "no_credit" or "not_covered"
-    note: str
-
-
-def california_substitute(
-    gap_hours: float, before_rates: ArrayLike, after_rates: ArrayLike
-) -> LegacySubstitution:
-    """Deprecated: use :func:`substitute_gap` with ``load_gap_rules("california")``.
-
-    gap_hours: length of the gap, h; before_rates / after_rates: the hourly values (e.g.
-    Nm3/h) of the short windows before and after it. Returns the substituted *total*
-    (rate × hours). Given only the short windows and no parameter effect, it cannot
-    compute the confidence-limit bands: those return ``not_covered`` with 0 (the
-    conservative value for a parameter raising reference emissions). Bands come from
-    ``california-1.0.yaml``. Case 5: 3 h with 50, 52, 48, 50 / 46, 50, 54, 50 → 150.
-    """
-    if gap_hours <= 0:
-        raise ValueError("gap_hours must be positive")
-    rules = load_gap_rules("california")
-    gap_ms = round(gap_hours * HOUR_MS)
-    band = rules.band_for(gap_ms)
-    if band.method == "confidence_limit":
-        return LegacySubstitution(
-            0.0,
-            "not_covered",
-            f"gap of {gap_hours:g} h: the confidence-limit bands need the long windows and "
-            "the parameter's effect (use substitute_gap); counted zero (conservative)",
-        )
-    before = np.asarray(before_rates, dtype=float).reshape(-1)
-    after = np.asarray(after_rates, dtype=float).reshape(-1)
-    # hourly samples ending at the gap's start and starting at its end
-    times = np.concatenate(
-        (
-            -HOUR_MS * np.arange(before.size, dtype=float)[::-1],
-            gap_ms + HOUR_MS * np.arange(after.size, dtype=float),
-        )
-    )
-    result = substitute_gap(
-        rules, 0, gap_ms, times, np.concatenate((before, after)), effect="raises_reference"
-    )
-    rule = "not_covered" if result.rule == "no_data_around" else result.rule
-    return LegacySubstitution(result.rate * gap_hours, rule, result.note)
