@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from verification.report_model import ParameterRow, Report
+from verification.report_model import Correction, ParameterRow, Report
 
 Format = Literal["json", "csv", "xlsx", "pdf", "html"]
 FORMATS: tuple[Format, ...] = ("json", "csv", "xlsx", "pdf", "html")
@@ -156,8 +156,19 @@ def mrs_row(report: Report, row: ParameterRow) -> tuple[str | float | None, ...]
     The value stays a float (``None`` when no value could be established) so that
     spreadsheets get numbers; the other cells are text.
     """
+    return (period_label(report), *mrs_row_cells(row))
+
+
+def mrs_display_row(row: ParameterRow) -> tuple[str, ...]:
+    """The MRS input cells for people (PDF, HTML): no period column (it heads the page),
+    the value formatted."""
+    cells = [str(c or "") for c in mrs_row_cells(row)]
+    cells[3] = fmt_num(row.value)
+    return tuple(cells)
+
+
+def mrs_row_cells(row: ParameterRow) -> tuple[str | float | None, ...]:
     return (
-        period_label(report),
         row.monitoring_point or "",
         row.symbol,
         row.description,
@@ -168,6 +179,23 @@ def mrs_row(report: Report, row: ParameterRow) -> tuple[str | float | None, ...]
         method_text(row),
         row.frequency or "",
         comments_text(row),
+    )
+
+
+def correction_cells(c: Correction) -> tuple[str | float | None, ...]:
+    """A correction as table cells, numbers kept as numbers (CSV, XLSX)."""
+    return (
+        c.id,
+        c.kind,
+        c.symbol,
+        c.monitoring_point,
+        c.start,
+        c.end,
+        c.delta,
+        c.unit,
+        c.effect_tco2,
+        c.rule,
+        c.note,
     )
 
 

@@ -13,7 +13,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 
-from verification.render import MRS_COLUMNS, mrs_row
+from verification.render import MRS_COLUMNS, correction_cells, mrs_row
 from verification.report_model import Report
 
 Cell = str | int | float | None
@@ -147,22 +147,7 @@ def render_csv(report: Report) -> bytes:
             "rule",
             "note",
         ),
-        (
-            (
-                c.id,
-                c.kind,
-                c.symbol,
-                c.monitoring_point,
-                c.start,
-                c.end,
-                c.delta,
-                c.unit,
-                c.effect_tco2,
-                c.rule,
-                c.note,
-            )
-            for c in report.corrections
-        ),
+        (correction_cells(c) for c in report.corrections),
     )
     out.section(
         "cross_checks",

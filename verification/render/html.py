@@ -20,9 +20,8 @@ from html import escape
 from verification.render import (
     MRS_COLUMNS,
     ChartSeries,
-    comments_text,
     fmt_num,
-    method_text,
+    mrs_display_row,
     ordered_series,
     period_label,
 )
@@ -171,21 +170,7 @@ def render_html(report: Report, series: Mapping[str, ChartSeries]) -> bytes:
         '<section id="parameters"><h2>Parameters (Monitoring Report Sheet input)</h2>',
         _table(
             MRS_COLUMNS[1:],  # the period is the same for every row and stated above
-            [
-                (
-                    r.monitoring_point or "",
-                    r.symbol,
-                    r.description,
-                    fmt_num(r.value),
-                    r.unit,
-                    r.option,
-                    r.source,
-                    method_text(r),
-                    r.frequency or "",
-                    comments_text(r),
-                )
-                for r in report.parameters
-            ],
+            [mrs_display_row(r) for r in report.parameters],
             numeric=(3,),
             empty="No parameters.",
         ),

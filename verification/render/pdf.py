@@ -29,9 +29,8 @@ from matplotlib.textpath import TextToPath
 
 from verification.render import (
     ChartSeries,
-    comments_text,
     fmt_num,
-    method_text,
+    mrs_display_row,
     ordered_series,
     period_label,
 )
@@ -331,21 +330,7 @@ def _summary(report: Report, pages: _Pages) -> None:
             ("Frequency", 0.08, "left"),
             ("Other comments", 0.14, "left"),
         ),
-        [
-            (
-                r.monitoring_point or "",
-                r.symbol,
-                r.description,
-                fmt_num(r.value),
-                r.unit,
-                r.option,
-                r.source,
-                method_text(r),
-                r.frequency or "",
-                comments_text(r),
-            )
-            for r in report.parameters
-        ],
+        [mrs_display_row(r) for r in report.parameters],
         "No parameters.",
     )
     pages.table(

@@ -30,7 +30,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
-from verification.render import MRS_COLUMNS, mrs_row, period_label
+from verification.render import MRS_COLUMNS, correction_cells, mrs_row, period_label
 from verification.report_model import Report
 
 Cell = str | int | float | None
@@ -255,22 +255,7 @@ def _detail_sheets(wb: Workbook, report: Report) -> None:
             ("Rule applied", 36, None),
             ("Note", 48, None),
         ),
-        [
-            (
-                c.id,
-                c.kind,
-                c.symbol,
-                c.monitoring_point,
-                c.start,
-                c.end,
-                c.delta,
-                c.unit,
-                c.effect_tco2,
-                c.rule,
-                c.note,
-            )
-            for c in report.corrections
-        ],
+        [correction_cells(c) for c in report.corrections],
         "No corrections applied.",
     )
     _table_sheet(
