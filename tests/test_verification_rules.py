@@ -474,3 +474,31 @@ def test_engine_destroys_methane_while_generating(project) -> None:
     assert calc["Σ TM (engine)"] == pytest.approx(1496.22, abs=0.01)
     assert calc["CH4_destroyed (engine)"] == pytest.approx(1.49622 / 2, rel=2e-3)
     assert r.emission_reductions_tco2.unrounded == pytest.approx(25 * (1.34660 + 0.74811), rel=2e-3)
+
+
+def test_option_b_manual_register_reads(project) -> None:
+    """Hand-checked case 3 with the chiller's meter read by hand instead of monitored."""
+    plan = yaml.safe_load(_chiller_option_b())
+    for x in plan["parameters"]:
+        if x["symbol"] == "EC_PJ":
+            x.update(entry_type="meter_reading", monitoring_points=["MP-1"])
+        if x["symbol"] == "COP_PJ":
+            x["value"] = 6.20
+    p = project(yaml.safe_dump(plan))
+    for day, kwh in (("2026-05-01", 1000.0), ("2026-06-01", 348_200.0)):
+        p.entry(
+            "meter_reading",
+            {
+                "device": "ch1-meter",
+                "quantity": "energy_consumed",
+                "time": f"{day}T00:00:00+07:00",
+                "value": kwh,
+                "unit": "kWh",
+            },
+            str(uuid.uuid5(uuid.NAMESPACE_URL, "read" + day)),
+        )
+    r = p.report(D("2026-04-30"), D("2026-05-31"))  # reads at 17:00 UTC the day before
+    ec = next(x for x in r.parameters if x.symbol == "EC_PJ")
+    assert (ec.option, ec.value, ec.readings) == ("B", pytest.approx(347.2), 2)
+    assert "manual reads of ch1-meter (2)" in ec.source
+    assert r.emission_reductions_tco2.value == 35
