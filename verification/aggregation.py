@@ -224,7 +224,7 @@ def integrate_instant(
 
 
 def gap_intervals(
-    times_ms: ArrayLike, start_ms: int, end_ms: int, max_gap_ms: float
+    times_ms: ArrayLike, start_ms: float, end_ms: float, max_gap_ms: float
 ) -> list[tuple[int, int]]:
     """Stretches of [start_ms, end_ms) with no reading for longer than max_gap_ms.
 
@@ -236,7 +236,7 @@ def gap_intervals(
     if end_ms <= start_ms:
         return []
     if t.size == 0:
-        return [(start_ms, end_ms)]
+        return [(int(start_ms), int(end_ms))]
     edges = np.concatenate(([-np.inf], t, [np.inf]))
     a, b = edges[:-1], edges[1:]
     s = np.maximum(a, start_ms)
@@ -333,3 +333,46 @@ def share_true_steps(
     _, cov = _running_integral(t, np.zeros_like(t), joined, edges)
     width = np.diff(edges)
     return np.diff(cov) / np.where(width > 0, width, 1.0)
+
+
+def register_glitches(
+    times_ms: ArrayLike,
+    values: ArrayLike,
+    register_max: float | None,
+    *,
+    max_run: int = 3,
+    max_span_ms: float = 86_400_000.0,
+) -> NDArray[np.bool_]:
+    """Readings of a register that are glitches, not its count: a failed read stored as 0
+    (a dip the register climbs straight back out of) or a spike above its neighbours.
+
+    A drop that is not a rollover is a dip when, within ``max_run`` readings and
+    ``max_span_ms``, the register is back at or above where it was before the drop; it
+    is a spike when the reading after it is at or above the one before the run of high
+    readings. Otherwise it is a reset (the meter really restarted). Counted naively, one
+    zero read makes the climb back look like the whole register's worth of energy.
+    Loops over drops only, which are rare.
+    """
+    t = np.asarray(times_ms, dtype=float)
+    v = np.asarray(values, dtype=float)
+    glitch = np.zeros(v.size, dtype=bool)
+    if v.size < 3:
+        return glitch
+    _, rollover, _ = unwrap_register(v, register_max)
+    drops = np.flatnonzero((np.diff(v) < 0) & ~rollover) + 1
+    for m in (int(d) for d in drops):
+        if glitch[m] or glitch[m - 1]:
+            continue
+        before = v[m - 1]
+        # a dip: back at or above `before` soon after
+        ahead = np.arange(m + 1, min(m + 1 + max_run, v.size))
+        back = ahead[(v[ahead] >= before) & (t[ahead] - t[m - 1] <= max_span_ms)]
+        if back.size:
+            glitch[m : back[0]] = True
+            continue
+        # a spike: the readings before m were too high, m continues from earlier ones
+        behind = np.arange(m - 2, max(m - 2 - max_run, -1), -1)
+        base = behind[(v[behind] <= v[m]) & (t[m] - t[behind] <= max_span_ms)]
+        if base.size and np.all(v[base[0] + 1 : m] > v[m]):
+            glitch[base[0] + 1 : m] = True
+    return glitch

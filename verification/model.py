@@ -8,6 +8,8 @@ Everything here is plain data in the parameter's unit; no I/O.
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -35,8 +37,17 @@ class Symbol:
     aggregate: Aggregate = "total"
     required: bool = True
     # "share" parameters: a sample counts as true when value > threshold (a parameter
-    # table key naming it, or a number).
+    # table key naming it, compared in that entry's unit, or a number in ``unit``).
     threshold: str | float | None = None
+    # The monitoring options the methodology allows (a measured quantity cannot be
+    # replaced by a fixed estimate).
+    options: str = "ABC"
+    # Other units the methodology accepts, each meaning something else (gas as actual m3
+    # rather than Nm3, normalised with T and P).
+    alt_units: tuple[str, ...] = ()
+    # The California-style gap table applies to this parameter (methane flow and
+    # fraction) when the plan chooses it; every other parameter keeps the conservative set.
+    california: bool = False
 
 
 @dataclass
@@ -51,9 +62,16 @@ class PointValue:
     readings: int = 0
 
 
+#: How a parameter's monitoring points combine: amounts add up (two meters on two
+#: feeders); redundant measurements of one thing (two analysers on one gas stream, two
+#: thermocouples on one flare) take the conservative one, never their sum.
+Combine = Literal["sum", "min", "max"]
+
+
 @dataclass
 class Resolved:
-    """A parameter's value over the period, with where it came from."""
+    """A parameter's value over the period (in the methodology's unit), with where it
+    came from."""
 
     symbol: str
     unit: str
@@ -61,15 +79,29 @@ class Resolved:
     source: str
     method: str
     points: list[PointValue] = field(default_factory=list)
+    combine: Combine = "sum"
 
     @property
     def value(self) -> float:
-        """Total over points (totals) or the first point's value (a single value)."""
-        return float(sum(p.value for p in self.points))
+        values = [p.value for p in self.points]
+        if not values:
+            return 0.0
+        if self.combine == "sum":
+            return math.fsum(values)
+        return float(min(values) if self.combine == "min" else max(values))
 
     def steps(self) -> NDArray[np.float64] | None:
         arrays = [p.steps for p in self.points if p.steps is not None]
-        return np.sum(arrays, axis=0) if arrays else None
+        if not arrays:
+            return None
+        if self.combine == "sum":
+            return np.sum(arrays, axis=0)
+        stacked = np.vstack(arrays)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a step no point has data for
+            return (
+                np.nanmin(stacked, axis=0) if self.combine == "min" else np.nanmax(stacked, axis=0)
+            )
 
 
 Values = Mapping[str, Resolved]

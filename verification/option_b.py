@@ -43,7 +43,7 @@ class OptionB(Quality):
             days = (inv.end - inv.start).days + 1
             lo, hi = max(inv.start, start), min(inv.end, end)
             overlap = (hi - lo).days + 1
-            value = conversion(inv.unit, p.unit)(inv.value)
+            value = conversion(inv.unit, self.unit)(inv.value)
             share = value * overlap / days
             total += share
             used.append(inv.number)
@@ -87,7 +87,9 @@ class OptionB(Quality):
             corrections=applied,
         )
         self._cross_check_invoices()
-        return Resolved(p.symbol, p.unit, "B", source, "invoices", [PointValue(None, None, total)])
+        return Resolved(
+            p.symbol, self.unit, "B", source, "invoices", [PointValue(None, None, total)]
+        )
 
     def _from_manual_reads(self) -> Resolved:
         p = self.param
@@ -111,7 +113,7 @@ class OptionB(Quality):
             device = self._device(point.device)
             detail = agg.cumulative_total(t, v, self.start_ms, self.end_ms, device.register_max)
             spec = quantities.CATALOGUE[point.quantity]
-            value = conversion(spec.canonical_unit, p.unit)(detail.total)
+            value = conversion(spec.canonical_unit, self.unit)(detail.total)
             notes = []
             if not (detail.start_covered and detail.end_covered):
                 notes.append("no read on both sides of the period: only the span read counts")
@@ -129,12 +131,12 @@ class OptionB(Quality):
                 corrections=[],
             )
             values.append(PointValue(point.id, point.device, value, readings=detail.readings))
-        return Resolved(p.symbol, p.unit, "B", "manual meter reads", "reads", values)
+        return Resolved(p.symbol, self.unit, "B", "manual meter reads", "reads", values)
 
     def _from_tickets(self) -> Resolved:
         p = self.param
         tickets = [t for t in self.inputs.tickets if self.start_ms <= t.time_ms < self.end_ms]
-        total = sum(conversion(t.unit, p.unit)(t.value) for t in tickets)
+        total = sum(conversion(t.unit, self.unit)(t.value) for t in tickets)
         source = "weighbridge tickets " + ", ".join(t.number for t in tickets)
         self._row(
             None,
@@ -146,4 +148,6 @@ class OptionB(Quality):
             calibration="weighbridge certificate (see entries)",
             corrections=[],
         )
-        return Resolved(p.symbol, p.unit, "B", source, "tickets", [PointValue(None, None, total)])
+        return Resolved(
+            p.symbol, self.unit, "B", source, "tickets", [PointValue(None, None, total)]
+        )

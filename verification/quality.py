@@ -18,7 +18,7 @@ from verification.calibration import CalibrationWindow, calibration_windows
 from verification.inputs import Invoice, day_start_ms
 from verification.report_model import CrossCheck, Finding
 from verification.resolve_base import HOUR_MS, ResolverBase, iso, undo_point
-from verification.series_parts import PointSeries, amount_factor, is_amount
+from verification.series_parts import PointSeries, amount_factor
 
 
 def overlaps(w: CalibrationWindow, start: date, end: date) -> bool:
@@ -30,43 +30,75 @@ class Quality(ResolverBase):
         self,
         index: int,
         point: MonitoringPoint,
+        pt: PointSeries,
+        amount: float,
+        steps: NDArray[np.float64] | None,
+        factor: float,
+        edges: NDArray[np.float64] | None,
+    ) -> tuple[list[str], float, NDArray[np.float64] | None]:
+        """One meter's amount (and steps) corrected inside its calibration windows; the
+        corrections, the corrected amount and steps."""
+        cids: list[str] = []
+        for w in self._windows(pt.device):
+            a, b = self._window_span(w)
+            if b <= a:
+                continue
+            delta_steps = None
+            if steps is not None and edges is not None:
+                inside = self._inside(edges, a, b)
+                delta_steps = np.where(inside, steps * (w.factor - 1.0), 0.0)
+                delta = float(delta_steps.sum())
+                steps = steps + delta_steps
+            else:
+                measured, _ = pt.amount(a, b, math.inf, None)
+                delta = measured * factor * (w.factor - 1.0)
+            if delta == 0.0:
+                continue
+            amount += delta
+            cids.append(
+                self._correction(
+                    "calibration",
+                    point,
+                    a,
+                    b,
+                    w.rule,
+                    f"{pt.device.id}: {w.note} (× {w.factor:g})",
+                    delta,
+                    undo_point(index, delta, delta_steps),
+                )
+            )
+        return cids, amount, steps
+
+    def _calibrate_means(
+        self,
+        index: int,
+        point: MonitoringPoint,
         parts: list[PointSeries],
         spec: quantities.QuantitySpec,
         kind: Kind,
         steps: NDArray[np.float64] | None,
-    ) -> tuple[list[str], float]:
-        """Correct the measured amount (or per-step values, in place) inside calibration
-        windows; return the corrections and the total change of the amount."""
+    ) -> list[str]:
+        """Per-step fractions (the methane fraction) corrected in place inside each
+        meter's calibration windows. A percentage error means nothing for a temperature in
+        °C or a pressure, whose tolerances are absolute: those are left as measured."""
+        if steps is None or self.grid is None or self.unit != "dimensionless":
+            return []
+        edges = self.grid.edges_ms
         cids: list[str] = []
-        total_delta = 0.0
-        # A percentage error is meaningful for amounts and fractions, not for a
-        # temperature in °C or a pressure (their tolerances are absolute).
-        if not is_amount(spec, kind, self.param.unit) and self.param.unit != "dimensionless":
-            return cids, total_delta
-        factor = (
-            amount_factor(spec, kind, self.param.unit) if self.sym.aggregate == "total" else 1.0
-        )
-        for pt in parts:
+        for i, pt in enumerate(parts):
+            # each meter's windows apply to the time it measured
+            lo = pt.first_ms if i else -math.inf
+            hi = parts[i + 1].first_ms if i + 1 < len(parts) else math.inf
             for w in self._windows(pt.device):
-                a = max(self.start_ms, day_start_ms(w.start))
-                b = min(self.end_ms, day_start_ms(w.end) if w.end else self.end_ms)
+                a, b = self._window_span(w)
+                a, b = max(a, lo), min(b, hi)
                 if b <= a:
                     continue
-                delta_steps = None
-                if steps is not None and self.grid is not None:
-                    mids = (self.grid.edges_ms[:-1] + self.grid.edges_ms[1:]) / 2
-                    inside = (mids >= a) & (mids < b)
-                    delta_steps = np.where(inside, steps * (w.factor - 1.0), 0.0)
-                    if self.sym.aggregate == "steps" and not is_amount(spec, kind, self.param.unit):
-                        delta = 0.0  # a per-step mean: its period value is informative only
-                    else:
-                        delta = float(delta_steps.sum())
-                    steps += delta_steps
-                else:
-                    measured, _ = pt.amount(a, b, math.inf, None)
-                    delta = measured * factor * (w.factor - 1.0)
-                if delta == 0.0 and (delta_steps is None or not delta_steps.any()):
+                inside = self._inside(edges, a, b)
+                delta_steps = np.where(inside & np.isfinite(steps), steps * (w.factor - 1.0), 0.0)
+                if not delta_steps.any():
                     continue
+                steps += delta_steps
                 cids.append(
                     self._correction(
                         "calibration",
@@ -75,12 +107,21 @@ class Quality(ResolverBase):
                         b,
                         w.rule,
                         f"{pt.device.id}: {w.note} (× {w.factor:g})",
-                        delta,
-                        undo_point(index, delta, delta_steps),
+                        float(np.sum(delta_steps * np.diff(edges)) / self.period_ms),
+                        undo_point(index, 0.0, delta_steps),
                     )
                 )
-                total_delta += delta
-        return cids, total_delta
+        return cids
+
+    def _window_span(self, w: CalibrationWindow) -> tuple[float, float]:
+        a = max(self.start_ms, day_start_ms(w.start))
+        b = min(self.end_ms, day_start_ms(w.end) if w.end else self.end_ms)
+        return a, b
+
+    @staticmethod
+    def _inside(edges: NDArray[np.float64], a: float, b: float) -> NDArray[np.bool_]:
+        mids = (edges[:-1] + edges[1:]) / 2
+        return (mids >= a) & (mids < b)
 
     def _windows(self, device: Device) -> list[CalibrationWindow]:
         records = self.inputs.calibrations.get(device.id, ())
@@ -116,7 +157,7 @@ class Quality(ResolverBase):
         """Flag a total that implies more mean power than one site can draw (a unit slip);
         one that would raise reference emissions is then not counted."""
         try:
-            kwh = conversion(self.param.unit, "kWh")(total)
+            kwh = conversion(self.unit, "kWh")(total)
         except UnitError:
             return total
         hours = self.period_ms / HOUR_MS
@@ -125,7 +166,7 @@ class Quality(ResolverBase):
             return total
         where = f" at {point.id}" if point else ""
         message = (
-            f"{self.param.symbol}{where} = {total:,.3f} {self.param.unit} implies a mean of "
+            f"{self.param.symbol}{where} = {total:,.3f} {self.unit} implies a mean of "
             f"{mean_kw / 1000:,.0f} MW over the period, more than one site can draw "
             f"({self.table.max_site_power_kw / 1000:,.0f} MW): a unit slip (kWh entered as MWh?)"
         )
@@ -190,12 +231,12 @@ class Quality(ResolverBase):
                 series = self.inputs.series.get((device.id, point.quantity), SeriesArrays.empty())
                 pt = PointSeries.of(series, spec.default_kind, device, a, b)
                 amount, _ = pt.amount(a, b, math.inf, None)
-                meter += amount * amount_factor(spec, pt.kind, self.param.unit)
+                meter += amount * amount_factor(spec, pt.kind, self.unit)
             invoiced = 0.0
             for inv in group:
                 days = (inv.end - inv.start).days + 1
                 overlap = (min(inv.end, hi) - max(inv.start, lo)).days + 1
-                invoiced += conversion(inv.unit, self.param.unit)(inv.value) * overlap / days
+                invoiced += conversion(inv.unit, self.unit)(inv.value) * overlap / days
             diff = (meter - invoiced) / invoiced * 100 if invoiced else math.inf
             used = (
                 "meter (option C, the plan's choice)"
@@ -221,7 +262,7 @@ class Quality(ResolverBase):
                     end=iso(b),
                     meter_value=meter,
                     invoice_value=invoiced,
-                    unit=self.param.unit,
+                    unit=self.unit,
                     difference_pct=round(diff, 6) if math.isfinite(diff) else 1e308,
                     invoices=[i.number for i in sorted(group, key=lambda i: i.number)],
                     used=used,

@@ -19,20 +19,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mrv import quantities
-from mrv.plans.schema import MonitoringPoint
+from mrv.plans.schema import Device, MonitoringPoint
 from mrv.quantities import Kind
 from mrv.stores.timeseries import SeriesArrays
-from mrv.units import conversion
+from mrv.units import UnitError, conversion
 from verification import aggregation as agg
 from verification.gaps import Substitution, load_gap_rules, substitute_gap
 from verification.inputs import ReportInputs
-from verification.model import Grid, PointValue, Progress, Resolved, Symbol
+from verification.model import Combine, Grid, PointValue, Progress, Resolved, Symbol
 from verification.option_b import OptionB
 from verification.parameters import ParameterTable
 from verification.report_model import Finding, ParameterRow
 from verification.resolve_base import (
     GAP_FACTOR,
     HOUR_MS,
+    MARGIN_MS,
+    RATED_KEYS,
     SUBSTITUTION_WINDOW_MS,
     Applied,
     Resolution,
@@ -71,6 +73,11 @@ def resolve_all(
                     "the plan and the methodology table have none"
                 )
             continue
+        if param.option not in sym.options:
+            raise ValueError(
+                f"{symbol}: the methodology allows option {' or '.join(sym.options)}, "
+                f"the plan says {param.option}"
+            )
         resolver = _Resolver(inputs, table, rules, grid, param, sym, out)
         out.values[symbol] = resolver.resolve()
     for param in plan.parameters:
@@ -119,28 +126,38 @@ class _Resolver(OptionB):
     def resolve(self) -> Resolved:
         p = self.param
         if p.option == "A":
-            return self._option_a()
-        if p.option == "B":
-            return self._option_b()
-        return self._option_c()
+            resolved = self._option_a()
+        elif p.option == "B":
+            resolved = self._option_b()
+        else:
+            return self._option_c()
+        if self.sym.aggregate == "steps" and self.grid is not None:
+            # a fixed or invoiced value (a lab analysis of the methane fraction) holds at
+            # every step
+            n = self.grid.edges_ms.size - 1
+            for point in resolved.points:
+                point.steps = np.full(n, point.value)
+        return resolved
 
     def _option_a(self) -> Resolved:
         p = self.param
         assert p.value is not None and p.source
+        value = p.value if p.unit == self.unit else conversion(p.unit, self.unit)(p.value)
         table_entry = self.table.parameters.get(p.symbol)
-        if table_entry is not None and not math.isclose(table_entry.value, p.value, rel_tol=1e-9):
+        if table_entry is not None and not math.isclose(table_entry.value, value, rel_tol=1e-9):
             self.out.findings.append(
                 Finding(
                     severity="warning",
                     symbol=p.symbol,
                     monitoring_point=None,
-                    message=f"the plan's {p.symbol} = {p.value:g} differs from the methodology "
-                    f"table's {table_entry.value:g} ({table_entry.source}); the plan's is used",
+                    message=f"the plan's {p.symbol} = {value:g} {self.unit} differs from the "
+                    f"methodology table's {table_entry.value:g} ({table_entry.source}); the "
+                    "plan's is used",
                 )
             )
         self._row(
             None,
-            p.value,
+            value,
             source=p.source,
             method="fixed ex ante (option A)",
             completeness=1.0,
@@ -148,12 +165,23 @@ class _Resolver(OptionB):
             calibration="n/a",
             corrections=[],
         )
-        return Resolved(p.symbol, p.unit, "A", p.source, "fixed", [PointValue(None, None, p.value)])
+        return Resolved(
+            p.symbol, self.unit, "A", p.source, "fixed", [PointValue(None, None, value)]
+        )
+
+    # -- option C --
+
+    def _combine(self) -> Combine:
+        """Amounts at several points add up; redundant measurements of one thing (two
+        analysers, two thermocouples) take the conservative one."""
+        if self.sym.aggregate == "total" or (
+            self.sym.aggregate == "steps" and self.sym.unit != "dimensionless"
+        ):
+            return "sum"
+        return "min" if self.effect == "raises_reference" else "max"
 
     def _option_c(self) -> Resolved:
-        points = []
-        for index, point in enumerate(self._points()):
-            points.append(self._point(index, point))
+        points = [self._point(index, point) for index, point in enumerate(self._points())]
         self._cross_check_invoices()
         method = {
             "total": "period total",
@@ -163,83 +191,113 @@ class _Resolver(OptionB):
         }
         return Resolved(
             self.param.symbol,
-            self.param.unit,
+            self.unit,
             "C",
             "measured: " + ", ".join(self.param.monitoring_points),
             method[self.sym.aggregate],
             points,
+            self._combine(),
         )
+
+    def _parts(self, point: MonitoringPoint, spec: quantities.QuantitySpec) -> list[PointSeries]:
+        """The point's readings per device, oldest meter first, each cut where its
+        successor's readings begin."""
+        chain = self._chain(point.device)
+        raw = [self.inputs.series.get((d.id, point.quantity), SeriesArrays.empty()) for d in chain]
+        parts: list[PointSeries] = []
+        for i, device in enumerate(chain):
+            later = [r.times_ms[0] for r in raw[i + 1 :] if r.times_ms.size]
+            parts.append(
+                PointSeries.of(
+                    raw[i],
+                    spec.default_kind,
+                    device,
+                    self.start_ms,
+                    self.end_ms,
+                    until_ms=float(later[0]) if later else math.inf,
+                )
+            )
+        return parts
 
     def _point(self, index: int, point: MonitoringPoint) -> PointValue:
         spec = quantities.CATALOGUE[point.quantity]
-        chain = self._chain(point.device)
-        agg_kind = self.sym.aggregate
-        total = 0.0
-        steps: NDArray[np.float64] | None = None
-        readings = 0
-        uncovered_ms = 0.0
+        parts = self._parts(point, spec)
+        kind = next((pt.kind for pt in reversed(parts) if pt.times.size), spec.default_kind)
+        device = parts[-1].device
+        max_gap = GAP_FACTOR * device.expected_interval_s * 1000.0
+        gaps = self._gaps(parts, kind, max_gap)
         correction_ids: list[str] = []
         notes: list[str] = []
-        parts: list[PointSeries] = []
-        for device in chain:
-            series = self.inputs.series.get((device.id, point.quantity), SeriesArrays.empty())
-            part = PointSeries.of(series, spec.default_kind, device, self.start_ms, self.end_ms)
-            parts.append(part)
-            readings += part.readings
-        # A replaced meter's silence after its removal is not a gap of the point: the
-        # gaps are those of the chain as a whole.
-        all_t = np.sort(np.concatenate([pt.times for pt in parts])) if parts else np.empty(0)
-        max_gap = GAP_FACTOR * chain[-1].expected_interval_s * 1000.0
-        kind = parts[-1].kind if parts else spec.default_kind
-        if kind == Kind.INTERVAL:
-            gaps = interval_gaps(
-                parts, self.start_ms, self.end_ms, 0.5 * chain[-1].expected_interval_s * 1000
-            )
-        else:
-            gaps = agg.gap_intervals(all_t, self.start_ms, self.end_ms, max_gap)
-        for a, b in gaps:
-            uncovered_ms += b - a
-        completeness = 1.0 - uncovered_ms / self.period_ms if self.period_ms else 0.0
-
-        if agg_kind == "mean":
-            value, steps = self._mean(parts, spec, max_gap, point, gaps, notes)
-        elif agg_kind == "share":
+        for pt in parts:
+            if pt.overlapping:
+                notes.append(
+                    f"{pt.overlapping} reading(s) of {pt.device.id} set aside: they cover time "
+                    "its successor meter or another reading already covers"
+                )
+            if pt.rollovers:
+                notes.append(f"{pt.rollovers} register rollover(s) added back on {pt.device.id}")
+        if self.sym.aggregate == "share":
             value, steps = self._share(parts, spec, max_gap, point, gaps)
+        elif self.sym.aggregate == "mean" or not is_amount(spec, kind, self.unit):
+            value, steps = self._mean(index, parts, spec, max_gap, point, gaps, notes)
+            correction_ids += self._calibrate_means(index, point, parts, spec, kind, steps)
         else:
-            value, steps, cids = self._amount(
-                index, point, parts, spec, kind, max_gap, gaps, notes, all_t
+            value, steps, cids = self._amount(index, point, parts, spec, kind, max_gap, gaps)
+            correction_ids += cids
+        if self.sym.aggregate == "total":
+            value = self._plausible(point, value, correction_ids, index=index)
+        uncovered = sum(b - a for (a, b), _, bridged in gaps if not bridged)
+        completeness = max(1.0 - uncovered / self.period_ms, 0.0) if self.period_ms else 0.0
+        if completeness < 0.9:
+            self.out.findings.append(
+                Finding(
+                    severity="warning",
+                    symbol=self.param.symbol,
+                    monitoring_point=point.id,
+                    message=f"{point.id} ({point.device}) has data for {completeness:.1%} of "
+                    "the period; see the gaps",
+                )
             )
-            correction_ids.extend(cids)
-            total = value
-        if agg_kind in ("total", "steps") and kind == Kind.CUMULATIVE:
-            for pt in parts:
-                if pt.rollovers:
-                    notes.append(
-                        f"{pt.rollovers} register rollover(s) added back on {pt.device.id}"
-                    )
-        if agg_kind == "total":
-            checked = self._plausible(point, total, correction_ids, index=index)
-            value = checked
+        chain_ids = [pt.device.id for pt in parts]
         self._row(
             point,
-            None if value is None or (isinstance(value, float) and math.isnan(value)) else value,
-            source=f"{point.device} {point.quantity} ({', '.join(d.id for d in chain)})"
-            if len(chain) > 1
-            else f"{point.device} {point.quantity}",
+            None if math.isnan(value) else value,
+            source=f"{point.device} {point.quantity}"
+            + (f" ({', '.join(chain_ids)})" if len(chain_ids) > 1 else ""),
             method=self._method_text(kind, notes),
-            completeness=max(completeness, 0.0),
-            readings=readings,
-            calibration="; ".join(self._calibration_text(d) for d in chain),
+            completeness=completeness,
+            readings=sum(pt.readings for pt in parts),
+            calibration="; ".join(self._calibration_text(pt.device) for pt in parts),
             corrections=correction_ids,
         )
         return PointValue(
-            point.id,
-            point.device,
-            value if value is not None else math.nan,
-            steps,
-            max(completeness, 0.0),
-            readings,
+            point.id, point.device, value, steps, completeness, sum(pt.readings for pt in parts)
         )
+
+    def _gaps(
+        self, parts: list[PointSeries], kind: Kind, max_gap: float
+    ) -> list[tuple[tuple[int, int], tuple[int, int], bool]]:
+        """Gaps overlapping the period: (inside the period, the whole gap, bridged).
+
+        Found over all the data loaded (the period and a margin beyond it) so that a gap
+        is judged by its whole length, whichever period it is reported in. A register
+        bridges a gap when one meter has readings on both sides of it."""
+        lo = self.start_ms - MARGIN_MS
+        hi = self.end_ms + MARGIN_MS
+        if kind == Kind.INTERVAL:
+            device = parts[-1].device
+            whole = interval_gaps(parts, lo, hi, 0.5 * device.expected_interval_s * 1000)
+        else:
+            times = np.sort(np.concatenate([pt.times for pt in parts]))
+            whole = agg.gap_intervals(times, lo, hi, max_gap)
+        out = []
+        for a, b in whole:
+            clipped = (max(a, self.start_ms), min(b, self.end_ms))
+            if clipped[1] <= clipped[0]:
+                continue
+            bridged = kind == Kind.CUMULATIVE and any(pt.covers(a, b) for pt in parts)
+            out.append((clipped, (a, b), bridged))
+        return out
 
     def _method_text(self, kind: Kind, notes: list[str]) -> str:
         base = {
@@ -252,9 +310,11 @@ class _Resolver(OptionB):
             base = "time-weighted mean of the samples over the covered time"
         elif self.sym.aggregate == "share":
             base = "share of time both neighbouring samples show the condition"
-        if self.sym.aggregate == "steps":
+        if self.sym.aggregate in ("steps", "share"):
             base += f"; per {self.table.time_step_s} s step"
         return base + ("; " + "; ".join(notes) if notes else "")
+
+    # -- amounts (totals and per-step amounts) --
 
     def _amount(
         self,
@@ -264,84 +324,38 @@ class _Resolver(OptionB):
         spec: quantities.QuantitySpec,
         kind: Kind,
         max_gap: float,
-        gaps: list[tuple[int, int]],
-        notes: list[str],
-        all_t: NDArray[np.float64],
+        gaps: list[tuple[tuple[int, int], tuple[int, int], bool]],
     ) -> tuple[float, NDArray[np.float64] | None, list[str]]:
-        """Amount in the parameter's unit over the period (and per step on a grid)."""
-        mean_steps = self.sym.aggregate == "steps" and not is_amount(spec, kind, self.param.unit)
-        if mean_steps:
-            value, mean_steps_arr = self._mean(parts, spec, max_gap, point, gaps, notes)
-            cal, _ = self._calibrate(index, point, parts, spec, kind, mean_steps_arr)
-            return value, mean_steps_arr, cal
-        factor = amount_factor(spec, kind, self.param.unit)
+        """Amount in the methodology's unit over the period (and per step on a grid):
+        each meter's part, cleaned and calibrated, then the gaps substituted."""
+        factor = amount_factor(spec, kind, self.unit)
         edges = (
             self.grid.edges_ms
             if (self.grid is not None and self.sym.aggregate == "steps")
             else None
         )
+        rule: agg.BoundaryRule = "low" if self.effect == "raises_reference" else "high"
         total = 0.0
         steps: NDArray[np.float64] | None = None
-        resets = 0
-        rule: agg.BoundaryRule = "low" if self.effect == "raises_reference" else "high"
         cids: list[str] = []
         for pt in parts:
-            t_total, t_steps = pt.amount(self.start_ms, self.end_ms, max_gap, edges, rule)
+            amount, part_steps = pt.amount(self.start_ms, self.end_ms, max_gap, edges, rule)
+            amount *= factor
+            if part_steps is not None:
+                part_steps = part_steps * factor
             if kind == Kind.CUMULATIVE:
-                plain, plain_steps = pt.amount(self.start_ms, self.end_ms, max_gap, edges)
-                if plain != t_total:
-                    delta = (t_total - plain) * factor
-                    d_steps = (
-                        (t_steps - plain_steps) * factor
-                        if t_steps is not None and plain_steps is not None
-                        else None
-                    )
-                    cids.append(
-                        self._correction(
-                            "register",
-                            point,
-                            self.start_ms,
-                            self.end_ms,
-                            "boundary_in_gap",
-                            f"{pt.device.id}: a period boundary falls inside a gap between two "
-                            "readings, so the rise across it cannot be split: "
-                            + (
-                                "none of it is counted in this period"
-                                if rule == "low"
-                                else "all of it is counted in this period"
-                            )
-                            + " (conservative), instead of a linear split",
-                            delta,
-                            undo_point(index, delta, d_steps),
-                        )
-                    )
-            total += t_total * factor
-            if t_steps is not None:
-                steps = t_steps * factor if steps is None else steps + t_steps * factor
-            resets += pt.resets
-        if resets:
-            cids.append(
-                self._correction(
-                    "register",
-                    point,
-                    self.start_ms,
-                    self.end_ms,
-                    "reset_not_counted",
-                    f"{resets} register reset(s): the amount in each reset's interval is "
-                    "unknown and counts zero",
-                    0.0,
-                    lambda r: r,
+                cids += self._register_corrections(
+                    index, point, pt, max_gap, edges, rule, factor, amount, part_steps
                 )
+            cal_ids, amount, part_steps = self._calibrate(
+                index, point, pt, amount, part_steps, factor, edges
             )
-        cal_ids, cal_delta = self._calibrate(index, point, parts, spec, kind, steps)
-        cids += cal_ids
-        if steps is None:
-            total += cal_delta
-        else:
-            total = float(steps.sum())
-        for a, b in gaps:
-            bridged = all_t.size > 0 and all_t[0] <= a and all_t[-1] >= b
-            if kind == Kind.CUMULATIVE and bridged:
+            cids += cal_ids
+            total += amount
+            if part_steps is not None:
+                steps = part_steps if steps is None else steps + part_steps
+        for (a, b), (wa, wb), bridged in gaps:
+            if bridged:
                 self._gap(
                     point,
                     parts[-1].device.id,
@@ -352,40 +366,140 @@ class _Resolver(OptionB):
                     "over the gap",
                 )
                 continue
-            sub = self._substitute(a, b, parts, kind)
+            sub = self._substitute(wa, wb, parts, spec)
             amount = sub.rate * (b - a) / HOUR_MS * factor
-            delta_steps = None
-            if edges is not None:
-                delta_steps = spread(edges, a, b, sub.rate * factor / HOUR_MS)
-            self._gap(point, parts[-1].device.id, a, b, sub.rule, sub.note)
-            if amount != 0.0:
-                total += amount
-                if steps is not None and delta_steps is not None:
-                    steps = steps + delta_steps
-                cids.append(
-                    self._correction(
-                        "gap",
-                        point,
-                        a,
-                        b,
-                        sub.rule,
-                        sub.note,
-                        amount,
-                        undo_point(index, amount, delta_steps),
-                    )
+            self._gap(point, parts[-1].device.id, a, b, sub.rule, _whole(sub.note, a, b, wa, wb))
+            if amount == 0.0:
+                continue
+            delta_steps = (
+                spread(edges, a, b, sub.rate * factor / HOUR_MS) if edges is not None else None
+            )
+            total += amount
+            if steps is not None and delta_steps is not None:
+                steps = steps + delta_steps
+            cids.append(
+                self._correction(
+                    "gap",
+                    point,
+                    a,
+                    b,
+                    sub.rule,
+                    sub.note,
+                    amount,
+                    undo_point(index, amount, delta_steps),
                 )
+            )
+        if steps is not None:
+            total = float(np.sum(steps))
         return total, steps, cids
 
-    def _substitute(self, a: float, b: float, parts: list[PointSeries], kind: Kind) -> Substitution:
-        t = np.concatenate([pt.rate_times() for pt in parts])
-        v = np.concatenate([pt.rates(kind) for pt in parts])
+    def _register_corrections(
+        self,
+        index: int,
+        point: MonitoringPoint,
+        pt: PointSeries,
+        max_gap: float,
+        edges: NDArray[np.float64] | None,
+        rule: agg.BoundaryRule,
+        factor: float,
+        amount: float,
+        steps: NDArray[np.float64] | None,
+    ) -> list[str]:
+        """Disclose (and price) what the register rules did to this meter's amount:
+        glitches set aside, a boundary inside a gap, resets."""
+        cids: list[str] = []
+
+        def priced(
+            other: tuple[float, NDArray[np.float64] | None],
+        ) -> tuple[float, NDArray[np.float64] | None]:
+            d_steps = None
+            if steps is not None and other[1] is not None:
+                d_steps = steps - other[1] * factor
+            return amount - other[0] * factor, d_steps
+
+        if pt.glitch_times.size:
+            delta, d_steps = priced(
+                pt.amount(self.start_ms, self.end_ms, max_gap, edges, rule, raw=True)
+            )
+            when = ", ".join(iso(t) for t in pt.glitch_times[:5])
+            more = f" and {pt.glitch_times.size - 5} more" if pt.glitch_times.size > 5 else ""
+            note = (
+                f"{pt.device.id}: {pt.glitch_times.size} register reading(s) out of line with "
+                f"their neighbours (a failed read or a spike) set aside: {when}{more}"
+            )
+            self.out.findings.append(
+                Finding(
+                    severity="warning",
+                    symbol=self.param.symbol,
+                    monitoring_point=point.id,
+                    message=note,
+                )
+            )
+            if delta:
+                cids.append(
+                    self._correction(
+                        "register",
+                        point,
+                        self.start_ms,
+                        self.end_ms,
+                        "glitch_set_aside",
+                        note,
+                        delta,
+                        undo_point(index, delta, d_steps),
+                    )
+                )
+        delta, d_steps = priced(pt.amount(self.start_ms, self.end_ms, max_gap, edges))
+        if delta:
+            side = "none of it" if rule == "low" else "all of it"
+            cids.append(
+                self._correction(
+                    "register",
+                    point,
+                    self.start_ms,
+                    self.end_ms,
+                    "boundary_in_gap",
+                    f"{pt.device.id}: a period boundary falls inside a gap between two readings, "
+                    f"so the rise across it cannot be split: {side} is counted in this period "
+                    "(conservative), instead of a linear split",
+                    delta,
+                    undo_point(index, delta, d_steps),
+                )
+            )
+        if pt.resets:
+            cids.append(
+                self._correction(
+                    "register",
+                    point,
+                    self.start_ms,
+                    self.end_ms,
+                    "reset_not_counted",
+                    f"{pt.device.id}: {pt.resets} register reset(s): the amount in each reset's "
+                    "interval is unknown and counts zero",
+                    0.0,
+                    lambda r: r,
+                )
+            )
+        return cids
+
+    def _substitute(
+        self, a: float, b: float, parts: list[PointSeries], spec: quantities.QuantitySpec
+    ) -> Substitution:
+        rates = [pt.rates() for pt in parts]
+        t = np.concatenate([r[0] for r in rates])
+        v = np.concatenate([r[1] for r in rates])
         order = np.argsort(t, kind="stable")
-        return self._sub(a, b, t[order], v[order])
+        return self._sub(a, b, t[order], v[order], spec, parts[-1].device)
 
     def _sub(
-        self, a: float, b: float, t: NDArray[np.float64], v: NDArray[np.float64]
+        self,
+        a: float,
+        b: float,
+        t: NDArray[np.float64],
+        v: NDArray[np.float64],
+        spec: quantities.QuantitySpec,
+        device: Device,
     ) -> Substitution:
-        """The plan's rule for the gap [a, b), from the samples within a fixed window
+        """The rule for the whole gap [a, b), from the samples within a fixed window
         around it: the same whichever period the gap is reported in, since every report
         loads more than this window beyond its ends."""
         lo, hi = np.searchsorted(t, [a - SUBSTITUTION_WINDOW_MS, b + SUBSTITUTION_WINDOW_MS])
@@ -393,22 +507,37 @@ class _Resolver(OptionB):
             return substitute_gap(
                 self.rules, int(a), int(b), t[lo:hi], v[lo:hi], effect=self.effect
             )
-        except ValueError as exc:
+        except ValueError:
+            if self.effect != "raises_project":
+                raise
+        # Nothing measured around the gap of a parameter that raises project emissions:
+        # the most the device can show (its rated power, or the quantity's range).
+        ceiling = _ceiling_rate(spec, device)
+        if ceiling is None:
             raise ValueError(
-                f"{self.param.symbol}: no conservative value for the gap {iso(a)} to {iso(b)}: "
-                f"{exc}"
-            ) from None
+                f"{self.param.symbol}: no data around the gap {iso(a)} to {iso(b)} and no "
+                f"rated capacity for {device.id}: no conservative value exists; give the "
+                "device a nameplate rated_kw, or enter the value (option B)"
+            )
+        return substitute_gap(
+            self.rules, int(a), int(b), t[:0], v[:0], effect=self.effect, default=ceiling
+        )
+
+    # -- means and shares --
 
     def _mean(
         self,
+        index: int,
         parts: list[PointSeries],
         spec: quantities.QuantitySpec,
         max_gap: float,
         point: MonitoringPoint,
-        gaps: list[tuple[int, int]],
+        gaps: list[tuple[tuple[int, int], tuple[int, int], bool]],
         notes: list[str],
     ) -> tuple[float, NDArray[np.float64] | None]:
-        to_unit = conversion(spec.canonical_unit, self.param.unit)
+        """The time-weighted mean over the period (and per step: gaps substituted by the
+        plan's rule and recorded as corrections)."""
+        to_unit = conversion(spec.canonical_unit, self.unit)
         t = np.concatenate([pt.times for pt in parts])
         v = np.concatenate([pt.values for pt in parts])
         order = np.argsort(t, kind="stable")
@@ -417,26 +546,8 @@ class _Resolver(OptionB):
             t, v, self.start_ms, self.end_ms, max_gap_ms=max_gap, time_unit_ms=1
         )
         mean = whole.total / whole.covered_ms if whole.covered_ms else math.nan
-        steps = None
-        if self.sym.aggregate == "steps" and self.grid is not None:
-            edges = self.grid.edges_ms
-            area, cov = agg.instant_steps(t, v, edges, max_gap_ms=max_gap)
-            fill_area = np.zeros_like(area)
-            fill_cov = np.zeros_like(cov)
-            for a, b in gaps:
-                sub = self._sub(a, b, t, v)
-                self._gap(point, point.device, a, b, sub.rule, sub.note)
-                overlap = spread(edges, a, b, 1.0)
-                fill_area += overlap * sub.rate
-                fill_cov += overlap
-            denom = cov + fill_cov
-            with np.errstate(invalid="ignore", divide="ignore"):
-                raw = np.where(denom > 0, (area + fill_area) / denom, np.nan)
-            steps = np.asarray(to_unit.scale * raw + to_unit.offset, dtype=float)
-            if fill_cov.any():
-                notes.append("gaps substituted by the plan's rule set (see gaps)")
-        else:
-            for a, b in gaps:
+        if self.sym.aggregate != "steps" or self.grid is None:
+            for (a, b), _, _ in gaps:
                 self._gap(
                     point,
                     point.device,
@@ -445,6 +556,38 @@ class _Resolver(OptionB):
                     "mean_of_covered_time",
                     "the mean is taken over the time with data; the gap is not filled",
                 )
+            return (to_unit(mean) if not math.isnan(mean) else math.nan), None
+        edges = self.grid.edges_ms
+        area, cov = agg.instant_steps(t, v, edges, max_gap_ms=max_gap)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            bare = np.where(cov > 0, area / cov, np.nan)
+        steps = to_unit.scale * bare + to_unit.offset
+        for (a, b), (wa, wb), _ in gaps:
+            sub = self._sub(wa, wb, t, v, spec, parts[-1].device)
+            self._gap(point, point.device, a, b, sub.rule, _whole(sub.note, a, b, wa, wb))
+            overlap = spread(edges, a, b, 1.0)
+            if not overlap.any():
+                continue
+            area = area + overlap * sub.rate
+            cov = cov + overlap
+            with np.errstate(invalid="ignore", divide="ignore"):
+                filled = to_unit.scale * np.where(cov > 0, area / cov, np.nan) + to_unit.offset
+            delta_steps = np.nan_to_num(filled) - np.nan_to_num(steps)
+            steps = filled
+            if delta_steps.any():
+                self._correction(
+                    "gap",
+                    point,
+                    a,
+                    b,
+                    sub.rule,
+                    sub.note,
+                    float(np.sum(delta_steps * np.diff(edges)) / self.period_ms),
+                    undo_point(index, 0.0, delta_steps),
+                )
+        if np.isfinite(steps).any():
+            mean_steps = float(np.nansum(steps * np.diff(edges)) / self.period_ms)
+            notes.append(f"period mean of the steps {mean_steps:.6g} {self.unit}")
         return (to_unit(mean) if not math.isnan(mean) else math.nan), steps
 
     def _share(
@@ -453,18 +596,15 @@ class _Resolver(OptionB):
         spec: quantities.QuantitySpec,
         max_gap: float,
         point: MonitoringPoint,
-        gaps: list[tuple[int, int]],
+        gaps: list[tuple[tuple[int, int], tuple[int, int], bool]],
     ) -> tuple[float, NDArray[np.float64] | None]:
-        threshold = self.sym.threshold
-        limit = (
-            self.table.value(threshold) if isinstance(threshold, str) else float(threshold or 0.5)
-        )
-        to_unit = conversion(spec.canonical_unit, self.param.unit)
+        limit = self._threshold()
+        to_unit = conversion(spec.canonical_unit, self.unit)
         t = np.concatenate([pt.times for pt in parts])
         v = to_unit.scale * np.concatenate([pt.values for pt in parts]) + to_unit.offset
         order = np.argsort(t, kind="stable")
         t, v = t[order], v[order]
-        for a, b in gaps:
+        for (a, b), _, _ in gaps:
             self._gap(
                 point,
                 point.device,
@@ -481,3 +621,34 @@ class _Resolver(OptionB):
         widths = np.diff(edges)
         overall = float(np.sum(share * widths) / np.sum(widths)) if widths.size else 0.0
         return overall, share if self.grid is not None else None
+
+    def _threshold(self) -> float:
+        """The share's threshold in this parameter's unit (a table entry is converted
+        from its own unit: 500 °C stays 500 °C for a plan in °F)."""
+        threshold = self.sym.threshold
+        if isinstance(threshold, str):
+            entry = self.table.parameters[threshold]
+            if entry.unit == self.unit:
+                return entry.value
+            return conversion(entry.unit, self.unit)(entry.value)
+        return float(threshold if threshold is not None else 0.5)
+
+
+def _whole(note: str, a: float, b: float, wa: float, wb: float) -> str:
+    if (a, b) == (wa, wb):
+        return note
+    return f"{note} (the gap runs from {iso(wa)} to {iso(wb)}; judged by its whole length)"
+
+
+def _ceiling_rate(spec: quantities.QuantitySpec, device: Device) -> float | None:
+    """The largest rate a device can show, per hour in the canonical unit: its rated
+    power for an energy register, the quantity's range for a sample."""
+    if spec.default_kind == Kind.INSTANT:
+        return spec.maximum
+    rated = next((device.nameplate[k] for k in RATED_KEYS if k in device.nameplate), None)
+    if rated is None:
+        return None
+    try:
+        return conversion("kWh", spec.canonical_unit)(rated)
+    except UnitError:
+        return None

@@ -11,10 +11,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mrv.plans.schema import Device, MonitoringPlan, MonitoringPoint, Parameter
+from mrv.units import UnitError, conversion
 from mrv.wire import format_time, time_from_ms
 from verification.calibration import Effect
-from verification.gaps import GapRuleSet
-from verification.inputs import ReportInputs
+from verification.gaps import GapRuleSet, load_gap_rules
+from verification.inputs import MARGIN, ReportInputs
 from verification.model import Grid, Resolved, Symbol
 from verification.parameters import ParameterTable
 from verification.report_model import Correction, CrossCheck, Finding, Gap, ParameterRow
@@ -25,6 +26,10 @@ from verification.series_parts import HOUR_MS
 GAP_FACTOR = 2.5
 #: Samples the gap rules may look at around a gap (the California bands use 72 h).
 SUBSTITUTION_WINDOW_MS = 7 * 24 * HOUR_MS
+#: Data loaded beyond each end of a period (see ``verification.inputs.MARGIN``).
+MARGIN_MS = MARGIN.total_seconds() * 1000.0
+#: Nameplate keys that give a device's rated power, kW (the ceiling of what it measures).
+RATED_KEYS = ("rated_kw", "capacity_kw")
 
 Undo = Callable[[Resolved], Resolved]
 
@@ -82,6 +87,29 @@ class ResolverBase:
         self.start_ms, self.end_ms = inputs.start_ms, inputs.end_ms
         self.period_ms = float(self.end_ms - self.start_ms)
         self.effect: Effect = sym.effect
+        # Values are computed in the methodology's unit, whatever unit the plan wrote.
+        self.unit = self._methodology_unit()
+        # The California table is for methane flow and fraction only.
+        self.rules = rules if sym.california else load_gap_rules("conservative")
+
+    def _methodology_unit(self) -> str:
+        """The unit the methodology computes this parameter in: its own, or an accepted
+        alternative with the plan unit's dimension (shares: the plan's, as only the
+        evidence's threshold matters)."""
+        if self.sym.aggregate == "share":
+            return self.param.unit
+        for unit in (self.sym.unit, *self.sym.alt_units):
+            if unit == self.param.unit:
+                return unit
+            try:
+                conversion(self.param.unit, unit)
+            except UnitError:
+                continue
+            return unit
+        raise ValueError(
+            f"{self.param.symbol}: the plan's unit {self.param.unit!r} cannot be converted to "
+            f"the methodology's {self.sym.unit!r}"
+        )
 
     def _row(
         self,
@@ -102,7 +130,7 @@ class ResolverBase:
                 monitoring_point=point.id if point else None,
                 device=point.device if point else None,
                 value=value,
-                unit=self.param.unit,
+                unit=self.unit,
                 option=self.param.option,
                 source=source,
                 method=method,
@@ -138,7 +166,7 @@ class ResolverBase:
                     rule=rule,
                     note=note,
                     delta=delta,
-                    unit=self.param.unit,
+                    unit=self.unit,
                     effect_tco2=0.0,
                 ),
                 self.param.symbol,

@@ -6,7 +6,7 @@ kind. Pure, vectorised.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,12 +46,12 @@ def spread(edges: NDArray[np.float64], a: float, b: float, per_ms: float) -> NDA
 
 
 def interval_gaps(
-    parts: list[PointSeries], start_ms: int, end_ms: int, tolerance_ms: float
+    parts: list[PointSeries], start_ms: float, end_ms: float, tolerance_ms: float
 ) -> list[tuple[int, int]]:
     """Uncovered stretches of an interval series: time no reading's interval covers."""
     spans = [(pt.starts, pt.times) for pt in parts if pt.times.size]
     if not spans:
-        return [(start_ms, end_ms)]
+        return [(int(start_ms), int(end_ms))]
     s = np.concatenate([x[0] for x in spans])
     e = np.concatenate([x[1] for x in spans])
     order = np.argsort(s, kind="stable")
@@ -67,7 +67,9 @@ def interval_gaps(
 
 @dataclass
 class PointSeries:
-    """One device's readings of a monitoring point (canonical unit)."""
+    """One device's readings of a monitoring point (canonical unit), cleaned: register
+    glitches and readings after the successor meter took over are set aside (and
+    counted), overlapping interval totals counted once."""
 
     device: Device
     kind: Kind
@@ -77,11 +79,24 @@ class PointSeries:
     readings: int
     rollovers: int = 0
     resets: int = 0
+    glitch_times: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    raw_values: NDArray[np.float64] | None = None  # before glitches were set aside
+    raw_times: NDArray[np.float64] | None = None
+    overlapping: int = 0  # readings dropped: after the successor's first, or double intervals
 
     @classmethod
     def of(
-        cls, series: SeriesArrays, default: Kind, device: Device, start_ms: int, end_ms: int
+        cls,
+        series: SeriesArrays,
+        default: Kind,
+        device: Device,
+        start_ms: int,
+        end_ms: int,
+        *,
+        until_ms: float = math.inf,
     ) -> PointSeries:
+        """until_ms: the successor meter's first reading; this meter's later readings
+        would count the same time twice."""
         t = series.times_ms.astype(float)
         v = series.values
         interval = series.interval_s
@@ -90,13 +105,37 @@ class PointSeries:
         if kind == Kind.INTERVAL:
             # Neighbours fetched for interpolation carry no interval: not needed here.
             t, v, interval = t[is_interval], v[is_interval], interval[is_interval]
+        keep = t <= until_ms if kind == Kind.CUMULATIVE else t < until_ms
+        dropped = int(np.sum(~keep))
+        t, v, interval = t[keep], v[keep], interval[keep]
         starts = t - np.nan_to_num(interval) * 1000.0
-        inside = int(np.sum((t >= start_ms) & (t <= end_ms)))
-        part = cls(device, kind, t, v, starts, inside)
+        if kind == Kind.INTERVAL and t.size:
+            # Two totals for the same time (a logger re-export with other seqs) count once.
+            reach = np.concatenate(([-np.inf], np.maximum.accumulate(t)[:-1]))
+            single = starts >= reach - 1.0
+            dropped += int(np.sum(~single))
+            t, v, starts = t[single], v[single], starts[single]
+        part = cls(device, kind, t, v, starts, 0, overlapping=dropped)
         if kind == Kind.CUMULATIVE and t.size:
-            detail = agg.cumulative_total(t, v, start_ms, end_ms, device.register_max)
+            glitch = agg.register_glitches(t, v, device.register_max)
+            if glitch.any():
+                part.raw_times, part.raw_values = t, v
+                part.glitch_times = t[glitch]
+                part.times, part.values = t[~glitch], v[~glitch]
+            detail = agg.cumulative_total(
+                part.times, part.values, start_ms, end_ms, device.register_max
+            )
             part.rollovers, part.resets = detail.rollovers, detail.resets
+        part.readings = int(np.sum((part.times >= start_ms) & (part.times <= end_ms)))
         return part
+
+    @property
+    def first_ms(self) -> float:
+        return float(self.times[0]) if self.times.size else math.inf
+
+    def covers(self, a: float, b: float) -> bool:
+        """A reading at or before a and one at or after b: a register measures [a, b)."""
+        return bool(self.times.size and self.times[0] <= a and self.times[-1] >= b)
 
     def amount(
         self,
@@ -105,19 +144,24 @@ class PointSeries:
         max_gap: float,
         edges: NDArray[np.float64] | None,
         boundary: agg.BoundaryRule = "interpolate",
+        *,
+        raw: bool = False,
     ) -> tuple[float, NDArray[np.float64] | None]:
         """The canonical amount over [start, end) and per step (rate × hours for instants).
 
         boundary: for registers, what a period boundary inside a gap gets (see
-        ``aggregation.BoundaryRule``)."""
-        if self.times.size == 0:
+        ``aggregation.BoundaryRule``); raw: with the glitches left in (to price them)."""
+        times, values = self.times, self.values
+        if raw and self.raw_times is not None and self.raw_values is not None:
+            times, values = self.raw_times, self.raw_values
+        if times.size == 0:
             return 0.0, (np.zeros(edges.size - 1) if edges is not None else None)
         if self.kind == Kind.CUMULATIVE:
             register_max = self.device.register_max
             gap = None if math.isinf(max_gap) else max_gap
             detail = agg.cumulative_total(
-                self.times,
-                self.values,
+                times,
+                values,
                 int(start_ms),
                 int(end_ms),
                 register_max,
@@ -126,7 +170,7 @@ class PointSeries:
             )
             steps = (
                 agg.cumulative_steps(
-                    self.times, self.values, edges, register_max, max_gap_ms=gap, boundary=boundary
+                    times, values, edges, register_max, max_gap_ms=gap, boundary=boundary
                 )
                 if edges is not None
                 else None
@@ -157,20 +201,21 @@ class PointSeries:
         order = np.argsort(t, kind="stable")
         return t[order], np.maximum.accumulate(curve[order])
 
-    def rate_times(self) -> NDArray[np.float64]:
-        return self.times
-
-    def rates(self, kind: Kind) -> NDArray[np.float64]:
-        """Per-hour rates for the gap rules: samples as they are; interval totals per hour;
-        register rises per hour between consecutive readings."""
+    def rates(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Per-hour rates for the gap rules, each at the middle of the time it describes:
+        samples as they are; interval totals per hour at their interval's middle;
+        register rises per hour between consecutive readings, at their middle."""
         if self.kind == Kind.INTERVAL:
             hours = (self.times - self.starts) / HOUR_MS
-            return np.where(hours > 0, self.values / np.where(hours > 0, hours, 1.0), 0.0)
+            rate = np.where(hours > 0, self.values / np.where(hours > 0, hours, 1.0), 0.0)
+            return (self.starts + self.times) / 2.0, rate
         if self.kind == Kind.CUMULATIVE:
             if self.times.size < 2:
-                return np.zeros(self.times.size)
-            curve, _, _ = agg.unwrap_register(self.values, self.device.register_max)
+                return np.empty(0), np.empty(0)
+            curve, _, reset = agg.unwrap_register(self.values, self.device.register_max)
             dt = np.diff(self.times) / HOUR_MS
             rate = np.diff(curve) / np.where(dt > 0, dt, 1.0)
-            return np.concatenate((rate[:1], rate))
-        return self.values
+            mids = (self.times[:-1] + self.times[1:]) / 2.0
+            # the interval of a reset says nothing about the rate
+            return mids[~reset], rate[~reset]
+        return self.times, self.values

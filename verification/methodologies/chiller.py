@@ -54,15 +54,33 @@ def project_emissions_tco2(ec_pj_mwh: float, ef_elec_tco2_per_mwh: float) -> flo
 SYMBOLS: dict[str, Symbol] = {
     # More electricity through a better chiller raises RE more than PE (COP_PJ > COP_RE),
     # so a gap in EC_PJ counted zero is the conservative choice.
-    "EC_PJ": Symbol("Electricity consumed by project unit i", "MWh", "raises_reference"),
-    "COP_PJ": Symbol("Rated COP of the project units", "dimensionless", "raises_reference"),
-    "COP_RE": Symbol("Reference COP (methodology table)", "dimensionless", "raises_project"),
-    "EF_elec": Symbol("CO2 emission factor of grid electricity", "tCO2/MWh", "raises_reference"),
+    "EC_PJ": Symbol(
+        "Electricity consumed by project unit i", "MWh", "raises_reference", options="BC"
+    ),
+    "COP_PJ": Symbol(
+        "Rated COP of the project units", "dimensionless", "raises_reference", options="A"
+    ),
+    "COP_RE": Symbol(
+        "Reference COP (methodology table)", "dimensionless", "raises_project", options="A"
+    ),
+    "EF_elec": Symbol(
+        "CO2 emission factor of grid electricity", "tCO2/MWh", "raises_reference", options="A"
+    ),
     "T_chw_out": Symbol(
-        "Chilled water outlet temperature of unit i", "degC", "raises_project", "mean", False
+        "Chilled water outlet temperature of unit i",
+        "degC",
+        "raises_project",
+        "mean",
+        False,
+        options="AC",
     ),
     "T_cw_out": Symbol(
-        "Cooling water outlet temperature of unit i", "degC", "raises_reference", "mean", False
+        "Cooling water outlet temperature of unit i",
+        "degC",
+        "raises_reference",
+        "mean",
+        False,
+        options="AC",
     ),
 }
 

@@ -83,6 +83,9 @@ SYMBOLS: dict[str, Symbol] = {
         "raises_reference",
         "steps",
         False,
+        options="C",
+        alt_units=("m**3",),
+        california=True,
     ),
     "LFG_engine": Symbol(
         "Gas sent to engines or generators per step (Nm3, or actual m3 normalised)",
@@ -90,6 +93,9 @@ SYMBOLS: dict[str, Symbol] = {
         "raises_reference",
         "steps",
         False,
+        options="C",
+        alt_units=("m**3",),
+        california=True,
     ),
     "engine_on": Symbol(
         "Share of each step the engines are shown generating (output above the minimum)",
@@ -98,19 +104,32 @@ SYMBOLS: dict[str, Symbol] = {
         "share",
         False,
         threshold="P_engine_min",
+        options="C",
     ),
     "eta_engine": Symbol(
         "Methane destruction efficiency of the engines while operating",
         "dimensionless",
         "raises_reference",
         required=False,
+        options="A",
     ),
     "w_CH4": Symbol(
-        "Methane fraction of the gas, per step", "dimensionless", "raises_reference", "steps"
+        "Methane fraction of the gas, per step",
+        "dimensionless",
+        "raises_reference",
+        "steps",
+        california=True,
     ),
-    "T_LFG": Symbol("Gas temperature at the flow meter", "degC", "raises_project", "steps", False),
+    "T_LFG": Symbol(
+        "Gas temperature at the flow meter", "degC", "raises_project", "steps", False, options="AC"
+    ),
     "P_LFG": Symbol(
-        "Gas pressure at the flow meter, absolute", "kPa", "raises_reference", "steps", False
+        "Gas pressure at the flow meter, absolute",
+        "kPa",
+        "raises_reference",
+        "steps",
+        False,
+        options="AC",
     ),
     "T_flare": Symbol(
         "Share of each step the enclosed flare's exhaust was above the minimum temperature",
@@ -119,6 +138,7 @@ SYMBOLS: dict[str, Symbol] = {
         "share",
         False,
         threshold="T_enclosed_min",
+        options="C",
     ),
     "flame": Symbol(
         "Share of each step a flame was detected",
@@ -127,15 +147,30 @@ SYMBOLS: dict[str, Symbol] = {
         "share",
         False,
         threshold=0.5,
+        options="C",
     ),
     "eta_flare": Symbol(
-        "Flare efficiency while operating", "dimensionless", "raises_reference", required=False
+        "Flare efficiency while operating",
+        "dimensionless",
+        "raises_reference",
+        required=False,
+        options="A",
     ),
-    "D_CH4": Symbol("Methane density at 0 °C, 101.325 kPa", "kg/Nm3", "raises_reference"),
-    "GWP_CH4": Symbol("Global warming potential of methane", "tCO2e/t", "raises_reference"),
-    "EC_PJ": Symbol("Electricity used by the system", "MWh", "raises_project", required=False),
+    "D_CH4": Symbol(
+        "Methane density at 0 °C, 101.325 kPa", "kg/Nm3", "raises_reference", options="A"
+    ),
+    "GWP_CH4": Symbol(
+        "Global warming potential of methane", "tCO2e/t", "raises_reference", options="A"
+    ),
+    "EC_PJ": Symbol(
+        "Electricity used by the system", "MWh", "raises_project", required=False, options="BC"
+    ),
     "EF_elec": Symbol(
-        "CO2 emission factor of grid electricity", "tCO2/MWh", "raises_project", required=False
+        "CO2 emission factor of grid electricity",
+        "tCO2/MWh",
+        "raises_project",
+        required=False,
+        options="A",
     ),
 }
 
