@@ -286,7 +286,8 @@ def test_calibration_error_under_reading_is_kept_for_a_reference_parameter(proje
 
 
 def test_meter_cross_checked_against_invoices(project) -> None:
-    p = project(solar())
+    # the published case: a 20 MW plant's export meter against its sales invoices
+    p = project(solar(pv_a_meter={"nameplate": {"capacity_kw": 20_000.0}}))
     p.readings(
         eg_rows(
             "pv-a-meter",
@@ -312,6 +313,7 @@ def test_meter_cross_checked_against_invoices(project) -> None:
     assert check.invoice_value == pytest.approx(48_804.719)
     assert check.difference_pct == pytest.approx(-0.0155, abs=1e-4)
     assert check.used.startswith("meter") and check.invoices == ["EGAT-2025"]
+    assert not [f for f in r.findings if f.severity == "error"]
 
 
 def _chiller_option_b() -> str:
@@ -346,13 +348,39 @@ def _invoice(
 def test_option_b_invoices_prorated_to_the_period(project) -> None:
     p = project(_chiller_option_b())
     _invoice(p, "PLN-05", "2026-05-01", "2026-05-31", 300.0, "MWh")
-    _invoice(p, "PLN-06", "2026-05-20", "2026-06-18", 94_200.0, "kWh")  # 12 of 30 days in May
-    r = p.report(D("2026-05-01"), D("2026-05-31"))
+    _invoice(p, "PLN-06", "2026-06-01", "2026-06-30", 94_200.0, "kWh")  # 12 of 30 days in
+    r = p.report(D("2026-05-01"), D("2026-06-12"))
     ec = next(x for x in r.parameters if x.symbol == "EC_PJ")
     assert (ec.option, ec.value) == ("B", pytest.approx(300 + 94.2 * 12 / 30))
     assert "PLN-05" in ec.source and "PLN-06" in ec.source
     prorated = next(c for c in r.corrections if c.rule == "prorated_by_days")
     assert prorated.delta == pytest.approx(-94.2 * 18 / 30)
+
+
+def test_invoices_entered_twice_or_overlapping_count_once(project) -> None:
+    p = project(_chiller_option_b())
+    _invoice(p, "PLN-05", "2026-05-01", "2026-05-31", 300.0, "MWh")
+    # the same invoice number again (a re-typed copy): the last one recorded counts
+    p.entry(
+        "fuel_invoice",
+        {
+            "invoice_number": "PLN-05",
+            "period_start": "2026-05-01",
+            "period_end": "2026-05-31",
+            "value": 301.0,
+            "unit": "MWh",
+            "parameter": "EC_PJ",
+        },
+        str(uuid.uuid5(uuid.NAMESPACE_URL, "PLN-05 again")),
+    )
+    # a corrected invoice under a new number beside the original
+    _invoice(p, "PLN-05-R1", "2026-05-15", "2026-05-31", 150.0, "MWh")
+    r = p.report(D("2026-05-01"), D("2026-05-31"))
+    ec = next(x for x in r.parameters if x.symbol == "EC_PJ")
+    assert ec.value == pytest.approx(301.0)
+    messages = [f.message for f in r.findings if f.symbol == "EC_PJ"]
+    assert any("entered more than once" in m for m in messages)
+    assert any("PLN-05-R1 covers 17 day(s)" in m and "not counted" in m for m in messages)
 
 
 def test_unit_slip_is_caught_and_not_credited(project) -> None:
@@ -364,6 +392,14 @@ def test_unit_slip_is_caught_and_not_credited(project) -> None:
     assert finding.symbol == "EC_PJ" and "unit slip" in finding.message
     ec = next(x for x in r.parameters if x.symbol == "EC_PJ")
     assert ec.value == 0
+    assert r.emission_reductions_tco2.value == 0
+    # a subtler slip: the chillers' 347,200 kWh for a year typed as MWh, caught by the
+    # meters' rated power (3 x 1,758 kW) rather than by any site-wide limit
+    q = project(_chiller_option_b())
+    _invoice(q, "PLN-2026-Y", "2026-04-01", "2027-03-31", 347_200, "MWh")
+    r = q.report(D("2026-04-01"), D("2026-10-31"))
+    finding = next(f for f in r.findings if f.severity == "error")
+    assert "rated 5,275 kW together" in finding.message
     assert r.emission_reductions_tco2.value == 0
 
 

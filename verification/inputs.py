@@ -42,6 +42,7 @@ class Invoice:
     unit: str
     parameter: str | None
     monitoring_point: str | None
+    recorded_ms: int = 0  # when it was entered: of two with one number, the later counts
 
 
 @dataclass(frozen=True)

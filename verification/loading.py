@@ -83,6 +83,7 @@ def load_inputs(
                     body.unit,
                     body.parameter,
                     body.monitoring_point,
+                    int(entry.recorded_at.timestamp() * 1000),
                 )
             )
         elif isinstance(body, MeterReading):

@@ -3,6 +3,7 @@ manual register reads, weighbridge tickets)."""
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from mrv import quantities
 from mrv.units import conversion
 from verification import aggregation as agg
-from verification.inputs import day_start_ms
+from verification.inputs import Invoice, day_start_ms
 from verification.model import PointValue, Resolved
 from verification.quality import Quality
 from verification.report_model import Finding
@@ -30,22 +31,64 @@ class OptionB(Quality):
             return self._from_tickets()
         raise ValueError(f"{p.symbol}: option B from {p.entry_type} entries is not a value")
 
+    def _invoices(self) -> list[Invoice]:
+        """This parameter's invoices in the period: one per invoice number (the last
+        recorded), and none that covers days another already covers when that would raise
+        reference emissions (an invoice and its correction both entered)."""
+        p = self.param
+        start, end = self.inputs.start, self.inputs.end
+        latest: dict[str, Invoice] = {}
+        for inv in sorted(self.inputs.invoices, key=lambda i: (i.recorded_ms, i.id)):
+            if inv.parameter == p.symbol and not (inv.end < start or inv.start > end):
+                if inv.number in latest:
+                    self._finding(
+                        "warning",
+                        f"invoice {inv.number} was entered more than once; the last one "
+                        "recorded is used",
+                    )
+                latest[inv.number] = inv
+        kept: list[Invoice] = []
+        covered: set[date] = set()
+        for inv in sorted(latest.values(), key=lambda i: (i.recorded_ms, i.id)):
+            days = {inv.start + timedelta(days=k) for k in range((inv.end - inv.start).days + 1)}
+            twice = days & covered
+            if twice:
+                message = (
+                    f"invoice {inv.number} covers {len(twice)} day(s) another invoice already "
+                    "covers (a corrected invoice entered beside the original?)"
+                )
+                if self.effect == "raises_reference":
+                    self._finding("error", message + "; not counted until resolved")
+                    continue
+                self._finding("error", message + "; counted, as it raises project emissions")
+            covered |= days
+            kept.append(inv)
+        return sorted(kept, key=lambda i: (i.start, i.number))
+
+    def _finding(self, severity: str, message: str) -> None:
+        self.out.findings.append(
+            Finding(
+                severity=severity,  # type: ignore[arg-type]
+                symbol=self.param.symbol,
+                monitoring_point=None,
+                message=message,
+            )
+        )
+
     def _from_invoices(self) -> Resolved:
         p = self.param
         start, end = self.inputs.start, self.inputs.end
         used: list[str] = []
-        total = 0.0
+        shares: list[float] = []
         covered: set[date] = set()
         applied: list[str] = []
-        for inv in sorted(self.inputs.invoices, key=lambda i: (i.start, i.number)):
-            if inv.parameter != p.symbol or inv.end < start or inv.start > end:
-                continue
+        for inv in self._invoices():
             days = (inv.end - inv.start).days + 1
             lo, hi = max(inv.start, start), min(inv.end, end)
             overlap = (hi - lo).days + 1
             value = conversion(inv.unit, self.unit)(inv.value)
             share = value * overlap / days
-            total += share
+            shares.append(share)
             used.append(inv.number)
             covered.update(lo + timedelta(days=k) for k in range(overlap))
             if overlap < days:
@@ -62,6 +105,7 @@ class OptionB(Quality):
                         undo_point(0, share - value, None),
                     )
                 )
+        total = math.fsum(shares)
         period_days = (end - start).days + 1
         completeness = len(covered) / period_days
         if completeness < 1:
@@ -136,7 +180,8 @@ class OptionB(Quality):
     def _from_tickets(self) -> Resolved:
         p = self.param
         tickets = [t for t in self.inputs.tickets if self.start_ms <= t.time_ms < self.end_ms]
-        total = sum(conversion(t.unit, self.unit)(t.value) for t in tickets)
+        tickets.sort(key=lambda t: (t.time_ms, t.id))
+        total = math.fsum(conversion(t.unit, self.unit)(t.value) for t in tickets)
         source = "weighbridge tickets " + ", ".join(t.number for t in tickets)
         self._row(
             None,

@@ -17,8 +17,11 @@ from mrv.units import UnitError, conversion
 from verification.calibration import CalibrationWindow, calibration_windows
 from verification.inputs import Invoice, day_start_ms
 from verification.report_model import CrossCheck, Finding
-from verification.resolve_base import HOUR_MS, ResolverBase, iso, undo_point
+from verification.resolve_base import HOUR_MS, RATED_KEYS, ResolverBase, iso, undo_point
 from verification.series_parts import PointSeries, amount_factor
+
+#: How far over its rated power a meter's mean may go before it is implausible.
+PLAUSIBLE_OVERLOAD = 1.2
 
 
 def overlaps(w: CalibrationWindow, start: date, end: date) -> bool:
@@ -151,24 +154,51 @@ class Quality(ResolverBase):
             f"months, tolerance {tol:g} %: {status}"
         )
 
+    def _power_bound_kw(self, point: MonitoringPoint | None) -> tuple[float, str]:
+        """The most mean power the parameter's meters can show, kW, and where that comes
+        from: the rated power on the nameplates (the point's meters, or for a value from
+        invoices every energy meter of the plan), else the table's one-site limit."""
+        if point is not None:
+            devices = self._chain(point.device)
+            rated = [
+                max((d.nameplate[k] for k in RATED_KEYS if k in d.nameplate), default=0.0)
+                for d in devices
+            ]
+            if max(rated, default=0.0) > 0:
+                return max(rated), f"{point.device}'s rated {max(rated):,.0f} kW"
+        else:
+            total = math.fsum(
+                max(d.nameplate[k] for k in RATED_KEYS if k in d.nameplate)
+                for d in self.plan.devices
+                if any(k in d.nameplate for k in RATED_KEYS)
+                and any(q.startswith("energy_") for q in d.quantities)
+            )
+            if total > 0:
+                return total, f"the plan's meters, rated {total:,.0f} kW together"
+        limit = self.table.max_site_power_kw
+        return limit, f"the {limit / 1000:,.0f} MW one site can draw"
+
     def _plausible(
         self, point: MonitoringPoint | None, total: float, cids: list[str], index: int = 0
     ) -> float:
-        """Flag a total that implies more mean power than one site can draw (a unit slip);
-        one that would raise reference emissions is then not counted."""
+        """Flag a total that implies more mean power than its meters are rated for (a unit
+        slip such as kWh entered as MWh); one that would raise reference emissions is
+        then not counted."""
         try:
             kwh = conversion(self.unit, "kWh")(total)
         except UnitError:
             return total
         hours = self.period_ms / HOUR_MS
         mean_kw = kwh / hours if hours else 0.0
-        if mean_kw <= self.table.max_site_power_kw:
+        bound, why = self._power_bound_kw(point)
+        # a meter may run a little over its rating; a unit slip is a factor of 1000
+        if mean_kw <= PLAUSIBLE_OVERLOAD * bound:
             return total
         where = f" at {point.id}" if point else ""
         message = (
             f"{self.param.symbol}{where} = {total:,.3f} {self.unit} implies a mean of "
-            f"{mean_kw / 1000:,.0f} MW over the period, more than one site can draw "
-            f"({self.table.max_site_power_kw / 1000:,.0f} MW): a unit slip (kWh entered as MWh?)"
+            f"{mean_kw:,.0f} kW over the period, more than {why}: a unit slip "
+            "(kWh entered as MWh?) or a faulty meter"
         )
         if self.effect == "raises_reference":
             cids.append(
@@ -232,11 +262,12 @@ class Quality(ResolverBase):
                 pt = PointSeries.of(series, spec.default_kind, device, a, b)
                 amount, _ = pt.amount(a, b, math.inf, None)
                 meter += amount * amount_factor(spec, pt.kind, self.unit)
-            invoiced = 0.0
-            for inv in group:
+            parts = []
+            for inv in sorted(group, key=lambda i: (i.start, i.number, i.id)):
                 days = (inv.end - inv.start).days + 1
                 overlap = (min(inv.end, hi) - max(inv.start, lo)).days + 1
-                invoiced += conversion(inv.unit, self.unit)(inv.value) * overlap / days
+                parts.append(conversion(inv.unit, self.unit)(inv.value) * overlap / days)
+            invoiced = math.fsum(parts)
             diff = (meter - invoiced) / invoiced * 100 if invoiced else math.inf
             used = (
                 "meter (option C, the plan's choice)"
