@@ -60,6 +60,7 @@ def test_report_in_every_format(home: Path, tmp_path: Path) -> None:
         "value": 100.0,
         "unrounded": pytest.approx(100.25),
         "rounding": "floor",
+        "creditable": True,
     }
     for key in (
         "parameters",

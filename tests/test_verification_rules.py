@@ -538,3 +538,86 @@ def test_option_b_manual_register_reads(project) -> None:
     assert (ec.option, ec.value, ec.readings) == ("B", pytest.approx(347.2), 2)
     assert "manual reads of ch1-meter (2)" in ec.source
     assert r.emission_reductions_tco2.value == 35
+
+
+def test_first_calibration_on_record_beyond_tolerance_corrects_from_installation(project) -> None:
+    p = project(
+        solar(
+            pv_a_meter={
+                "max_permissible_error_pct": 0.5,
+                "installed": "2024-12-01",
+                "calibration": {"interval_months": 12},
+            }
+        )
+    )
+    _year_of_solar(p)
+    _certificate(p, "2025-09-01", "out_of_tolerance", 3.0)
+    r = p.report(D("2025-01-01"), D("2025-12-31"))
+    c = next(c for c in r.corrections if c.kind == "calibration")
+    assert (c.rule, c.start[:10], c.end[:10]) == ("calibration_error", "2025-01-01", "2025-09-01")
+    assert c.delta == pytest.approx(-800 * 0.03)
+
+
+def test_never_calibrated_meter_gets_its_tolerance_against_the_project(project) -> None:
+    p = project(
+        solar(
+            pv_a_meter={
+                "max_permissible_error_pct": 0.5,
+                "installed": "2024-06-01",
+                "calibration": {"interval_months": 6},
+            }
+        )
+    )
+    _year_of_solar(p)
+    r = p.report(D("2025-01-01"), D("2025-12-31"))
+    c = next(c for c in r.corrections if c.kind == "calibration")
+    assert (c.rule, c.start[:10]) == ("calibration_overdue", "2025-01-01")
+    assert "no calibration on record since installation on 2024-06-01" in c.note
+    assert mp_a(r).value == pytest.approx(1200 * 0.995)
+
+
+def test_a_period_outside_the_crediting_period_is_not_creditable(project) -> None:
+    p = project(SOLAR_PLAN.read_text())  # credits from 2026-01-01
+    p.readings(
+        eg_rows(
+            "pv-a-meter", [("2025-06-01T00:00:00Z", 0.0), ("2025-07-01T00:00:00Z", 50.0)], "MWh"
+        )
+    )
+    r = p.report(D("2025-06-01"), D("2025-06-30"))
+    assert r.emission_reductions_tco2.value == 25 and not r.emission_reductions_tco2.creditable
+    assert r.credit_allocation is None
+    assert any(f.severity == "error" and "crediting period" in f.message for f in r.findings)
+
+
+def test_a_chiller_without_outlet_temperatures_gets_no_credit(project) -> None:
+    plan = yaml.safe_load((PLANS / "chiller-efficiency.yaml").read_text())
+    monitored = {
+        "T_chw_out": ["MP-T1chw", "MP-T2chw", "MP-T3chw"],
+        "T_cw_out": ["MP-T1cw", "MP-T2cw", "MP-T3cw"],
+    }
+    for x in plan["parameters"]:
+        if x["symbol"] in monitored:
+            x.pop("value"), x.pop("source")
+            x.update(option="C", monitoring_points=monitored[x["symbol"]])
+    p = project(yaml.safe_dump(plan))
+    rows: list[tuple] = []
+    for meter in ("ch1-meter", "ch2-meter", "ch3-meter"):
+        rows += [
+            ("2026-05-01T00:00:00Z", meter, "energy_consumed", 0.0, "kWh"),
+            ("2026-05-02T00:00:00Z", meter, "energy_consumed", 3_000.0, "kWh"),
+        ]
+    t0 = ms("2026-05-01T00:00:00Z")
+    for temps in ("ch1-temps", "ch2-temps"):  # chiller 3's controller sent nothing
+        for k in range(289):
+            t = t0 + k * 300_000
+            rows += [
+                (t, temps, "chilled_water_temperature", 7.0, "degC"),
+                (t, temps, "cooling_water_temperature", 37.0, "degC"),
+            ]
+    p.readings(rows)
+    r = p.report(D("2026-05-01"), D("2026-05-01"))
+    calc = {c.label: c for c in r.calculation}
+    assert calc["COP_PJ,tc (MP-3)"].value == 5.5 and "no credit" in calc["COP_PJ,tc (MP-3)"].formula
+    assert calc["RE (MP-3)"].value == pytest.approx(calc["PE (MP-3)"].value)
+    assert calc["COP_PJ,tc (MP-1)"].value == pytest.approx(6.28)
+    assert r.to_json()  # no NaN anywhere

@@ -62,8 +62,12 @@ def calibration_windows(
     interval_months: int,
     tolerance_pct: float,
     effect: Effect,
+    since: date | None = None,
 ) -> list[CalibrationWindow]:
     """Where a device's data must be corrected, from its calibration history.
+
+    since: when the device was installed (its data start); None: unknown, as early as
+    data can be.
 
     - Calibration late, result within tolerance: from the due date to the calibration,
       the maximum permissible error ``tolerance_pct`` against the project.
@@ -72,10 +76,44 @@ def calibration_windows(
       parameter that raises reference emissions, an under-reading one of a parameter that
       raises project emissions); otherwise kept as is (Québec landfill rule).
     - No calibration since the due date: the tolerance applies from the due date on.
+    - Never calibrated: the tolerance applies from one interval after installation (or
+      throughout, when the installation date is unknown).
+    - The first calibration on record beyond tolerance: the data before it are
+      corrected as above, from the installation on.
     records: the device's calibrations in date order.
     """
     ordered = sorted(records, key=lambda r: r.date)
     windows: list[CalibrationWindow] = []
+    start = since or date.min
+    if not ordered:
+        due = add_months(since, interval_months) if since else date.min
+        return [
+            CalibrationWindow(
+                due,
+                None,
+                conservative_factor(tolerance_pct, effect),
+                "calibration_overdue",
+                "no calibration on record"
+                + (f" since installation on {since}" if since else "")
+                + f": maximum permissible error {tolerance_pct:g} % applied against the project",
+            )
+        ]
+    first = ordered[0]
+    if first.result == "out_of_tolerance":
+        favoured = first.error_pct > 0 if effect == "raises_reference" else first.error_pct < 0
+        if favoured and first.date > start:
+            windows.append(
+                CalibrationWindow(
+                    start,
+                    first.date,
+                    conservative_factor(abs(first.error_pct), effect),
+                    "calibration_error",
+                    f"first calibration on record, {first.date} "
+                    f"({first.certificate or 'no certificate'}), found {first.error_pct:+g} %, "
+                    "beyond tolerance: data before it corrected by "
+                    f"{abs(first.error_pct):g} %",
+                )
+            )
     for k, rec in enumerate(ordered):
         due = add_months(rec.date, interval_months)
         nxt = ordered[k + 1] if k + 1 < len(ordered) else None

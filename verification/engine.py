@@ -28,6 +28,7 @@ from verification.report_model import (
     Allocation,
     CalcRow,
     EventRow,
+    Finding,
     MethodologyInfo,
     PeriodInfo,
     ProjectInfo,
@@ -54,7 +55,14 @@ def build_report(inputs: ReportInputs, progress: Progress | None = None) -> Repo
         for a in resolution.corrections
     ]
     er = calc.reductions_tco2
+    if not math.isfinite(er):
+        raise ValueError(
+            f"the emission reductions are not a number ({er}); the calculation steps: "
+            + "; ".join(f"{s.label} = {s.value}" for s in calc.steps)
+        )
     rounded = round_tco2(er, table.rounding)
+    findings = list(dict.fromkeys(resolution.findings))  # each once, in order
+    creditable = _period_findings(inputs, findings)
     return Report(
         project=ProjectInfo(
             id=plan.project.id,
@@ -80,16 +88,23 @@ def build_report(inputs: ReportInputs, progress: Progress | None = None) -> Repo
         parameters=resolution.rows,
         reference_emissions_tco2=calc.reference_tco2,
         project_emissions_tco2=calc.project_tco2,
-        emission_reductions_tco2=Reductions(value=rounded, unrounded=er, rounding=table.rounding),
-        credit_allocation=_allocation(inputs, rounded),
+        emission_reductions_tco2=Reductions(
+            value=rounded, unrounded=er, rounding=table.rounding, creditable=creditable
+        ),
+        credit_allocation=_allocation(inputs, rounded) if creditable else None,
         calculation=[
-            CalcRow(label=s.label, formula=s.formula, value=s.value, unit=s.unit)
+            CalcRow(
+                label=s.label,
+                formula=s.formula,
+                value=s.value if math.isfinite(s.value) else None,
+                unit=s.unit,
+            )
             for s in calc.steps
         ],
         gaps=resolution.gaps,
         corrections=corrections,
         cross_checks=resolution.cross_checks,
-        findings=resolution.findings,
+        findings=findings,
         events=[
             EventRow(
                 time=format_time(time_from_ms(e.time_ms)),
@@ -121,6 +136,34 @@ def _effect(
     except ValueError:
         return math.nan
     return calc.reductions_tco2 - other.reductions_tco2
+
+
+def _period_findings(inputs: ReportInputs, findings: list[Finding]) -> bool:
+    """Say where the period stands against the crediting period and the monitoring
+    periods; whether its reductions can be credited."""
+    crediting = inputs.plan.project.crediting_period
+    if inputs.start < crediting.start or inputs.end > crediting.end:
+        findings.append(
+            Finding(
+                severity="error",
+                symbol="ER",
+                monitoring_point=None,
+                message=f"the period {inputs.start}..{inputs.end} is not inside the crediting "
+                f"period {crediting.start}..{crediting.end}: its reductions cannot be credited",
+            )
+        )
+        return False
+    if inputs.period_number is None:
+        findings.append(
+            Finding(
+                severity="info",
+                symbol="ER",
+                monitoring_point=None,
+                message="the period is not one of the project's defined monitoring periods "
+                "(mrv periods list)",
+            )
+        )
+    return True
 
 
 def _allocation(inputs: ReportInputs, issued: float) -> Allocation | None:

@@ -127,20 +127,29 @@ class Quality(ResolverBase):
         return (mids >= a) & (mids < b)
 
     def _windows(self, device: Device) -> list[CalibrationWindow]:
-        records = self.inputs.calibrations.get(device.id, ())
-        if device.calibration is None or not records:
+        if device.calibration is None:
             return []
+        records = self.inputs.calibrations.get(device.id, ())
         tolerance = device.max_permissible_error_pct or self.table.default_meter_tolerance_pct
         return calibration_windows(
-            records, device.calibration.interval_months, tolerance, self.effect
+            records, device.calibration.interval_months, tolerance, self.effect, device.installed
         )
 
     def _calibration_text(self, device: Device) -> str:
         records = sorted(self.inputs.calibrations.get(device.id, ()), key=lambda r: r.date)
         if device.calibration is None:
+            self.out.findings.append(
+                Finding(
+                    severity="warning",
+                    symbol=self.param.symbol,
+                    monitoring_point=None,
+                    message=f"{device.id} has no calibration interval in the plan: its "
+                    "calibration status cannot be checked",
+                )
+            )
             return f"{device.id}: no calibration interval in the plan"
         if not records:
-            return f"{device.id}: no calibration on record"
+            return f"{device.id}: no calibration on record (tolerance applied, see corrections)"
         last = [r for r in records if r.date < self.inputs.end + timedelta(days=1)]
         rec = last[-1] if last else records[0]
         tol = device.max_permissible_error_pct or self.table.default_meter_tolerance_pct

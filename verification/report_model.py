@@ -125,7 +125,7 @@ class EventRow(_Out):
 class CalcRow(_Out):
     label: str
     formula: str
-    value: float
+    value: float | None  # None: not defined (e.g. a mean over no data)
     unit: str
 
 
@@ -133,6 +133,7 @@ class Reductions(_Out):
     value: float  # rounded as the methodology says
     unrounded: float
     rounding: str
+    creditable: bool = True  # False outside the crediting period (see findings)
 
 
 class Allocation(_Out):
@@ -164,4 +165,7 @@ class Report(_Out):
 
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, fixed separators, a newline at the end."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2) + "\n"
+        return (
+            json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2, allow_nan=False)
+            + "\n"
+        )

@@ -7,6 +7,8 @@ ER_p = RE_p − PE_p
 
 from __future__ import annotations
 
+import math
+
 from verification.model import CalcStep, Calculation, Symbol, Values
 from verification.parameters import ParameterTable
 
@@ -122,11 +124,25 @@ def calculate(values: Values, table: ParameterTable) -> Calculation:
                 t_cw_std_c=table.value("T_cw_std"),
                 t_chw_std_c=table.value("T_chw_std"),
             )
+            if not math.isnan(cop):
+                steps.append(
+                    CalcStep(
+                        f"COP_PJ,tc ({name})",
+                        f"{cop_pj} × ({cw:.3f} − {chw:.3f} + TD_chw + TD_cw) / "
+                        f"({table.value('T_cw_std')} − {table.value('T_chw_std')}"
+                        " + TD_chw + TD_cw)",
+                        cop,
+                        "dimensionless",
+                    )
+                )
+        if math.isnan(cop):
+            # no temperatures for a unit that ran: its COP at standard conditions is
+            # unknown, so it is credited nothing (its RE equals its PE)
+            cop = cop_re if unit.value else cop_pj
             steps.append(
                 CalcStep(
                     f"COP_PJ,tc ({name})",
-                    f"{cop_pj} × ({cw:.3f} − {chw:.3f} + TD_chw + TD_cw) / "
-                    f"({table.value('T_cw_std')} − {table.value('T_chw_std')} + TD_chw + TD_cw)",
+                    "no outlet temperatures in the period: COP_RE used (no credit)",
                     cop,
                     "dimensionless",
                 )
