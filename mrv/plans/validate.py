@@ -110,7 +110,14 @@ def validate_plan_text(text: str) -> tuple[MonitoringPlan | None, list[PlanProbl
                 continue
             problems.append(problem(loc, msg))
         return None, problems
-    return plan, _cross_check(plan, problem)
+    problems = _cross_check(plan, problem)
+    if not problems:
+        # Only a coherent plan can be checked against its methodology. Imported here:
+        # the methodologies live in verification, which builds on this package.
+        from verification.plan_check import methodology_problems
+
+        problems = [problem(path, message) for path, message in methodology_problems(plan)]
+    return plan, problems
 
 
 def _cross_check(plan: MonitoringPlan, problem: Any) -> list[PlanProblem]:
@@ -210,6 +217,7 @@ def _cross_check(plan: MonitoringPlan, problem: Any) -> list[PlanProblem]:
                         f"({spec.canonical_unit}) from monitoring point {point_id!r}",
                     )
                 )
+    problems += _counted_once(plan, problem)
     return problems
 
 
@@ -232,3 +240,47 @@ def _can_hold(spec: quantities.QuantitySpec, unit: str) -> bool:
             continue
         return True
     return False
+
+
+def _lineage(plan: MonitoringPlan, device_id: str) -> set[str]:
+    """A device and every meter it replaced (one measurement lineage)."""
+    seen: set[str] = set()
+    device = plan.device(device_id)
+    while device is not None and device.id not in seen:
+        seen.add(device.id)
+        device = plan.device(device.replaces) if device.replaces else None
+    return seen
+
+
+def _counted_once(plan: MonitoringPlan, problem: Any) -> list[PlanProblem]:
+    """No meter may feed the calculation twice: a monitoring point in two parameters (or
+    twice in one), or two points on the same meter's quantity (its replacements
+    included)."""
+    problems: list[PlanProblem] = []
+    used: dict[str, str] = {}
+    for i, param in enumerate(plan.parameters):
+        for j, point_id in enumerate(param.monitoring_points):
+            if point_id in used:
+                problems.append(
+                    problem(
+                        ("parameters", i, "monitoring_points", j),
+                        f"{point_id!r} is already used by {used[point_id]}: its meter would be "
+                        "counted twice",
+                    )
+                )
+            used.setdefault(point_id, param.symbol)
+    seen: dict[tuple[str, str], str] = {}
+    for i, point in enumerate(plan.monitoring_points):
+        for device in sorted(_lineage(plan, point.device)):
+            key = (device, point.quantity)
+            if key in seen:
+                problems.append(
+                    problem(
+                        ("monitoring_points", i),
+                        f"{point.id} measures {point.quantity} on {device}, as {seen[key]} "
+                        "does: one meter, two monitoring points",
+                    )
+                )
+                break
+            seen[key] = point.id
+    return problems
