@@ -27,7 +27,7 @@ from mrv.plans.schema import MonitoringPlan
 from mrv.stores.timeseries import SeriesArrays
 from tests.conftest import SOLAR_PLAN
 from tests.reporting import with_blower_meter
-from tests.test_verification_path import GAS_PLAN
+from tests.test_verification_path import CASE_5_PLAN, GAS_PLAN
 from verification.engine import build_report
 from verification.inputs import MARGIN, ReportInputs, day_start_ms
 
@@ -202,3 +202,86 @@ def test_methane_gap_never_increases(
     whole = er(GAS_P, series, START, end)
     gapped = er(GAS_P, without(series, which, a, a + length_min * 60_000), START, end)
     assert gapped <= whole + 1e-9 * max(1.0, abs(whole))
+
+
+# -- California rules: a gap is judged whole, whichever period reports it ------------
+
+CALIFORNIA = yaml.safe_load(CASE_5_PLAN)
+CALIFORNIA_P = plan_of(yaml.safe_dump(CALIFORNIA))
+CAL_DAYS = 20
+
+
+@st.composite
+def hourly_with_gaps(draw: st.DrawFn) -> Series:
+    """Hourly gas volumes (interval totals) over the period and its margins, with up to
+    three gaps of up to twelve days; methane fraction and flare evidence throughout."""
+    t0 = day_start_ms(START - timedelta(days=9))
+    hours = (CAL_DAYS + 18) * 24
+    ends = t0 + (np.arange(hours) + 1) * 3_600_000
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    keep = np.ones(hours, dtype=bool)
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, hours - 1))
+        keep[at : at + draw(st.integers(1, 12 * 24))] = False
+    samples = t0 + np.arange(hours + 1) * 3_600_000
+    return {
+        ("fm", "gas_volume_normal"): (ends[keep], rng.uniform(20, 80, hours)[keep]),
+        ("an", "ch4_fraction"): (samples, np.full(samples.size, 0.5)),
+        ("tc", "flare_temperature"): (samples, np.full(samples.size, 850.0)),
+    }
+
+
+def interval_view(series: Series, start: date, end: date) -> dict[tuple[str, str], SeriesArrays]:
+    view = store_view(series, start, end)
+    t, v, _ = view[("fm", "gas_volume_normal")]
+    view[("fm", "gas_volume_normal")] = SeriesArrays(t, v, np.full(t.size, 3600.0))
+    return view
+
+
+def er_interval(series: Series, start: date, end: date) -> float:
+    inputs = ReportInputs(
+        plan=CALIFORNIA_P,
+        plan_sha256="p",
+        table_sha256="t",
+        gap_rules_sha256="g",
+        start=start,
+        end=end,
+        series=interval_view(series, start, end),
+    )
+    return build_report(inputs).emission_reductions_tco2.unrounded
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(series=hourly_with_gaps(), split=st.integers(1, CAL_DAYS - 1))
+def test_california_split_periods_never_yield_more(series: Series, split: int) -> None:
+    end = START + timedelta(days=CAL_DAYS - 1)
+    whole = er_interval(series, START, end)
+    parts = er_interval(series, START, START + timedelta(days=split - 1)) + er_interval(
+        series, START + timedelta(days=split), end
+    )
+    assert parts <= whole + 1e-9 * max(1.0, abs(whole))
+
+
+# -- a corrupted register reading never raises the reductions -------------------------
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    series=registers(),
+    data=st.data(),
+    bad=st.sampled_from([0.0, 1e9, -1.0]),
+)
+def test_a_corrupted_register_reading_never_raises_reductions(
+    series: Series, data: st.DataObject, bad: float
+) -> None:
+    end = START + timedelta(days=DAYS - 1)
+    key = ("pv-b-meter", "energy_export")  # no rollover: register_max is large
+    t, v = series[key]
+    if t.size < 3 or np.any(np.diff(v) < 0):
+        return
+    k = data.draw(st.integers(1, t.size - 2))
+    corrupted = v.copy()
+    corrupted[k] = abs(bad) if bad >= 0 else v[k - 1] * 0.5
+    clean = er(SOLAR_P, series, START, end)
+    dirty = er(SOLAR_P, {**series, key: (t, corrupted)}, START, end)
+    assert dirty <= clean + 1e-9 * max(1.0, abs(clean))
