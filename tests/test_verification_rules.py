@@ -621,3 +621,60 @@ def test_a_chiller_without_outlet_temperatures_gets_no_credit(project) -> None:
     assert calc["RE (MP-3)"].value == pytest.approx(calc["PE (MP-3)"].value)
     assert calc["COP_PJ,tc (MP-1)"].value == pytest.approx(6.28)
     assert r.to_json()  # no NaN anywhere
+
+
+def test_invoices_in_any_order_give_the_same_bytes(project) -> None:
+    """The same entries handed over in another order (the store's order is not an
+    input): the same report, byte for byte, with sums that do not depend on order."""
+    from dataclasses import replace
+
+    from verification.engine import build_report
+
+    p = project(_chiller_option_b())
+    for number, start, end, value in [
+        ("A-1", "2026-05-01", "2026-05-10", 100.000001),
+        ("A-2", "2026-05-11", "2026-05-20", 100.0000002),
+        ("A-3", "2026-05-21", "2026-05-24", 0.1),
+        ("A-4", "2026-05-25", "2026-06-05", 1e-7),
+    ]:
+        _invoice(p, number, start, end, value, "MWh")
+    inputs = p.inputs(D("2026-05-01"), D("2026-05-31"))
+    orders = [inputs.invoices, inputs.invoices[::-1], [*inputs.invoices[2:], *inputs.invoices[:2]]]
+    texts = {build_report(replace(inputs, invoices=tuple(o))).to_json() for o in orders}
+    assert len(texts) == 1
+
+
+def test_a_silent_blower_meter_is_charged_its_rated_power(project) -> None:
+    """Project emissions with nothing measured around the gap: the meter's rated power."""
+    plan = with_blower_meter(yaml.safe_load(GAS_PLAN))
+    plan["project"]["gap_rules"] = "conservative"
+    next(d for d in plan["devices"] if d["id"] == "em")["nameplate"] = {"rated_kw": 45.0}
+    p = project(yaml.safe_dump(plan))
+    _gas_day(p, lambda t, m: [(t, "tc", "flare_temperature", 870.0, "degC")])
+    r = p.report(D("2026-03-10"), D("2026-03-10"))
+    ec = next(x for x in r.parameters if x.symbol == "EC_PJ")
+    assert ec.value == pytest.approx(45.0 * 24 / 1000)  # MWh
+    gap = next(g for g in r.gaps if g.symbol == "EC_PJ")
+    assert gap.rule == "default_value" and gap.hours == 24
+
+
+def test_case_5_windows_hold_four_hourly_totals_each_side(project) -> None:
+    """The hour after a gap is the total timed at its end: it belongs to the window."""
+    from tests.test_verification_path import CASE_5_PLAN
+
+    p = project(CASE_5_PLAN)
+    t0 = ms("2026-04-01T00:00:00Z")
+    volumes = [50, 52, 48, 50, None, None, None, 46, 50, 54, 10] + [50] * 13
+    rows: list[tuple] = []
+    for h, volume in enumerate(volumes):
+        if volume is not None:
+            rows.append(
+                (t0 + (h + 1) * HOUR, "fm", "gas_volume_normal", volume, "Nm3", "interval", 3600)
+            )
+    for h in range(25):
+        rows.append((t0 + h * HOUR, "an", "ch4_fraction", 0.5, ""))
+        rows.append((t0 + h * HOUR, "tc", "flare_temperature", 850.0, "degC"))
+    p.readings(rows)
+    r = p.report(D("2026-04-01"), D("2026-04-01"))
+    sub = next(c for c in r.corrections if c.rule == "mean_before_after")
+    assert sub.delta == pytest.approx(3 * (50 + 52 + 48 + 50 + 46 + 50 + 54 + 10) / 8)
