@@ -12,6 +12,7 @@ whole period.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -341,15 +342,16 @@ def register_glitches(
     register_max: float | None,
     *,
     max_run: int = 3,
-    max_span_ms: float = 86_400_000.0,
+    max_span_ms: float = math.inf,
 ) -> NDArray[np.bool_]:
     """Readings of a register that are glitches, not its count: a failed read stored as 0
     (a dip the register climbs straight back out of) or a spike above its neighbours.
 
-    A drop that is not a rollover is a dip when, within ``max_run`` readings and
-    ``max_span_ms``, the register is back at or above where it was before the drop; it
+    A drop that is not a rollover is a dip when, within ``max_run`` readings (and
+    ``max_span_ms``), the register is back at or above where it was before the drop; it
     is a spike when the reading after it is at or above the one before the run of high
-    readings. Otherwise it is a reset (the meter really restarted). Counted naively, one
+    readings. Otherwise it is a reset (the meter really restarted). A reset that climbs
+    straight back to its old level is read as a dip too, which counts less. Counted naively, one
     zero read makes the climb back look like the whole register's worth of energy.
     Loops over drops only, which are rare.
     """

@@ -40,6 +40,7 @@ from verification.resolve_base import (
     Resolution,
     iso,
     undo_point,
+    undo_steps,
 )
 from verification.series_parts import PointSeries, amount_factor, interval_gaps, is_amount, spread
 
@@ -288,7 +289,8 @@ class _Resolver(OptionB):
             device = parts[-1].device
             whole = interval_gaps(parts, lo, hi, 0.5 * device.expected_interval_s * 1000)
         else:
-            times = np.sort(np.concatenate([pt.times for pt in parts]))
+            # each part is in time order already: a stable sort of sorted runs is linear
+            times = np.sort(np.concatenate([pt.times for pt in parts]), kind="stable")
             whole = agg.gap_intervals(times, lo, hi, max_gap)
         out = []
         for a, b in whole:
@@ -572,9 +574,11 @@ class _Resolver(OptionB):
             cov = cov + overlap
             with np.errstate(invalid="ignore", divide="ignore"):
                 filled = to_unit.scale * np.where(cov > 0, area / cov, np.nan) + to_unit.offset
-            delta_steps = np.nan_to_num(filled) - np.nan_to_num(steps)
+            changed = (overlap > 0) & ~np.isclose(np.nan_to_num(filled), np.nan_to_num(steps))
+            before = steps
             steps = filled
-            if delta_steps.any():
+            if changed.any():
+                delta = np.nan_to_num(filled) - np.nan_to_num(before)
                 self._correction(
                     "gap",
                     point,
@@ -582,8 +586,8 @@ class _Resolver(OptionB):
                     b,
                     sub.rule,
                     sub.note,
-                    float(np.sum(delta_steps * np.diff(edges)) / self.period_ms),
-                    undo_point(index, 0.0, delta_steps),
+                    float(np.sum(delta * np.diff(edges)) / self.period_ms),
+                    undo_steps(index, changed, before),
                 )
         if np.isfinite(steps).any():
             mean_steps = float(np.nansum(steps * np.diff(edges)) / self.period_ms)

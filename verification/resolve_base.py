@@ -68,6 +68,21 @@ def undo_point(index: int, delta: float, delta_steps: NDArray[np.float64] | None
     return undo
 
 
+def undo_steps(index: int, where: NDArray[np.bool_], before: NDArray[np.float64]) -> Undo:
+    """Put back a point's per-step values where a substitution changed them (NaN where
+    there was no value: not 0, which would read as a measured zero)."""
+
+    def undo(r: Resolved) -> Resolved:
+        points = list(r.points)
+        p = points[index]
+        if p.steps is None:
+            return r
+        points[index] = replace(p, steps=np.where(where, before, p.steps))
+        return replace(r, points=points)
+
+    return undo
+
+
 class ResolverBase:
     """Resolves one plan parameter (all its monitoring points) over the period."""
 
