@@ -94,6 +94,12 @@ devices:
     register_max: {energy_max}
     expected_interval_s: 300
     nameplate: {rated_kw: 40.0, energy_unit_mwh: 1.0}
+monitoring_points:
+  - {id: MP-V, device: flow, quantity: gas_volume_normal}
+  - {id: MP-CH4, device: ch4, quantity: ch4_fraction}
+parameters:
+  - {symbol: LFG_flare, unit: Nm3, option: C, monitoring_points: [MP-V]}
+  - {symbol: w_CH4, unit: dimensionless, option: C, monitoring_points: [MP-CH4]}
 """
 
 
