@@ -678,3 +678,18 @@ def test_case_5_windows_hold_four_hourly_totals_each_side(project) -> None:
     r = p.report(D("2026-04-01"), D("2026-04-01"))
     sub = next(c for c in r.corrections if c.rule == "mean_before_after")
     assert sub.delta == pytest.approx(3 * (50 + 52 + 48 + 50 + 46 + 50 + 54 + 10) / 8)
+
+
+def test_two_totals_for_the_same_interval_count_once(project) -> None:
+    p = project(solar())
+    t0 = ms("2025-03-01T00:00:00Z")
+    quarter = 900_000
+    rows = [
+        (t0 + (k + 1) * quarter, "pv-a-meter", "energy_export", 10.0, "kWh", "interval", 900)
+        for k in range(96)
+    ]
+    rows.append((t0 + 50 * quarter, "pv-a-meter", "energy_export", 10.0, "kWh", "interval", 900))
+    p.readings(rows)  # a re-export stored the 12:15-12:30 total again under another seq
+    r = p.report(D("2025-03-01"), D("2025-03-01"))
+    assert mp_a(r).value == pytest.approx(0.96)
+    assert "1 reading(s) of pv-a-meter set aside" in mp_a(r).method

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from mrv import quantities
+from mrv.stores.timeseries import SeriesArrays
 from mrv.units import conversion
 from verification import aggregation as agg
 from verification.inputs import Invoice, day_start_ms
@@ -16,6 +17,7 @@ from verification.model import PointValue, Resolved
 from verification.quality import Quality
 from verification.report_model import Finding
 from verification.resolve_base import undo_point
+from verification.series_parts import PointSeries, amount_factor
 
 
 class OptionB(Quality):
@@ -157,7 +159,18 @@ class OptionB(Quality):
             device = self._device(point.device)
             detail = agg.cumulative_total(t, v, self.start_ms, self.end_ms, device.register_max)
             spec = quantities.CATALOGUE[point.quantity]
-            value = conversion(spec.canonical_unit, self.unit)(detail.total)
+            factor = amount_factor(spec, spec.default_kind, self.unit)
+            value = detail.total * factor
+            # the meter read by hand is still a meter: its calibration and rating apply
+            part = PointSeries.of(
+                SeriesArrays(t.astype(np.int64), v, np.full(t.size, np.nan)),
+                spec.default_kind,
+                device,
+                self.start_ms,
+                self.end_ms,
+            )
+            cids, value, _ = self._calibrate(len(values), point, part, value, None, factor, None)
+            value = self._plausible(point, value, cids, index=len(values))
             notes = []
             if not (detail.start_covered and detail.end_covered):
                 notes.append("no read on both sides of the period: only the span read counts")
@@ -172,7 +185,7 @@ class OptionB(Quality):
                 completeness=1.0 if detail.start_covered and detail.end_covered else 0.0,
                 readings=detail.readings,
                 calibration=self._calibration_text(device),
-                corrections=[],
+                corrections=cids,
             )
             values.append(PointValue(point.id, point.device, value, readings=detail.readings))
         return Resolved(p.symbol, self.unit, "B", "manual meter reads", "reads", values)
