@@ -70,19 +70,40 @@ def test_rollover_is_added_back_and_a_reset_counts_zero(project) -> None:
             "pv-a-meter",
             [
                 ("2025-06-01T00:00:00Z", 97_000),
-                ("2025-06-10T00:00:00Z", 99_000),
-                ("2025-06-11T00:00:00Z", 1_000),  # rolled over: +2,000
+                ("2025-06-10T23:45:00Z", 99_900),
+                ("2025-06-11T00:00:00Z", 100),  # rolled over: +200
                 ("2025-06-20T00:00:00Z", 30_000),
-                ("2025-06-21T00:00:00Z", 10),  # reset: that day's energy is unknown
+                ("2025-06-20T00:15:00Z", 10),  # reset: that quarter's energy is unknown
                 ("2025-07-01T00:00:00Z", 5_010),
             ],
         )
     )
     r = p.report(D("2025-06-01"), D("2025-06-30"))
-    assert mp_a(r).value == pytest.approx((2_000 + 2_000 + 29_000 + 5_000) / 1000)
+    assert mp_a(r).value == pytest.approx((2_900 + 200 + 29_900 + 5_000) / 1000)
     assert "1 register rollover" in mp_a(r).method
     reset = next(c for c in r.corrections if c.rule == "reset_not_counted")
     assert reset.id in mp_a(r).corrections and "1 register reset" in reset.note
+
+
+def test_a_drop_across_a_gap_is_a_reset_not_a_rollover(project) -> None:
+    """A day without readings, then the register is lower: it may have rolled over or
+    been reset; the reference parameter counts the reset."""
+    p = project(solar(pv_a_meter={"register_max": 100_000.0}))
+    p.readings(
+        eg_rows(
+            "pv-a-meter",
+            [
+                ("2025-06-01T00:00:00Z", 97_000),
+                ("2025-06-10T00:00:00Z", 99_000),
+                ("2025-06-11T00:00:00Z", 1_000),  # a rollover (+2,000) or a reset?
+                ("2025-07-01T00:00:00Z", 5_000),
+            ],
+        )
+    )
+    r = p.report(D("2025-06-01"), D("2025-06-30"))
+    assert mp_a(r).value == pytest.approx((2_000 + 4_000) / 1000)
+    c = next(c for c in r.corrections if c.rule == "drop_across_gap_is_reset")
+    assert c.delta == pytest.approx(-2.0) and c.effect_tco2 == pytest.approx(-1.0)
 
 
 def test_meter_replacement_joins_the_old_and_new_registers(project) -> None:

@@ -86,7 +86,11 @@ def _conservative_boundaries(
 
 
 def unwrap_register(
-    values: ArrayLike, register_max: float | None
+    values: ArrayLike,
+    register_max: float | None,
+    *,
+    times_ms: ArrayLike | None = None,
+    rollover_gap_ms: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The register's rise as one monotone curve (starting at 0), with masks of the
     steps that were rollovers and resets.
@@ -94,6 +98,10 @@ def unwrap_register(
     values: register readings in time order (canonical unit).
     register_max: the largest value the register shows, from the plan (None: unknown,
         every decrease is a reset).
+    times_ms, rollover_gap_ms: when given, a decrease across a gap longer than
+        rollover_gap_ms is a reset, never a rollover: with readings missing, a reset and
+        a rollover look alike, and counting the wrapped rise would credit what may not
+        have been generated (used for parameters that raise reference emissions).
     """
     v = np.asarray(values, dtype=float)
     steps = np.diff(v)
@@ -106,6 +114,8 @@ def unwrap_register(
             & (wrapped >= 0)
             & (wrapped <= ROLLOVER_MAX_SHARE * register_max)
         )
+        if times_ms is not None and rollover_gap_ms is not None:
+            rollover &= np.diff(np.asarray(times_ms, dtype=float)) <= rollover_gap_ms
     else:
         wrapped = np.zeros_like(steps)
         rollover = np.zeros_like(falling)
@@ -124,6 +134,7 @@ def cumulative_total(
     *,
     max_gap_ms: float | None = None,
     boundary: BoundaryRule = "interpolate",
+    rollover_gap_ms: float | None = None,
 ) -> CumulativeTotal:
     """Σ of a cumulative register over [start_ms, end_ms), boundaries interpolated (or,
     inside a gap longer than max_gap_ms, set by the ``boundary`` rule).
@@ -137,7 +148,9 @@ def cumulative_total(
         return CumulativeTotal(0.0, False, False, False, False, 0, 0, 0)
     if np.any(np.diff(t) < 0):
         raise ValueError("times_ms must be in ascending order")
-    curve, rollover, reset = unwrap_register(values, register_max)
+    curve, rollover, reset = unwrap_register(
+        values, register_max, times_ms=t, rollover_gap_ms=rollover_gap_ms
+    )
     tb, cb, start_gap, end_gap = _conservative_boundaries(
         t, curve, start_ms, end_ms, max_gap_ms, boundary
     )
@@ -258,6 +271,7 @@ def cumulative_steps(
     *,
     max_gap_ms: float | None = None,
     boundary: BoundaryRule = "interpolate",
+    rollover_gap_ms: float | None = None,
 ) -> NDArray[np.float64]:
     """The register's rise within each step between consecutive edges (canonical unit).
 
@@ -268,7 +282,7 @@ def cumulative_steps(
     edges = np.asarray(edges_ms, dtype=float)
     if t.size == 0:
         return np.zeros(max(edges.size - 1, 0))
-    curve, _, _ = unwrap_register(values, register_max)
+    curve, _, _ = unwrap_register(values, register_max, times_ms=t, rollover_gap_ms=rollover_gap_ms)
     t, curve, _, _ = _conservative_boundaries(t, curve, edges[0], edges[-1], max_gap_ms, boundary)
     return np.diff(np.interp(edges, t, curve))
 

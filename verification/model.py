@@ -48,6 +48,9 @@ class Symbol:
     # The California-style gap table applies to this parameter (methane flow and
     # fraction) when the plan chooses it; every other parameter keeps the conservative set.
     california: bool = False
+    # A default from the methodology's table is only relevant with this parameter (an
+    # engine's efficiency needs gas sent to an engine).
+    only_with: str | None = None
 
 
 @dataclass

@@ -66,6 +66,8 @@ def resolve_all(
             # resolving is most of a report's work (loading is before, pricing after)
             progress(f"resolving {symbol}", 0.1 + 0.7 * i / len(symbols))
         if param is None:
+            if sym.only_with is not None and sym.only_with not in by_symbol:
+                continue
             if symbol in table.parameters:
                 out.values[symbol] = _from_table(symbol, sym, table, out)
             elif sym.required:
@@ -280,11 +282,13 @@ class _Resolver(OptionB):
     ) -> list[tuple[tuple[int, int], tuple[int, int], bool]]:
         """Gaps overlapping the period: (inside the period, the whole gap, bridged).
 
-        Found over all the data loaded (the period and a margin beyond it) so that a gap
-        is judged by its whole length, whichever period it is reported in. A register
+        Found over all the data loaded (the period and a margin beyond it, up to where
+        the project's data end) so that a gap is judged by its whole length, whichever
+        period it is reported in. A register
         bridges a gap when one meter has readings on both sides of it."""
-        lo = self.start_ms - MARGIN_MS
-        hi = self.end_ms + MARGIN_MS
+        first, last = self.data_span
+        lo = min(self.start_ms, max(self.start_ms - MARGIN_MS, first))
+        hi = max(self.end_ms, min(self.end_ms + MARGIN_MS, last))
         if kind == Kind.INTERVAL:
             device = parts[-1].device
             whole = interval_gaps(parts, lo, hi, 0.5 * device.expected_interval_s * 1000)
@@ -450,7 +454,29 @@ class _Resolver(OptionB):
                         undo_point(index, delta, d_steps),
                     )
                 )
-        delta, d_steps = priced(pt.amount(self.start_ms, self.end_ms, max_gap, edges))
+        boundary_only = pt.amount(self.start_ms, self.end_ms, max_gap, edges, rule, strict=False)
+        if rule == "low":
+            delta, d_steps = priced(boundary_only)
+            if delta:
+                cids.append(
+                    self._correction(
+                        "register",
+                        point,
+                        self.start_ms,
+                        self.end_ms,
+                        "drop_across_gap_is_reset",
+                        f"{pt.device.id}: the register fell across a gap in its readings; "
+                        "with readings missing a rollover cannot be told from a reset, so it "
+                        "counts as a reset (conservative)",
+                        delta,
+                        undo_point(index, delta, d_steps),
+                    )
+                )
+            amount, steps = (
+                boundary_only[0] * factor,
+                (boundary_only[1] * factor if boundary_only[1] is not None else None),
+            )
+        delta, d_steps = priced(pt.amount(self.start_ms, self.end_ms, max_gap, edges, strict=False))
         if delta:
             side = "none of it" if rule == "low" else "all of it"
             cids.append(

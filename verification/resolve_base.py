@@ -104,6 +104,9 @@ class ResolverBase:
         self.effect: Effect = sym.effect
         # Values are computed in the methodology's unit, whatever unit the plan wrote.
         self.unit = self._methodology_unit()
+        # a share of time is reported as such, whatever its evidence is measured in
+        self.row_unit = "dimensionless" if sym.aggregate == "share" else self.unit
+        self.data_span = inputs.data_span_ms()
         # The California table is for methane flow and fraction only.
         self.rules = rules if sym.california else load_gap_rules("conservative")
 
@@ -145,7 +148,7 @@ class ResolverBase:
                 monitoring_point=point.id if point else None,
                 device=point.device if point else None,
                 value=value,
-                unit=self.unit,
+                unit=self.row_unit,
                 option=self.param.option,
                 source=source,
                 method=method,

@@ -146,11 +146,14 @@ class PointSeries:
         boundary: agg.BoundaryRule = "interpolate",
         *,
         raw: bool = False,
+        strict: bool | None = None,
     ) -> tuple[float, NDArray[np.float64] | None]:
         """The canonical amount over [start, end) and per step (rate × hours for instants).
 
         boundary: for registers, what a period boundary inside a gap gets (see
-        ``aggregation.BoundaryRule``); raw: with the glitches left in (to price them)."""
+        ``aggregation.BoundaryRule``); raw: with the glitches left in (to price them);
+        strict: a drop across a gap is a reset, not a rollover (default: when counting
+        least)."""
         times, values = self.times, self.values
         if raw and self.raw_times is not None and self.raw_values is not None:
             times, values = self.raw_times, self.raw_values
@@ -159,6 +162,10 @@ class PointSeries:
         if self.kind == Kind.CUMULATIVE:
             register_max = self.device.register_max
             gap = None if math.isinf(max_gap) else max_gap
+            # Counting least (boundary "low"), a drop across a gap is a reset.
+            if strict is None:
+                strict = boundary == "low"
+            rollover_gap = gap if strict else None
             detail = agg.cumulative_total(
                 times,
                 values,
@@ -167,10 +174,17 @@ class PointSeries:
                 register_max,
                 max_gap_ms=gap,
                 boundary=boundary,
+                rollover_gap_ms=rollover_gap,
             )
             steps = (
                 agg.cumulative_steps(
-                    times, values, edges, register_max, max_gap_ms=gap, boundary=boundary
+                    times,
+                    values,
+                    edges,
+                    register_max,
+                    max_gap_ms=gap,
+                    boundary=boundary,
+                    rollover_gap_ms=rollover_gap,
                 )
                 if edges is not None
                 else None

@@ -112,6 +112,7 @@ SYMBOLS: dict[str, Symbol] = {
         "raises_reference",
         required=False,
         options="A",
+        only_with="LFG_engine",
     ),
     "w_CH4": Symbol(
         "Methane fraction of the gas, per step",
@@ -155,6 +156,7 @@ SYMBOLS: dict[str, Symbol] = {
         "raises_reference",
         required=False,
         options="A",
+        only_with="LFG_flare",
     ),
     "D_CH4": Symbol(
         "Methane density at 0 °C, 101.325 kPa", "kg/Nm3", "raises_reference", options="A"
