@@ -115,15 +115,16 @@ def test_case_3_chiller(project) -> None:
     p = project(_chiller_case_3_plan())
     p.readings(
         [
-            ("2026-05-01T00:00:00Z", "ch1-meter", "energy_consumed", 1000.0, "kWh"),
-            ("2026-06-01T00:00:00Z", "ch1-meter", "energy_consumed", 348_200.0, "kWh"),
-            ("2026-05-01T00:00:00Z", "ch2-meter", "energy_consumed", 5.0, "MWh"),
-            ("2026-06-01T00:00:00Z", "ch2-meter", "energy_consumed", 5.0, "MWh"),
-            ("2026-05-01T00:00:00Z", "ch3-meter", "energy_consumed", 7.0, "kWh"),
-            ("2026-06-01T00:00:00Z", "ch3-meter", "energy_consumed", 7.0, "kWh"),
+            # the published MRS's year of a chiller, here April to November
+            ("2026-04-01T00:00:00Z", "ch1-meter", "energy_consumed", 1000.0, "kWh"),
+            ("2026-11-26T00:00:00Z", "ch1-meter", "energy_consumed", 348_200.0, "kWh"),
+            ("2026-04-01T00:00:00Z", "ch2-meter", "energy_consumed", 5.0, "MWh"),
+            ("2026-11-26T00:00:00Z", "ch2-meter", "energy_consumed", 5.0, "MWh"),
+            ("2026-04-01T00:00:00Z", "ch3-meter", "energy_consumed", 7.0, "kWh"),
+            ("2026-11-26T00:00:00Z", "ch3-meter", "energy_consumed", 7.0, "kWh"),
         ]
     )
-    r = p.report(D("2026-05-01"), D("2026-05-31"))
+    r = p.report(D("2026-04-01"), D("2026-11-25"))
     assert r.reference_emissions_tco2 == pytest.approx(313.111, abs=5e-4)
     assert r.project_emissions_tco2 == pytest.approx(277.760)
     assert r.emission_reductions_tco2.value == 35

@@ -415,12 +415,12 @@ def test_unit_slip_is_caught_and_not_credited(project) -> None:
     assert ec.value == 0
     assert r.emission_reductions_tco2.value == 0
     # a subtler slip: the chillers' 347,200 kWh for a year typed as MWh, caught by the
-    # meters' rated power (3 x 1,758 kW) rather than by any site-wide limit
+    # meters. rated electrical power rather than by any site-wide limit
     q = project(_chiller_option_b())
     _invoice(q, "PLN-2026-Y", "2026-04-01", "2027-03-31", 347_200, "MWh")
     r = q.report(D("2026-04-01"), D("2026-10-31"))
     finding = next(f for f in r.findings if f.severity == "error")
-    assert "rated 5,275 kW together" in finding.message
+    assert "rated 840 kW together" in finding.message  # 3 x 1,758.4 kW cooling / COP 6.28
     assert r.emission_reductions_tco2.value == 0
 
 
@@ -542,7 +542,7 @@ def test_option_b_manual_register_reads(project) -> None:
         if x["symbol"] == "COP_PJ":
             x["value"] = 6.20
     p = project(yaml.safe_dump(plan))
-    for day, kwh in (("2026-05-01", 1000.0), ("2026-06-01", 348_200.0)):
+    for day, kwh in (("2026-04-01", 1000.0), ("2026-11-01", 348_200.0)):
         p.entry(
             "meter_reading",
             {
@@ -554,7 +554,7 @@ def test_option_b_manual_register_reads(project) -> None:
             },
             str(uuid.uuid5(uuid.NAMESPACE_URL, "read" + day)),
         )
-    r = p.report(D("2026-04-30"), D("2026-05-31"))  # reads at 17:00 UTC the day before
+    r = p.report(D("2026-03-31"), D("2026-10-31"))  # reads at 17:00 UTC the day before
     ec = next(x for x in r.parameters if x.symbol == "EC_PJ")
     assert (ec.option, ec.value, ec.readings) == ("B", pytest.approx(347.2), 2)
     assert "manual reads of ch1-meter (2)" in ec.source

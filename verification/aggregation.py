@@ -12,7 +12,6 @@ whole period.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -355,40 +354,38 @@ def register_glitches(
     values: ArrayLike,
     register_max: float | None,
     *,
-    max_run: int = 3,
-    max_span_ms: float = math.inf,
+    max_spike_run: int = 10,
 ) -> NDArray[np.bool_]:
-    """Readings of a register that are glitches, not its count: a failed read stored as 0
-    (a dip the register climbs straight back out of) or a spike above its neighbours.
+    """Readings of a register that are glitches, not its count: failed reads stored as 0
+    (a dip the register later climbs straight back out of) or a run of spikes above its
+    neighbours (a mis-scaled value).
 
-    A drop that is not a rollover is a dip when, within ``max_run`` readings (and
-    ``max_span_ms``), the register is back at or above where it was before the drop; it
-    is a spike when the reading after it is at or above the one before the run of high
-    readings. Otherwise it is a reset (the meter really restarted). A reset that climbs
-    straight back to its old level is read as a dip too, which counts less. Counted naively, one
-    zero read makes the climb back look like the whole register's worth of energy.
-    Loops over drops only, which are rare.
+    A drop that is not a rollover is a dip when the register is later back at or above
+    where it was before the drop, however many readings that takes (a reset that climbs
+    back to its old level is read as a dip too, which counts less); it is a spike when
+    the reading after it is at or above the one before a run of at most
+    ``max_spike_run`` high readings. Otherwise it is a reset (the meter restarted).
+    Counted naively, one zero read makes the climb back look like the whole register's
+    worth of energy. Loops over drops only, which are rare.
     """
     t = np.asarray(times_ms, dtype=float)
     v = np.asarray(values, dtype=float)
     glitch = np.zeros(v.size, dtype=bool)
-    if v.size < 3:
+    if v.size < 3 or t.size != v.size:
         return glitch
     _, rollover, _ = unwrap_register(v, register_max)
     drops = np.flatnonzero((np.diff(v) < 0) & ~rollover) + 1
+    # where the register next reaches each level: the running maximum from the right
     for m in (int(d) for d in drops):
         if glitch[m] or glitch[m - 1]:
             continue
         before = v[m - 1]
-        # a dip: back at or above `before` soon after
-        ahead = np.arange(m + 1, min(m + 1 + max_run, v.size))
-        back = ahead[(v[ahead] >= before) & (t[ahead] - t[m - 1] <= max_span_ms)]
+        back = np.flatnonzero(v[m + 1 :] >= before)
         if back.size:
-            glitch[m : back[0]] = True
+            glitch[m : m + 1 + int(back[0])] = True
             continue
-        # a spike: the readings before m were too high, m continues from earlier ones
-        behind = np.arange(m - 2, max(m - 2 - max_run, -1), -1)
-        base = behind[(v[behind] <= v[m]) & (t[m] - t[behind] <= max_span_ms)]
+        behind = np.arange(m - 2, max(m - 2 - max_spike_run, -1), -1)
+        base = behind[v[behind] <= v[m]]
         if base.size and np.all(v[base[0] + 1 : m] > v[m]):
             glitch[base[0] + 1 : m] = True
     return glitch

@@ -51,6 +51,14 @@ class Symbol:
     # A default from the methodology's table is only relevant with this parameter (an
     # engine's efficiency needs gas sent to an engine).
     only_with: str | None = None
+    # Its monitoring points add up (gas through two headers). Otherwise several points
+    # measure one thing (two analysers, two pressure transmitters on one stream) and the
+    # conservative one counts. None: amounts over the period add up, per-step values not.
+    additive: bool | None = None
+
+    @property
+    def adds_up(self) -> bool:
+        return self.additive if self.additive is not None else self.aggregate == "total"
 
 
 @dataclass

@@ -17,8 +17,8 @@ from mrv.units import UnitError, conversion
 from verification.calibration import CalibrationWindow, calibration_windows
 from verification.inputs import Invoice, day_start_ms
 from verification.report_model import CrossCheck, Finding
-from verification.resolve_base import HOUR_MS, RATED_KEYS, ResolverBase, iso, undo_point
-from verification.series_parts import PointSeries, amount_factor
+from verification.resolve_base import HOUR_MS, ResolverBase, iso, undo_point
+from verification.series_parts import PointSeries, amount_factor, rated_kw
 
 #: How far over its rated power a meter's mean may go before it is implausible.
 PLAUSIBLE_OVERLOAD = 1.2
@@ -165,22 +165,17 @@ class Quality(ResolverBase):
 
     def _power_bound_kw(self, point: MonitoringPoint | None) -> tuple[float, str]:
         """The most mean power the parameter's meters can show, kW, and where that comes
-        from: the rated power on the nameplates (the point's meters, or for a value from
-        invoices every energy meter of the plan), else the table's one-site limit."""
+        from: their rated power (the point's meters, or for a value from invoices every
+        energy meter of the plan), else the table's one-site limit."""
         if point is not None:
-            devices = self._chain(point.device)
-            rated = [
-                max((d.nameplate[k] for k in RATED_KEYS if k in d.nameplate), default=0.0)
-                for d in devices
-            ]
-            if max(rated, default=0.0) > 0:
+            rated = [r for d in self._chain(point.device) if (r := rated_kw(d))]
+            if rated:
                 return max(rated), f"{point.device}'s rated {max(rated):,.0f} kW"
         else:
             total = math.fsum(
-                max(d.nameplate[k] for k in RATED_KEYS if k in d.nameplate)
+                r
                 for d in self.plan.devices
-                if any(k in d.nameplate for k in RATED_KEYS)
-                and any(q.startswith("energy_") for q in d.quantities)
+                if any(q.startswith("energy_") for q in d.quantities) and (r := rated_kw(d))
             )
             if total > 0:
                 return total, f"the plan's meters, rated {total:,.0f} kW together"

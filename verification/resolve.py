@@ -22,7 +22,7 @@ from mrv import quantities
 from mrv.plans.schema import Device, MonitoringPoint
 from mrv.quantities import Kind
 from mrv.stores.timeseries import SeriesArrays
-from mrv.units import UnitError, conversion
+from mrv.units import conversion
 from verification import aggregation as agg
 from verification.gaps import Substitution, load_gap_rules, substitute_gap
 from verification.inputs import ReportInputs
@@ -34,7 +34,6 @@ from verification.resolve_base import (
     GAP_FACTOR,
     HOUR_MS,
     MARGIN_MS,
-    RATED_KEYS,
     SUBSTITUTION_WINDOW_MS,
     Applied,
     Resolution,
@@ -42,7 +41,14 @@ from verification.resolve_base import (
     undo_point,
     undo_steps,
 )
-from verification.series_parts import PointSeries, amount_factor, interval_gaps, is_amount, spread
+from verification.series_parts import (
+    PointSeries,
+    amount_factor,
+    interval_gaps,
+    is_amount,
+    rated_rate,
+    spread,
+)
 
 __all__ = ["Applied", "Resolution", "resolve_all"]
 
@@ -176,10 +182,9 @@ class _Resolver(OptionB):
 
     def _combine(self) -> Combine:
         """Amounts at several points add up; redundant measurements of one thing (two
-        analysers, two thermocouples) take the conservative one."""
-        if self.sym.aggregate == "total" or (
-            self.sym.aggregate == "steps" and self.sym.unit != "dimensionless"
-        ):
+        analysers, two thermocouples, two pressure transmitters) take the conservative
+        one, never their sum."""
+        if self.sym.adds_up:
             return "sum"
         return "min" if self.effect == "raises_reference" else "max"
 
@@ -672,13 +677,10 @@ def _whole(note: str, a: float, b: float, wa: float, wb: float) -> str:
 
 def _ceiling_rate(spec: quantities.QuantitySpec, device: Device) -> float | None:
     """The largest rate a device can show, per hour in the canonical unit: its rated
-    power for an energy register, the quantity's range for a sample."""
+    power or design flow, else for a sample the quantity's range."""
+    rated = rated_rate(spec, device)
+    if rated is not None:
+        return rated
     if spec.default_kind == Kind.INSTANT:
         return spec.maximum
-    rated = next((device.nameplate[k] for k in RATED_KEYS if k in device.nameplate), None)
-    if rated is None:
-        return None
-    try:
-        return conversion("kWh", spec.canonical_unit)(rated)
-    except UnitError:
-        return None
+    return None

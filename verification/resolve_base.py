@@ -28,8 +28,6 @@ GAP_FACTOR = 2.5
 SUBSTITUTION_WINDOW_MS = 7 * 24 * HOUR_MS
 #: Data loaded beyond each end of a period (see ``verification.inputs.MARGIN``).
 MARGIN_MS = MARGIN.total_seconds() * 1000.0
-#: Nameplate keys that give a device's rated power, kW (the ceiling of what it measures).
-RATED_KEYS = ("rated_kw", "capacity_kw")
 
 Undo = Callable[[Resolved], Resolved]
 

@@ -38,6 +38,40 @@ def amount_factor(spec: quantities.QuantitySpec, kind: Kind, unit: str) -> float
     return affine.scale
 
 
+def rated_kw(device: Device) -> float | None:
+    """The most electrical power a device's meter can see, kW, from its nameplate: its
+    rated power, or a chiller's cooling capacity over its rated COP, or its capacity."""
+    plate = device.nameplate
+    if "rated_kw" in plate:
+        return plate["rated_kw"]
+    if "capacity_kw" in plate:
+        cop = plate.get("rated_cop")
+        return plate["capacity_kw"] / cop if cop else plate["capacity_kw"]
+    return None
+
+
+def rated_rate(spec: quantities.QuantitySpec, device: Device) -> float | None:
+    """The largest rate a device can measure, per hour in the quantity's canonical unit
+    (per-hour amount for registers and totals, the value itself for a rate), from its
+    nameplate: electrical power for energy, the design flow for gas."""
+    per_hour_unit = (
+        spec.canonical_unit
+        if spec.default_kind == Kind.INSTANT
+        else (f"({spec.canonical_unit})/hour")
+    )
+    for rate, unit in (
+        (rated_kw(device), "kW"),
+        (device.nameplate.get("design_flow_nm3_h"), "Nm3/hour"),
+    ):
+        if rate is None:
+            continue
+        try:
+            return conversion(unit, per_hour_unit)(rate)
+        except UnitError:
+            continue
+    return None
+
+
 def spread(edges: NDArray[np.float64], a: float, b: float, per_ms: float) -> NDArray[np.float64]:
     """Per step: per_ms × the step's overlap with [a, b) in ms."""
     lo = np.maximum(edges[:-1], a)
@@ -110,10 +144,13 @@ class PointSeries:
         t, v, interval = t[keep], v[keep], interval[keep]
         starts = t - np.nan_to_num(interval) * 1000.0
         if kind == Kind.INTERVAL and t.size:
-            # Two totals for the same time (a logger re-export with other seqs) count once.
+            # Two totals for the same time (a logger re-export with other seqs) count once;
+            # a few milliseconds of clock jitter between neighbours is not a double.
             reach = np.concatenate(([-np.inf], np.maximum.accumulate(t)[:-1]))
-            single = starts >= reach - 1.0
+            overlap = np.clip(reach - starts, 0.0, None)
+            single = overlap <= 0.5 * (t - starts)
             dropped += int(np.sum(~single))
+            starts = np.maximum(starts, reach)
             t, v, starts = t[single], v[single], starts[single]
         part = cls(device, kind, t, v, starts, 0, overlapping=dropped)
         if kind == Kind.CUMULATIVE and t.size:

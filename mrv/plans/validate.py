@@ -269,6 +269,24 @@ def _counted_once(plan: MonitoringPlan, problem: Any) -> list[PlanProblem]:
                     )
                 )
             used.setdefault(point_id, param.symbol)
+    points = {m.id: m for m in plan.monitoring_points}
+    for i, param in enumerate(plan.parameters):
+        lineages: dict[str, str] = {}
+        for j, point_id in enumerate(param.monitoring_points):
+            point = points.get(point_id)
+            if point is None:
+                continue
+            for device in sorted(_lineage(plan, point.device)):
+                if device in lineages and lineages[device] != point_id:
+                    problems.append(
+                        problem(
+                            ("parameters", i, "monitoring_points", j),
+                            f"{point_id} and {lineages[device]} are both on {device}: one "
+                            f"meter would count twice in {param.symbol}",
+                        )
+                    )
+                    break
+                lineages[device] = point_id
     seen: dict[tuple[str, str], str] = {}
     for i, point in enumerate(plan.monitoring_points):
         for device in sorted(_lineage(plan, point.device)):

@@ -86,6 +86,7 @@ SYMBOLS: dict[str, Symbol] = {
         options="C",
         alt_units=("m**3",),
         california=True,
+        additive=True,
     ),
     "LFG_engine": Symbol(
         "Gas sent to engines or generators per step (Nm3, or actual m3 normalised)",
@@ -96,6 +97,7 @@ SYMBOLS: dict[str, Symbol] = {
         options="C",
         alt_units=("m**3",),
         california=True,
+        additive=True,
     ),
     "engine_on": Symbol(
         "Share of each step the engines are shown generating (output above the minimum)",
