@@ -102,16 +102,6 @@ class ReportInputs:
         """Exclusive: midnight after the last day."""
         return day_start_ms(self.end + timedelta(days=1))
 
-    def data_span_ms(self) -> tuple[float, float]:
-        """The first and last reading of any series loaded: where the data begin and end
-        (the end of the data is not a gap of every device; a device silent while others
-        report is)."""
-        firsts = [float(s.times_ms[0]) for s in self.series.values() if s.times_ms.size]
-        lasts = [float(s.times_ms[-1]) for s in self.series.values() if s.times_ms.size]
-        if not firsts:
-            return float(self.start_ms), float(self.end_ms)
-        return min(firsts), max(lasts)
-
     def sha256(self) -> str:
         h = hashlib.sha256()
 

@@ -14,6 +14,7 @@ from mrv.plans.schema import Device, MonitoringPoint
 from mrv.quantities import Kind
 from mrv.stores.timeseries import SeriesArrays
 from mrv.units import UnitError, conversion
+from verification.aggregation import BoundaryRule
 from verification.calibration import CalibrationWindow, calibration_windows
 from verification.inputs import Invoice, day_start_ms
 from verification.report_model import CrossCheck, Finding
@@ -38,9 +39,13 @@ class Quality(ResolverBase):
         steps: NDArray[np.float64] | None,
         factor: float,
         edges: NDArray[np.float64] | None,
+        max_gap: float = math.inf,
+        rule: BoundaryRule = "interpolate",
     ) -> tuple[list[str], float, NDArray[np.float64] | None]:
         """One meter's amount (and steps) corrected inside its calibration windows; the
-        corrections, the corrected amount and steps."""
+        corrections, the corrected amount and steps. A window's amount is measured by the
+        same rules (gaps, boundaries) as the amount counted, so the correction applies to
+        exactly what was counted."""
         cids: list[str] = []
         for w in self._windows(pt.device):
             a, b = self._window_span(w)
@@ -53,8 +58,8 @@ class Quality(ResolverBase):
                 delta = float(delta_steps.sum())
                 steps = steps + delta_steps
             else:
-                measured, _ = pt.amount(a, b, math.inf, None)
-                delta = measured * factor * (w.factor - 1.0)
+                measured, _ = pt.amount(a, b, max_gap, None, rule)
+                delta = max(measured, 0.0) * factor * (w.factor - 1.0)
             if delta == 0.0:
                 continue
             amount += delta

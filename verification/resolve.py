@@ -287,17 +287,16 @@ class _Resolver(OptionB):
     ) -> list[tuple[tuple[int, int], tuple[int, int], bool]]:
         """Gaps overlapping the period: (inside the period, the whole gap, bridged).
 
-        Found over all the data loaded (the period and a margin beyond it, up to where
-        the project's data end) so that a gap is judged by its whole length, whichever
-        period it is reported in. A register
+        Found over all the data loaded (the period and a margin beyond it) so that a gap
+        is judged by its whole length, whichever period it is reported in. A register
         bridges a gap when one meter has readings on both sides of it."""
-        first, last = self.data_span
-        lo = min(self.start_ms, max(self.start_ms - MARGIN_MS, first))
-        hi = max(self.end_ms, min(self.end_ms + MARGIN_MS, last))
+        lo = self.start_ms - MARGIN_MS
+        hi = self.end_ms + MARGIN_MS
         if kind == Kind.INTERVAL:
-            device = parts[-1].device
-            whole = interval_gaps(parts, lo, hi, 0.5 * device.expected_interval_s * 1000)
+            tolerance = 0.5 * parts[-1].device.expected_interval_s * 1000
+            whole = interval_gaps(parts, lo, hi, tolerance)
         else:
+            tolerance = max_gap
             # each part is in time order already: a stable sort of sorted runs is linear
             times = np.sort(np.concatenate([pt.times for pt in parts]), kind="stable")
             whole = agg.gap_intervals(times, lo, hi, max_gap)
@@ -306,7 +305,15 @@ class _Resolver(OptionB):
             clipped = (max(a, self.start_ms), min(b, self.end_ms))
             if clipped[1] <= clipped[0]:
                 continue
-            bridged = kind == Kind.CUMULATIVE and any(pt.covers(a, b) for pt in parts)
+            # With nothing after it (or before it), a gap's length is unknown: it counts
+            # as reaching past the data loaded, the conservative reading. But the last
+            # moments of data not yet sent at the period's end are no gap in it.
+            open_ended = b >= hi or a <= lo
+            if open_ended and clipped[1] - clipped[0] <= tolerance:
+                continue
+            bridged = kind == Kind.CUMULATIVE and any(
+                pt.covers(a, b) and not pt.resets_within(a, b) for pt in parts
+            )
             out.append((clipped, (a, b), bridged))
         return out
 
@@ -359,7 +366,7 @@ class _Resolver(OptionB):
                     index, point, pt, max_gap, edges, rule, factor, amount, part_steps
                 )
             cal_ids, amount, part_steps = self._calibrate(
-                index, point, pt, amount, part_steps, factor, edges
+                index, point, pt, amount, part_steps, factor, edges, max_gap, rule
             )
             cids += cal_ids
             total += amount

@@ -104,7 +104,6 @@ class ResolverBase:
         self.unit = self._methodology_unit()
         # a share of time is reported as such, whatever its evidence is measured in
         self.row_unit = "dimensionless" if sym.aggregate == "share" else self.unit
-        self.data_span = inputs.data_span_ms()
         # The California table is for methane flow and fraction only.
         self.rules = rules if sym.california else load_gap_rules("conservative")
 

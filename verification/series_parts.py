@@ -170,6 +170,15 @@ class PointSeries:
     def first_ms(self) -> float:
         return float(self.times[0]) if self.times.size else math.inf
 
+    def resets_within(self, a: float, b: float) -> bool:
+        """A reset (not a rollover) between readings inside [a, b]: the register's rise
+        across it is not measured."""
+        if self.kind != Kind.CUMULATIVE or self.times.size < 2:
+            return False
+        _, _, reset = agg.unwrap_register(self.values, self.device.register_max)
+        ends = self.times[1:]
+        return bool(np.any(reset & (ends > a) & (self.times[:-1] < b)))
+
     def covers(self, a: float, b: float) -> bool:
         """A reading at or before a and one at or after b: a register measures [a, b)."""
         return bool(self.times.size and self.times[0] <= a and self.times[-1] >= b)
