@@ -714,3 +714,29 @@ def test_two_totals_for_the_same_interval_count_once(project) -> None:
     r = p.report(D("2025-03-01"), D("2025-03-01"))
     assert mp_a(r).value == pytest.approx(0.96)
     assert "1 reading(s) of pv-a-meter set aside" in mp_a(r).method
+
+
+def test_a_reset_project_meter_is_charged_the_most_it_shows(project) -> None:
+    """A blower meter (project emissions) reset mid-day: the reset hour is not zero."""
+    plan = with_blower_meter(yaml.safe_load(GAS_PLAN))
+    plan["project"]["gap_rules"] = "conservative"
+    p = project(yaml.safe_dump(plan))
+    t0 = ms("2026-03-10T00:00:00Z")
+    blower = [3.0 * h if h < 12 else 0.5 + 3.0 * (h - 12) for h in range(25)]
+    _gas_day(
+        p,
+        lambda t, m: (
+            [(t, "tc", "flare_temperature", 870.0, "degC")]
+            + (
+                [(t, "em", "energy_consumed", blower[m // 60], "kWh")]
+                if m % 60 == 0 and 0 <= m <= 1440
+                else []
+            )
+        ),
+    )
+    r = p.report(D("2026-03-10"), D("2026-03-10"))
+    ec = next(x for x in r.parameters if x.symbol == "EC_PJ")
+    c = next(c for c in r.corrections if c.rule == "reset_substituted")
+    assert c.delta == pytest.approx(3.0 / 1000)  # the reset hour at the most seen, 3 kWh/h
+    assert ec.value == pytest.approx((33.0 + 36.0 + 0.0) / 1000 + 3.0 / 1000)
+    assert t0  # the day starts at midnight

@@ -223,6 +223,7 @@ class _Resolver(OptionB):
                     self.start_ms,
                     self.end_ms,
                     until_ms=float(later[0]) if later else math.inf,
+                    set_aside_glitches=self.effect == "raises_reference",
                 )
             )
         return parts
@@ -362,9 +363,13 @@ class _Resolver(OptionB):
             if part_steps is not None:
                 part_steps = part_steps * factor
             if kind == Kind.CUMULATIVE:
-                cids += self._register_corrections(
-                    index, point, pt, max_gap, edges, rule, factor, amount, part_steps
+                reg_ids, extra, extra_steps = self._register_corrections(
+                    index, point, pt, max_gap, edges, rule, factor, amount, part_steps, spec
                 )
+                cids += reg_ids
+                amount += extra
+                if part_steps is not None and extra_steps is not None:
+                    part_steps = part_steps + extra_steps
             cal_ids, amount, part_steps = self._calibrate(
                 index, point, pt, amount, part_steps, factor, edges, max_gap, rule
             )
@@ -422,9 +427,11 @@ class _Resolver(OptionB):
         factor: float,
         amount: float,
         steps: NDArray[np.float64] | None,
-    ) -> list[str]:
+        spec: quantities.QuantitySpec,
+    ) -> tuple[list[str], float, NDArray[np.float64] | None]:
         """Disclose (and price) what the register rules did to this meter's amount:
-        glitches set aside, a boundary inside a gap, resets."""
+        glitches set aside, a boundary inside a gap, resets (substituted for a parameter
+        that raises project emissions: the amount and steps to add)."""
         cids: list[str] = []
 
         def priced(
@@ -505,7 +512,39 @@ class _Resolver(OptionB):
                     undo_point(index, delta, d_steps),
                 )
             )
-        if pt.resets:
+        extra = 0.0
+        extra_steps: NDArray[np.float64] | None = None
+        if pt.resets and self.effect == "raises_project":
+            # the interval of a reset is unknown: for project emissions, the most the
+            # meter shows around it (the plan's gap rule), never zero
+            _, _, reset = agg.unwrap_register(pt.values, pt.device.register_max)
+            for k in np.flatnonzero(reset):
+                wa, wb = float(pt.times[k]), float(pt.times[k + 1])
+                a, b = max(wa, self.start_ms), min(wb, self.end_ms)
+                if b <= a:
+                    continue
+                sub = self._substitute(wa, wb, [pt], spec)
+                add = sub.rate * (b - a) / HOUR_MS * factor
+                d_steps = (
+                    spread(edges, a, b, sub.rate * factor / HOUR_MS) if edges is not None else None
+                )
+                extra += add
+                if d_steps is not None:
+                    extra_steps = d_steps if extra_steps is None else extra_steps + d_steps
+                cids.append(
+                    self._correction(
+                        "register",
+                        point,
+                        a,
+                        b,
+                        "reset_substituted",
+                        f"{pt.device.id}: the register was reset; the interval's amount is "
+                        f"unknown: {sub.note}",
+                        add,
+                        undo_point(index, add, d_steps),
+                    )
+                )
+        elif pt.resets:
             cids.append(
                 self._correction(
                     "register",
@@ -519,7 +558,7 @@ class _Resolver(OptionB):
                     lambda r: r,
                 )
             )
-        return cids
+        return cids, extra, extra_steps
 
     def _substitute(
         self, a: float, b: float, parts: list[PointSeries], spec: quantities.QuantitySpec

@@ -128,9 +128,12 @@ class PointSeries:
         end_ms: int,
         *,
         until_ms: float = math.inf,
+        set_aside_glitches: bool = True,
     ) -> PointSeries:
         """until_ms: the successor meter's first reading; this meter's later readings
-        would count the same time twice."""
+        would count the same time twice. set_aside_glitches: register readings out of
+        line with their neighbours are set aside (they count less; for a parameter that
+        raises project emissions they are kept, and a reset is substituted instead)."""
         t = series.times_ms.astype(float)
         v = series.values
         interval = series.interval_s
@@ -155,7 +158,7 @@ class PointSeries:
         part = cls(device, kind, t, v, starts, 0, overlapping=dropped)
         if kind == Kind.CUMULATIVE and t.size:
             glitch = agg.register_glitches(t, v, device.register_max)
-            if glitch.any():
+            if set_aside_glitches and glitch.any():
                 part.raw_times, part.raw_values = t, v
                 part.glitch_times = t[glitch]
                 part.times, part.values = t[~glitch], v[~glitch]
