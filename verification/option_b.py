@@ -34,9 +34,8 @@ class OptionB(Quality):
         raise ValueError(f"{p.symbol}: option B from {p.entry_type} entries is not a value")
 
     def _invoices(self) -> list[Invoice]:
-        """This parameter's invoices in the period: one per invoice number (the last
-        recorded), and none that covers days another already covers when that would raise
-        reference emissions (an invoice and its correction both entered)."""
+        """This parameter's invoices in the period, one per invoice number (the last
+        recorded)."""
         p = self.param
         start, end = self.inputs.start, self.inputs.end
         latest: dict[str, Invoice] = {}
@@ -49,23 +48,7 @@ class OptionB(Quality):
                         "recorded is used",
                     )
                 latest[inv.number] = inv
-        kept: list[Invoice] = []
-        covered: set[date] = set()
-        for inv in sorted(latest.values(), key=lambda i: (i.recorded_ms, i.id)):
-            days = {inv.start + timedelta(days=k) for k in range((inv.end - inv.start).days + 1)}
-            twice = days & covered
-            if twice:
-                message = (
-                    f"invoice {inv.number} covers {len(twice)} day(s) another invoice already "
-                    "covers (a corrected invoice entered beside the original?)"
-                )
-                if self.effect == "raises_reference":
-                    self._finding("error", message + "; not counted until resolved")
-                    continue
-                self._finding("error", message + "; counted, as it raises project emissions")
-            covered |= days
-            kept.append(inv)
-        return sorted(kept, key=lambda i: (i.start, i.number))
+        return sorted(latest.values(), key=lambda i: (i.start, i.number))
 
     def _finding(self, severity: str, message: str) -> None:
         self.out.findings.append(
@@ -80,20 +63,26 @@ class OptionB(Quality):
     def _from_invoices(self) -> Resolved:
         p = self.param
         start, end = self.inputs.start, self.inputs.end
-        used: list[str] = []
-        shares: list[float] = []
-        covered: set[date] = set()
+        invoices = self._invoices()
+        used = [inv.number for inv in invoices]
         applied: list[str] = []
-        for inv in self._invoices():
+        # Day by day: each invoice's amount spread evenly over its days; a day two
+        # invoices both cover (a corrected invoice beside the original, bills sharing a
+        # read day) counts once, at the lower rate for reference emissions, the higher
+        # for project emissions.
+        daily: dict[date, list[tuple[float, str]]] = {}
+        prorated: list[float] = []
+        for inv in invoices:
             days = (inv.end - inv.start).days + 1
+            rate = conversion(inv.unit, self.unit)(inv.value) / days
             lo, hi = max(inv.start, start), min(inv.end, end)
             overlap = (hi - lo).days + 1
-            value = conversion(inv.unit, self.unit)(inv.value)
-            share = value * overlap / days
-            shares.append(share)
-            used.append(inv.number)
-            covered.update(lo + timedelta(days=k) for k in range(overlap))
+            for k in range(overlap):
+                daily.setdefault(lo + timedelta(days=k), []).append((rate, inv.number))
+            share = rate * overlap
+            prorated.append(share)
             if overlap < days:
+                delta = share - rate * days
                 applied.append(
                     self._correction(
                         "apportionment",
@@ -103,10 +92,35 @@ class OptionB(Quality):
                         "prorated_by_days",
                         f"invoice {inv.number} covers {inv.start} to {inv.end}: "
                         f"{overlap} of its {days} days are in the period",
-                        share - value,
-                        undo_point(0, share - value, None),
+                        delta,
+                        undo_point(0, delta, None),
                     )
                 )
+        pick = min if self.effect == "raises_reference" else max
+        shares = [pick(rates)[0] for _, rates in sorted(daily.items())]
+        twice = sorted(d for d, rates in daily.items() if len(rates) > 1)
+        if twice:
+            numbers = sorted({n for d in twice for _, n in daily[d]})
+            delta = math.fsum(shares) - math.fsum(prorated)
+            side = "lower" if self.effect == "raises_reference" else "higher"
+            message = (
+                f"invoices {', '.join(numbers)} both cover {len(twice)} day(s) from "
+                f"{twice[0]} to {twice[-1]}: each such day counts once, at the {side} rate"
+            )
+            self._finding("warning", message)
+            applied.append(
+                self._correction(
+                    "apportionment",
+                    None,
+                    day_start_ms(twice[0]),
+                    day_start_ms(twice[-1] + timedelta(days=1)),
+                    "overlapping_days_counted_once",
+                    message,
+                    delta,
+                    undo_point(0, delta, None),
+                )
+            )
+        covered = set(daily)
         total = math.fsum(shares)
         period_days = (end - start).days + 1
         completeness = len(covered) / period_days
