@@ -79,10 +79,11 @@ def test_rollover_is_added_back_and_a_reset_counts_zero(project) -> None:
         )
     )
     r = p.report(D("2025-06-01"), D("2025-06-30"))
-    assert mp_a(r).value == pytest.approx((2_900 + 200 + 29_900 + 5_000) / 1000)
+    # after the reset only new highs count: the 5,000 kWh back up to 30,000 are not
+    assert mp_a(r).value == pytest.approx((2_900 + 200 + 29_900) / 1000)
     assert "1 register rollover" in mp_a(r).method
-    reset = next(c for c in r.corrections if c.rule == "reset_not_counted")
-    assert reset.id in mp_a(r).corrections and "1 register reset" in reset.note
+    reset = next(c for c in r.corrections if c.rule == "only_new_highs_counted")
+    assert reset.id in mp_a(r).corrections and reset.delta == pytest.approx(-5.0)
 
 
 def test_a_drop_across_a_gap_is_a_reset_not_a_rollover(project) -> None:
@@ -101,9 +102,10 @@ def test_a_drop_across_a_gap_is_a_reset_not_a_rollover(project) -> None:
         )
     )
     r = p.report(D("2025-06-01"), D("2025-06-30"))
-    assert mp_a(r).value == pytest.approx((2_000 + 4_000) / 1000)
+    # as a reset, the register counts again only above its old high of 99,000
+    assert mp_a(r).value == pytest.approx(2_000 / 1000)
     c = next(c for c in r.corrections if c.rule == "drop_across_gap_is_reset")
-    assert c.delta == pytest.approx(-2.0) and c.effect_tco2 == pytest.approx(-1.0)
+    assert c.delta == pytest.approx(-6.0) and c.effect_tco2 == pytest.approx(-3.0)
 
 
 def test_meter_replacement_joins_the_old_and_new_registers(project) -> None:
@@ -742,3 +744,36 @@ def test_a_reset_project_meter_is_charged_the_most_it_shows(project) -> None:
     assert c.delta == pytest.approx(3.0 / 1000)  # the reset hour at the most seen, 3 kWh/h
     assert ec.value == pytest.approx((33.0 + 36.0 + 0.0) / 1000 + 3.0 / 1000)
     assert t0  # the day starts at midnight
+
+
+def test_mistyped_and_clashing_manual_reads(project) -> None:
+    plan = yaml.safe_load(_chiller_option_b())
+    for x in plan["parameters"]:
+        if x["symbol"] == "EC_PJ":
+            x.update(entry_type="meter_reading", monitoring_points=["MP-1"])
+    p = project(yaml.safe_dump(plan))
+    reads = [
+        ("2026-05-01T00:00:00Z", 10_000.0, "a"),
+        ("2026-05-10T00:00:00Z", 1_100_000.0, "b"),  # an extra zero typed
+        ("2026-05-20T00:00:00Z", 60_000.0, "c"),
+        ("2026-06-01T00:00:00Z", 110_000.0, "d"),
+        ("2026-06-01T00:00:00Z", 1_100_000.0, "e"),  # the same read, mistyped, entered too
+    ]
+    for when, kwh, tag in reads:
+        p.entry(
+            "meter_reading",
+            {
+                "device": "ch1-meter",
+                "quantity": "energy_consumed",
+                "time": when,
+                "value": kwh,
+                "unit": "kWh",
+            },
+            str(uuid.uuid5(uuid.NAMESPACE_URL, "mistyped" + tag)),
+        )
+    r = p.report(D("2026-05-01"), D("2026-05-31"))
+    ec = next(x for x in r.parameters if x.symbol == "EC_PJ")
+    assert ec.value == pytest.approx(100.0)
+    messages = [f.message for f in r.findings]
+    assert any("disagree" in m and "the lower counts" in m for m in messages)
+    assert any("manual read(s) out of line" in m for m in messages)

@@ -90,6 +90,7 @@ def unwrap_register(
     *,
     times_ms: ArrayLike | None = None,
     rollover_gap_ms: float | None = None,
+    envelope: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The register's rise as one monotone curve (starting at 0), with masks of the
     steps that were rollovers and resets.
@@ -101,6 +102,11 @@ def unwrap_register(
         rollover_gap_ms is a reset, never a rollover: with readings missing, a reset and
         a rollover look alike, and counting the wrapped rise would credit what may not
         have been generated (used for parameters that raise reference emissions).
+    envelope: count a rise only where the register passes its highest value so far
+        (rollovers added back): after a drop that is not a rollover (a reset, or a
+        failed read stored as 0) the climb back to the old high is not counted again.
+        The conservative reading for a parameter that raises reference emissions; and
+        removing readings can never raise it.
     """
     v = np.asarray(values, dtype=float)
     steps = np.diff(v)
@@ -119,6 +125,11 @@ def unwrap_register(
         wrapped = np.zeros_like(steps)
         rollover = np.zeros_like(falling)
     reset = falling & ~rollover
+    if envelope:
+        wraps = np.concatenate(([0.0], np.cumsum(rollover))) * (register_max or 0.0)
+        unrolled = v + wraps
+        high = np.maximum.accumulate(unrolled)
+        return high - high[0], rollover, reset
     rise = np.where(rollover, wrapped, np.where(reset, 0.0, steps))
     curve = np.concatenate(([0.0], np.cumsum(rise)))
     return curve, rollover, reset
@@ -134,6 +145,7 @@ def cumulative_total(
     max_gap_ms: float | None = None,
     boundary: BoundaryRule = "interpolate",
     rollover_gap_ms: float | None = None,
+    envelope: bool = False,
 ) -> CumulativeTotal:
     """Σ of a cumulative register over [start_ms, end_ms), boundaries interpolated (or,
     inside a gap longer than max_gap_ms, set by the ``boundary`` rule).
@@ -148,7 +160,7 @@ def cumulative_total(
     if np.any(np.diff(t) < 0):
         raise ValueError("times_ms must be in ascending order")
     curve, rollover, reset = unwrap_register(
-        values, register_max, times_ms=t, rollover_gap_ms=rollover_gap_ms
+        values, register_max, times_ms=t, rollover_gap_ms=rollover_gap_ms, envelope=envelope
     )
     tb, cb, start_gap, end_gap = _conservative_boundaries(
         t, curve, start_ms, end_ms, max_gap_ms, boundary
@@ -271,6 +283,7 @@ def cumulative_steps(
     max_gap_ms: float | None = None,
     boundary: BoundaryRule = "interpolate",
     rollover_gap_ms: float | None = None,
+    envelope: bool = False,
 ) -> NDArray[np.float64]:
     """The register's rise within each step between consecutive edges (canonical unit).
 
@@ -281,7 +294,9 @@ def cumulative_steps(
     edges = np.asarray(edges_ms, dtype=float)
     if t.size == 0:
         return np.zeros(max(edges.size - 1, 0))
-    curve, _, _ = unwrap_register(values, register_max, times_ms=t, rollover_gap_ms=rollover_gap_ms)
+    curve, _, _ = unwrap_register(
+        values, register_max, times_ms=t, rollover_gap_ms=rollover_gap_ms, envelope=envelope
+    )
     t, curve, _, _ = _conservative_boundaries(t, curve, edges[0], edges[-1], max_gap_ms, boundary)
     return np.diff(np.interp(edges, t, curve))
 
@@ -354,19 +369,13 @@ def register_glitches(
     values: ArrayLike,
     register_max: float | None,
     *,
-    max_spike_run: int = 10,
+    max_spike_run: int = 3,
 ) -> NDArray[np.bool_]:
-    """Readings of a register that are glitches, not its count: failed reads stored as 0
-    (a dip the register later climbs straight back out of) or a run of spikes above its
-    neighbours (a mis-scaled value).
-
-    A drop that is not a rollover is a dip when the register is later back at or above
-    where it was before the drop, however many readings that takes (a reset that climbs
-    back to its old level is read as a dip too, which counts less); it is a spike when
-    the reading after it is at or above the one before a run of at most
-    ``max_spike_run`` high readings. Otherwise it is a reset (the meter restarted).
-    Counted naively, one zero read makes the climb back look like the whole register's
-    worth of energy. Loops over drops only, which are rare.
+    """Register readings that are spikes: a run of at most ``max_spike_run`` readings
+    that jumped above the register and fell back (a mis-scaled value), the reading after
+    them back at or above the one before them. Counted, a spike would credit its height
+    (a failed read stored as 0 is handled by counting only new highs, see
+    ``unwrap_register(envelope=True)``). Loops over drops only, which are rare.
     """
     t = np.asarray(times_ms, dtype=float)
     v = np.asarray(values, dtype=float)
@@ -375,14 +384,8 @@ def register_glitches(
         return glitch
     _, rollover, _ = unwrap_register(v, register_max)
     drops = np.flatnonzero((np.diff(v) < 0) & ~rollover) + 1
-    # where the register next reaches each level: the running maximum from the right
     for m in (int(d) for d in drops):
-        if glitch[m] or glitch[m - 1]:
-            continue
-        before = v[m - 1]
-        back = np.flatnonzero(v[m + 1 :] >= before)
-        if back.size:
-            glitch[m : m + 1 + int(back[0])] = True
+        if glitch[m - 1]:
             continue
         behind = np.arange(m - 2, max(m - 2 - max_spike_run, -1), -1)
         base = behind[v[behind] <= v[m]]

@@ -20,9 +20,10 @@ from mrv.plans.schema import MonitoringPlan
 from mrv.stores.timeseries import SeriesArrays
 from verification.calibration import CalibrationEvidence
 
-#: Data loaded beyond each end of the period: the gap rules look at up to 72 h either
-#: side of a gap and a gap may straddle the boundary, so a week and a day.
-MARGIN = timedelta(days=8)
+#: Data loaded beyond each end of the period. A gap that starts inside the period is
+#: credited only if it ends within 7 days, and the gap rules then look 72 h beyond its
+#: end: 10 days, and one more so that a gap that reaches past them is seen as such.
+MARGIN = timedelta(days=11)
 
 
 def day_start_ms(day: date) -> int:

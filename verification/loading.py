@@ -9,7 +9,7 @@ calibration records and the data-quality events.
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -63,7 +63,7 @@ def load_inputs(
     assert project is not None
     methodology(plan.project.methodology.id)  # fail early on an unknown methodology
     lo = day_start_ms(start - MARGIN)
-    hi = day_start_ms(end + MARGIN)
+    hi = day_start_ms(end + timedelta(days=1) + MARGIN)  # end is inclusive
     series: dict[tuple[str, str], SeriesArrays] = {
         key: store.series(project_id, key[0], key[1], lo, hi) for key in series_keys(plan)
     }

@@ -9,14 +9,15 @@ from datetime import date, timedelta
 import numpy as np
 
 from mrv import quantities
+from mrv.plans.schema import MonitoringPoint
 from mrv.stores.timeseries import SeriesArrays
 from mrv.units import conversion
 from verification import aggregation as agg
-from verification.inputs import Invoice, day_start_ms
+from verification.inputs import Invoice, ManualRead, Ticket, day_start_ms
 from verification.model import PointValue, Resolved
 from verification.quality import Quality
 from verification.report_model import Finding
-from verification.resolve_base import undo_point
+from verification.resolve_base import iso, undo_point
 from verification.series_parts import PointSeries, amount_factor
 
 
@@ -168,21 +169,31 @@ class OptionB(Quality):
                 ),
                 key=lambda r: r.time_ms,
             )
+            device = self._device(point.device)
+            reads = self._one_read_per_time(point, reads)
             t = np.array([r.time_ms for r in reads], dtype=float)
             v = np.array([r.value for r in reads], dtype=float)
-            device = self._device(point.device)
             detail = agg.cumulative_total(t, v, self.start_ms, self.end_ms, device.register_max)
             spec = quantities.CATALOGUE[point.quantity]
             factor = amount_factor(spec, spec.default_kind, self.unit)
-            value = detail.total * factor
-            # the meter read by hand is still a meter: its calibration and rating apply
+            # a meter read by hand is still a meter: mistyped reads are set aside like a
+            # logger's glitches, and its calibration and rating apply
             part = PointSeries.of(
                 SeriesArrays(t.astype(np.int64), v, np.full(t.size, np.nan)),
                 spec.default_kind,
                 device,
                 self.start_ms,
                 self.end_ms,
+                set_aside_glitches=self.effect == "raises_reference",
             )
+            rule: agg.BoundaryRule = "interpolate"
+            value = part.amount(self.start_ms, self.end_ms, math.inf, None, rule)[0] * factor
+            if part.glitch_times.size:
+                self._finding(
+                    "warning",
+                    f"{point.device}: {part.glitch_times.size} manual read(s) out of line with "
+                    "the reads around them (mistyped?) set aside",
+                )
             cids, value, _ = self._calibrate(len(values), point, part, value, None, factor, None)
             value = self._plausible(point, value, cids, index=len(values))
             notes = []
@@ -204,10 +215,40 @@ class OptionB(Quality):
             values.append(PointValue(point.id, point.device, value, readings=detail.readings))
         return Resolved(p.symbol, self.unit, "B", "manual meter reads", "reads", values)
 
+    def _one_read_per_time(
+        self, point: MonitoringPoint, reads: list[ManualRead]
+    ) -> list[ManualRead]:
+        """Two reads of one meter at the same time with different values (one mistyped,
+        then entered again): the conservative one counts, and the clash is an error."""
+        by_time: dict[int, list[ManualRead]] = {}
+        for r in reads:
+            by_time.setdefault(r.time_ms, []).append(r)
+        kept: list[ManualRead] = []
+        for time_ms, group in sorted(by_time.items()):
+            values = sorted({r.value for r in group})
+            if len(values) > 1:
+                self._finding(
+                    "error",
+                    f"{point.device}: {len(group)} manual reads at {iso(time_ms)} disagree "
+                    f"({', '.join(f'{x:g}' for x in values)}); the "
+                    + ("lower" if self.effect == "raises_reference" else "higher")
+                    + " counts until one is withdrawn",
+                )
+            pick = min if self.effect == "raises_reference" else max
+            kept.append(pick(sorted(group, key=lambda r: r.id), key=lambda r: r.value))
+        return kept
+
     def _from_tickets(self) -> Resolved:
         p = self.param
         tickets = [t for t in self.inputs.tickets if self.start_ms <= t.time_ms < self.end_ms]
-        tickets.sort(key=lambda t: (t.time_ms, t.id))
+        by_number: dict[str, Ticket] = {}
+        for t in sorted(tickets, key=lambda t: (t.time_ms, t.id)):
+            if t.number in by_number:
+                self._finding(
+                    "warning", f"weighbridge ticket {t.number} entered twice: once counted"
+                )
+            by_number.setdefault(t.number, t)
+        tickets = sorted(by_number.values(), key=lambda t: (t.time_ms, t.id))
         total = math.fsum(conversion(t.unit, self.unit)(t.value) for t in tickets)
         source = "weighbridge tickets " + ", ".join(t.number for t in tickets)
         self._row(

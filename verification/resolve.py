@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -248,7 +249,9 @@ class _Resolver(OptionB):
         if self.sym.aggregate == "share":
             value, steps = self._share(parts, spec, max_gap, point, gaps)
         elif self.sym.aggregate == "mean" or not is_amount(spec, kind, self.unit):
+            self._mean_corrections: list[str] = []
             value, steps = self._mean(index, parts, spec, max_gap, point, gaps, notes)
+            correction_ids += self._mean_corrections
             correction_ids += self._calibrate_means(index, point, parts, spec, kind, steps)
         else:
             value, steps, cids = self._amount(index, point, parts, spec, kind, max_gap, gaps)
@@ -307,11 +310,7 @@ class _Resolver(OptionB):
             if clipped[1] <= clipped[0]:
                 continue
             # With nothing after it (or before it), a gap's length is unknown: it counts
-            # as reaching past the data loaded, the conservative reading. But the last
-            # moments of data not yet sent at the period's end are no gap in it.
-            open_ended = b >= hi or a <= lo
-            if open_ended and clipped[1] - clipped[0] <= tolerance:
-                continue
+            # as reaching past the data loaded, the conservative reading.
             bridged = kind == Kind.CUMULATIVE and any(
                 pt.covers(a, b) and not pt.resets_within(a, b) for pt in parts
             )
@@ -429,85 +428,85 @@ class _Resolver(OptionB):
         steps: NDArray[np.float64] | None,
         spec: quantities.QuantitySpec,
     ) -> tuple[list[str], float, NDArray[np.float64] | None]:
-        """Disclose (and price) what the register rules did to this meter's amount:
-        glitches set aside, a boundary inside a gap, resets (substituted for a parameter
-        that raises project emissions: the amount and steps to add)."""
+        """Disclose (and price) what the register rules did to this meter's amount, one
+        rule at a time from the plain reading (boundaries interpolated, drops across gaps
+        read as rollovers where they look like one, every rise counted): spikes set
+        aside, only new highs counted, a boundary inside a gap, a drop across a gap read
+        as a reset. Resets of a parameter that raises project emissions are substituted
+        (returned: the amount and steps to add)."""
         cids: list[str] = []
-
-        def priced(
-            other: tuple[float, NDArray[np.float64] | None],
-        ) -> tuple[float, NDArray[np.float64] | None]:
-            d_steps = None
-            if steps is not None and other[1] is not None:
-                d_steps = steps - other[1] * factor
-            return amount - other[0] * factor, d_steps
-
-        if pt.glitch_times.size:
-            delta, d_steps = priced(
-                pt.amount(self.start_ms, self.end_ms, max_gap, edges, rule, raw=True)
-            )
-            when = ", ".join(iso(t) for t in pt.glitch_times[:5])
-            more = f" and {pt.glitch_times.size - 5} more" if pt.glitch_times.size > 5 else ""
-            note = (
-                f"{pt.device.id}: {pt.glitch_times.size} register reading(s) out of line with "
-                f"their neighbours (a failed read or a spike) set aside: {when}{more}"
-            )
-            self.out.findings.append(
-                Finding(
-                    severity="warning",
-                    symbol=self.param.symbol,
-                    monitoring_point=point.id,
-                    message=note,
+        low = rule == "low"
+        span = (self.start_ms, self.end_ms, max_gap, edges)
+        rules: list[tuple[str, dict[str, Any], str]] = []
+        if low:
+            rules.append(
+                (
+                    "glitch_set_aside",
+                    {"raw": False, "boundary": "interpolate", "strict": False, "envelope": False},
+                    f"{pt.device.id}: {pt.glitch_times.size} register reading(s) jumped above "
+                    "the register and fell back (mis-scaled?) and are set aside",
                 )
             )
-            if delta:
-                cids.append(
-                    self._correction(
-                        "register",
-                        point,
-                        self.start_ms,
-                        self.end_ms,
-                        "glitch_set_aside",
-                        note,
-                        delta,
-                        undo_point(index, delta, d_steps),
+            rules.append(
+                (
+                    "only_new_highs_counted",
+                    {"boundary": "interpolate", "strict": False, "envelope": True},
+                    f"{pt.device.id}: the register fell without rolling over (a reset, or a "
+                    "failed read stored as 0); its climb back to its previous high is not "
+                    "counted again",
+                )
+            )
+        side = "none of it" if low else "all of it"
+        rules.append(
+            (
+                "boundary_in_gap",
+                {"boundary": rule, "strict": False},
+                f"{pt.device.id}: a period boundary falls inside a gap between two readings, "
+                f"so the rise across it cannot be split: {side} is counted in this period "
+                "(conservative), instead of a linear split",
+            )
+        )
+        if low:
+            rules.append(
+                (
+                    "drop_across_gap_is_reset",
+                    {"boundary": rule, "strict": True},
+                    f"{pt.device.id}: the register fell across a gap in its readings; with "
+                    "readings missing a rollover cannot be told from a reset, so it counts "
+                    "as a reset (conservative)",
+                )
+            )
+        previous = pt.amount(*span, raw=True, strict=False, envelope=False)
+        for name, options, note in rules:
+            current = pt.amount(*span, **options)
+            delta = (current[0] - previous[0]) * factor
+            d_steps = (
+                (current[1] - previous[1]) * factor
+                if current[1] is not None and previous[1] is not None
+                else None
+            )
+            previous = current
+            if abs(delta) <= 1e-12 * max(1.0, abs(amount)):
+                continue
+            if name == "glitch_set_aside":
+                when = ", ".join(iso(t) for t in pt.glitch_times[:5])
+                note += f": {when}" + (" and more" if pt.glitch_times.size > 5 else "")
+                self.out.findings.append(
+                    Finding(
+                        severity="warning",
+                        symbol=self.param.symbol,
+                        monitoring_point=point.id,
+                        message=note,
                     )
                 )
-        boundary_only = pt.amount(self.start_ms, self.end_ms, max_gap, edges, rule, strict=False)
-        if rule == "low":
-            delta, d_steps = priced(boundary_only)
-            if delta:
-                cids.append(
-                    self._correction(
-                        "register",
-                        point,
-                        self.start_ms,
-                        self.end_ms,
-                        "drop_across_gap_is_reset",
-                        f"{pt.device.id}: the register fell across a gap in its readings; "
-                        "with readings missing a rollover cannot be told from a reset, so it "
-                        "counts as a reset (conservative)",
-                        delta,
-                        undo_point(index, delta, d_steps),
-                    )
-                )
-            amount, steps = (
-                boundary_only[0] * factor,
-                (boundary_only[1] * factor if boundary_only[1] is not None else None),
-            )
-        delta, d_steps = priced(pt.amount(self.start_ms, self.end_ms, max_gap, edges, strict=False))
-        if delta:
-            side = "none of it" if rule == "low" else "all of it"
             cids.append(
                 self._correction(
                     "register",
                     point,
                     self.start_ms,
                     self.end_ms,
-                    "boundary_in_gap",
-                    f"{pt.device.id}: a period boundary falls inside a gap between two readings, "
-                    f"so the rise across it cannot be split: {side} is counted in this period "
-                    "(conservative), instead of a linear split",
+                    name,
+                    note,
                     delta,
                     undo_point(index, delta, d_steps),
                 )
@@ -544,20 +543,6 @@ class _Resolver(OptionB):
                         undo_point(index, add, d_steps),
                     )
                 )
-        elif pt.resets:
-            cids.append(
-                self._correction(
-                    "register",
-                    point,
-                    self.start_ms,
-                    self.end_ms,
-                    "reset_not_counted",
-                    f"{pt.device.id}: {pt.resets} register reset(s): the amount in each reset's "
-                    "interval is unknown and counts zero",
-                    0.0,
-                    lambda r: r,
-                )
-            )
         return cids, extra, extra_steps
 
     def _substitute(
@@ -656,15 +641,17 @@ class _Resolver(OptionB):
             steps = filled
             if changed.any():
                 delta = np.nan_to_num(filled) - np.nan_to_num(before)
-                self._correction(
-                    "gap",
-                    point,
-                    a,
-                    b,
-                    sub.rule,
-                    sub.note,
-                    float(np.sum(delta * np.diff(edges)) / self.period_ms),
-                    undo_steps(index, changed, before),
+                self._mean_corrections.append(
+                    self._correction(
+                        "gap",
+                        point,
+                        a,
+                        b,
+                        sub.rule,
+                        sub.note,
+                        float(np.sum(delta * np.diff(edges)) / self.period_ms),
+                        undo_steps(index, changed, before),
+                    )
                 )
         if np.isfinite(steps).any():
             mean_steps = float(np.nansum(steps * np.diff(edges)) / self.period_ms)

@@ -196,6 +196,7 @@ class PointSeries:
         *,
         raw: bool = False,
         strict: bool | None = None,
+        envelope: bool | None = None,
     ) -> tuple[float, NDArray[np.float64] | None]:
         """The canonical amount over [start, end) and per step (rate × hours for instants).
 
@@ -215,6 +216,9 @@ class PointSeries:
             if strict is None:
                 strict = boundary == "low"
             rollover_gap = gap if strict else None
+            # counting least, only new highs count (see aggregation.unwrap_register)
+            if envelope is None:
+                envelope = boundary == "low"
             detail = agg.cumulative_total(
                 times,
                 values,
@@ -224,6 +228,7 @@ class PointSeries:
                 max_gap_ms=gap,
                 boundary=boundary,
                 rollover_gap_ms=rollover_gap,
+                envelope=envelope,
             )
             steps = (
                 agg.cumulative_steps(
@@ -234,6 +239,7 @@ class PointSeries:
                     max_gap_ms=gap,
                     boundary=boundary,
                     rollover_gap_ms=rollover_gap,
+                    envelope=envelope,
                 )
                 if edges is not None
                 else None

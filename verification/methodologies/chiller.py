@@ -115,15 +115,18 @@ def calculate(values: Values, table: ParameterTable) -> Calculation:
         if adjust:
             chw = t_chw.points[min(i, len(t_chw.points) - 1)].value  # type: ignore[union-attr]
             cw = t_cw.points[min(i, len(t_cw.points) - 1)].value  # type: ignore[union-attr]
-            cop = cop_at_standard_conditions(
-                cop_pj,
-                cw,
-                chw,
-                td_chw_k=table.value("TD_chw"),
-                td_cw_k=table.value("TD_cw"),
-                t_cw_std_c=table.value("T_cw_std"),
-                t_chw_std_c=table.value("T_chw_std"),
-            )
+            try:
+                cop = cop_at_standard_conditions(
+                    cop_pj,
+                    cw,
+                    chw,
+                    td_chw_k=table.value("TD_chw"),
+                    td_cw_k=table.value("TD_cw"),
+                    t_cw_std_c=table.value("T_cw_std"),
+                    t_chw_std_c=table.value("T_chw_std"),
+                )
+            except ValueError:  # no lift: probes swapped or mislabelled; no credit
+                cop = math.nan
             if not math.isnan(cop):
                 steps.append(
                     CalcStep(
