@@ -56,6 +56,7 @@ from paho.mqtt.properties import Properties  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from bench.common import code_version, verdict  # noqa: E402
 from mrv.broker import MosquittoBroker, free_port  # noqa: E402
 from mrv.config import Settings  # noqa: E402
 from mrv.wire import READINGS_FILTER, readings_topic  # noqa: E402
@@ -857,34 +858,6 @@ def percentile(ordered: list[float], p: float) -> float:
 # --- report ----------------------------------------------------------------------------
 
 
-def verdict(ok: bool) -> str:
-    return "[bold green]PASS[/]" if ok else "[bold red]MISS[/]"
-
-
-def code_version() -> str:
-    """The commit measured, and whether the gateway's code differs from it (read-only git)."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "gateway", "mrv"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.split("\n")
-    except Exception:  # not a git checkout: informational only
-        return "code: (not a git checkout)"
-    changed = [line[3:] for line in dirty if line.strip()]
-    extra = f" + uncommitted changes in {', '.join(changed)}" if changed else ""
-    return f"code: commit {head}{extra}"
-
-
 def best(results: list[DrainResult]) -> DrainResult:
     return max(results, key=lambda r: r.msg_rate)
 
@@ -908,7 +881,7 @@ def main(argv: list[str] | None = None) -> int:
     repeat = args.repeat or (1 if args.quick else 2)
     latency_s = 15.0 if args.quick else 20.0
 
-    for line in [*machine_lines(), code_version()]:
+    for line in [*machine_lines(), code_version("gateway", "mrv")]:
         out.print(line, highlight=False)
     out.print(
         f"N = {n:,} QoS 1 messages per drain, best of {repeat} run(s) per throughput row; "

@@ -53,6 +53,8 @@ from numpy.typing import NDArray  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from bench.common import code_version, verdict  # noqa: E402
+
 out = Console(width=max(Console().width, 132))  # a piped run would wrap at 80 columns
 say = Console(stderr=True, highlight=False, markup=False)
 
@@ -703,34 +705,6 @@ def machine_lines() -> list[str]:
     ]
 
 
-def code_version() -> str:
-    """The commit measured, and any uncommitted change to the code on the path."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "verification", "mrv"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.split("\n")
-    except Exception:  # not a git checkout: informational only
-        return "code: (not a git checkout)"
-    changed = [line[3:] for line in dirty if line.strip()]
-    extra = f" + uncommitted changes in {', '.join(changed)}" if changed else ""
-    return f"code: commit {head}{extra}"
-
-
-def verdict(ok: bool) -> str:
-    return "[bold green]PASS[/]" if ok else "[bold red]MISS[/]"
-
-
 def median(results: list[dict[str, Any]], key: str) -> float:
     return statistics.median(r[key] for r in results)
 
@@ -777,7 +751,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         return child_main(args.child, dataset_for(args.data, days), args.profile_top)
 
-    for line in [*machine_lines(), code_version()]:
+    for line in [*machine_lines(), code_version("verification", "mrv")]:
         out.print(line, highlight=False)
     out.print(
         f"{days} days of one-minute readings, 10 devices; {args.rounds} round(s); "

@@ -1,0 +1,36 @@
+"""What the benchmarks share: the verdict cell and the code version measured."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def verdict(ok: bool) -> str:
+    return "[bold green]PASS[/]" if ok else "[bold red]MISS[/]"
+
+
+def code_version(*paths: str) -> str:
+    """The commit measured, and any uncommitted change under ``paths`` (read-only git)."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", *paths],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.split("\n")
+    except Exception:  # not a git checkout: informational only
+        return "code: (not a git checkout)"
+    changed = [line[3:] for line in dirty if line.strip()]
+    extra = f" + uncommitted changes in {', '.join(changed)}" if changed else ""
+    return f"code: commit {head}{extra}"
