@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from mrv.cli_api import api, token_app
 from mrv.cli_records import entries_app, periods_app
 from mrv.cli_report import report
 from mrv.config import Settings, load_settings
@@ -38,6 +39,8 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(periods_app, name="periods")
 app.add_typer(entries_app, name="entries")
 app.command("report")(report)
+app.command("api")(api)
+app.add_typer(token_app, name="token")
 
 console = Console()
 err = Console(stderr=True)

@@ -1,0 +1,129 @@
+"""The HTTP API's first slice through a real ``mrv api`` (uvicorn) on a free port: health,
+OpenAPI, tokens per role and project, and monitoring reports streamed as files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from mrv.broker import free_port, wait_for_port
+from mrv.cli import app
+from tests.conftest import PLANS, SOLAR_PLAN
+
+runner = CliRunner()
+
+
+def run(*args: str, home: Path, code: int = 0) -> str:
+    result = runner.invoke(app, [*args], env={"MRV_HOME": str(home), "COLUMNS": "200"})
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def token(home: Path, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "mrv.cli", "token", "create", *args],
+        env={**os.environ, "MRV_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    home = tmp_path / "home"
+    run("plan", "load", str(SOLAR_PLAN), home=home)
+    run("plan", "load", str(PLANS / "chiller-efficiency.yaml"), home=home)
+    logger = tmp_path / "logger.csv"
+    logger.write_text(
+        "time,site,device,seq,quantity,value,unit\n"
+        "2026-06-01T00:00:00Z,rayong-a,pv-a-meter,1,energy_export,0,MWh\n"
+        "2026-07-01T00:00:00Z,rayong-a,pv-a-meter,2,energy_export,120,MWh\n"
+    )
+    run("readings", "import", "--project", "th-solar-rooftops", str(logger), home=home)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mrv.cli", "api", "--port", str(port), "--home", str(home)],
+        env={**os.environ, "MRV_HOME": str(home)},
+    )
+    try:
+        wait_for_port(port, timeout_s=30)
+        yield f"http://127.0.0.1:{port}", home
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_health_and_openapi_need_no_token(server) -> None:
+    url, _ = server
+    assert httpx.get(f"{url}/health").json() == {"status": "ok"}
+    spec = httpx.get(f"{url}/openapi.json").json()
+    assert "/v1/projects/{project}/reports" in spec["paths"]
+    assert "mrv_api_requests_total" in httpx.get(f"{url}/metrics").text
+
+
+def test_a_verifier_reads_its_project_and_nothing_else(server) -> None:
+    url, home = server
+    verifier = token(home, "--role", "verifier", "--project", "th-solar-rooftops", "--label", "TPE")
+    auth = {"Authorization": f"Bearer {verifier}"}
+    assert [p["id"] for p in httpx.get(f"{url}/v1/projects", headers=auth).json()] == [
+        "th-solar-rooftops"
+    ]
+    query = {"start": "2026-06-01", "end": "2026-06-30"}
+    r = httpx.get(
+        f"{url}/v1/projects/th-solar-rooftops/reports", params=query, headers=auth, timeout=60
+    )
+    assert r.status_code == 200, r.text
+    report = json.loads(r.content)
+    assert report["emission_reductions_tco2"]["value"] == 60
+    assert r.headers["x-inputs-sha256"] == report["inputs_sha256"]
+    pdf = httpx.get(
+        f"{url}/v1/projects/th-solar-rooftops/reports",
+        params={**query, "format": "pdf"},
+        headers=auth,
+        timeout=60,
+    )
+    assert pdf.content.startswith(b"%PDF") and "attachment" in pdf.headers["content-disposition"]
+    denied = httpx.get(f"{url}/v1/projects/id-mall-chillers/reports", params=query, headers=auth)
+    assert denied.status_code == 403 and "does not grant" in denied.json()["error"]
+    bad = httpx.get(
+        f"{url}/v1/projects/th-solar-rooftops/reports",
+        params={"start": "2026-06-30", "end": "2026-06-01"},
+        headers=auth,
+    )
+    assert bad.status_code == 422 and bad.json()["error"].startswith("end:")
+
+
+def test_missing_expired_and_revoked_tokens_are_refused(server) -> None:
+    url, home = server
+    assert httpx.get(f"{url}/v1/projects").status_code == 401
+    assert (
+        httpx.get(f"{url}/v1/projects", headers={"Authorization": "Bearer nope"}).status_code == 401
+    )
+    expired = token(
+        home, "--role", "verifier", "--project", "th-solar-rooftops", "--expires", "0.00001"
+    )
+    time.sleep(1.5)
+    assert (
+        httpx.get(f"{url}/v1/projects", headers={"Authorization": f"Bearer {expired}"}).status_code
+        == 401
+    )
+    admin = token(home, "--role", "admin")
+    auth = {"Authorization": f"Bearer {admin}"}
+    assert len(httpx.get(f"{url}/v1/projects", headers=auth).json()) == 2
+    listing = run("token", "list", home=home)
+    admin_id = next(line.split("│")[1].strip() for line in listing.splitlines() if "admin" in line)
+    run("token", "revoke", admin_id, home=home)
+    assert httpx.get(f"{url}/v1/projects", headers=auth).status_code == 401
+    run("token", "create", "--role", "verifier", home=home, code=2)  # no project
