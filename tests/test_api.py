@@ -127,3 +127,56 @@ def test_missing_expired_and_revoked_tokens_are_refused(server) -> None:
     run("token", "revoke", admin_id, home=home)
     assert httpx.get(f"{url}/v1/projects", headers=auth).status_code == 401
     run("token", "create", "--role", "verifier", home=home, code=2)  # no project
+
+
+ENTRY = {
+    "id": "5b3f0c7a-8a1e-4f5e-9d7a-1b2c3d4e5f61",
+    "type": "calibration_certificate",
+    "author": "somchai.k",
+    "gps": {"lat": 12.7074, "lon": 101.1481, "accuracy_m": 8},
+    "body": {
+        "device": "pv-a-meter",
+        "calibrated_on": "2026-06-20",
+        "certificate": "TISI-CAL-2026-0620-114",
+        "result": "within_tolerance",
+        "error_pct": 0.12,
+    },
+}
+
+
+def test_field_entries_are_idempotent_validated_and_edited_with_a_reason(server) -> None:
+    url, home = server
+    field = {
+        "Authorization": f"Bearer {token(home, '--role', 'field', '--project', 'th-solar-rooftops', '--label', 'somchai.k')}"
+    }
+    verifier = {
+        "Authorization": f"Bearer {token(home, '--role', 'verifier', '--project', 'th-solar-rooftops')}"
+    }
+    entries = f"{url}/v1/projects/th-solar-rooftops/entries"
+    first = httpx.post(entries, json=ENTRY, headers=field)
+    assert first.status_code == 201, first.text
+    again = httpx.post(entries, json=ENTRY, headers=field)  # a resend after a lost answer
+    assert again.status_code == 200 and again.json()["id"] == ENTRY["id"]
+    other = {**ENTRY, "body": {**ENTRY["body"], "error_pct": 0.3}}
+    assert httpx.post(entries, json=other, headers=field).status_code == 409
+    bad = {
+        **ENTRY,
+        "id": "5b3f0c7a-8a1e-4f5e-9d7a-1b2c3d4e5f62",
+        "body": {**ENTRY["body"], "device": "pv-z"},
+    }
+    refused = httpx.post(entries, json=bad, headers=field)
+    assert refused.status_code == 422 and refused.json()["problems"][0]["field"] == "body.device"
+    assert httpx.post(entries, json=ENTRY, headers=verifier).status_code == 403  # read-only
+    one = f"{entries}/{ENTRY['id']}"
+    edit = {
+        "body": {**ENTRY["body"], "error_pct": 0.15},
+        "reason": "typo on the certificate",
+        "author": "somchai.k",
+    }
+    assert httpx.put(one, json={**edit, "reason": ""}, headers=field).status_code == 422
+    edited = httpx.put(one, json=edit, headers=field)
+    assert edited.status_code == 200 and edited.json()["revision"] == 2
+    shown = httpx.get(one, headers=verifier).json()
+    assert [h["reason"] for h in shown["history"]] == [None, "typo on the certificate"]
+    listed = httpx.get(entries, params={"type": "calibration_certificate"}, headers=verifier).json()
+    assert [e["id"] for e in listed] == [ENTRY["id"]]

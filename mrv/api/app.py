@@ -7,11 +7,14 @@ annotations, and those name functions local to ``create_app``."""
 from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Any, cast
+from uuid import UUID
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,6 +23,19 @@ from mrv.config import Settings
 from mrv.db import audit
 from mrv.db.engine import Database
 from mrv.db.models import Project
+from mrv.db.records import (
+    Conflict,
+    EntryRejected,
+    NotFound,
+    RecordError,
+    StoredEntry,
+    add_entry,
+    edit_entry,
+    entries_for,
+    entry_history,
+    get_entry,
+)
+from mrv.entries import EntryIn, body_json
 
 REQUESTS = Counter("mrv_api_requests_total", "API requests", ["route", "status"])
 MEDIA = {
@@ -31,6 +47,26 @@ MEDIA = {
 }
 
 bearer = HTTPBearer(auto_error=False)
+
+
+class EntryEdit(BaseModel):
+    """An edit of an entry: the new body and why (both required)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    body: dict[str, Any]
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    author: Annotated[str, Field(min_length=1, max_length=128)]
+    base_revision: Annotated[int, Field(ge=1)] | None = None
+
+
+def record_error(exc: RecordError) -> HTTPException:
+    """A refused record as an HTTP error naming the field: 404, 409 or 422."""
+    status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 422
+    if isinstance(exc, EntryRejected):
+        detail: Any = [{"field": p.field, "message": p.message} for p in exc.problems]
+        return HTTPException(status, detail)
+    return HTTPException(status, {"field": exc.field, "message": exc.message})
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -83,7 +119,23 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def json_errors(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+        detail = exc.detail
+        if isinstance(detail, dict):
+            body: dict[str, Any] = {"error": detail["message"], "field": detail["field"]}
+        elif isinstance(detail, list):
+            text = "; ".join(f"{p['field']}: {p['message']}" for p in detail)
+            body = {"error": text, "problems": detail}
+        else:
+            body = {"error": detail}
+        return JSONResponse(body, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": ".".join(str(x) for x in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ]
+        text = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        return JSONResponse({"error": text, "problems": problems}, status_code=422)
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -107,6 +159,92 @@ def create_app(settings: Settings) -> FastAPI:
             for p in rows
             if who.may_see(p.id)
         ]
+
+    def may_write(who: TokenInfo) -> None:
+        if who.role not in ("field", "operator", "admin"):
+            raise HTTPException(403, f"a {who.role} token is read-only")
+
+    def stored_or_404(s: Session, project: str, entry_id: UUID) -> StoredEntry:
+        entry = get_entry(s, entry_id)
+        if entry is None or entry.project_id != project:
+            raise HTTPException(404, f"id: no entry {entry_id} in project {project!r}")
+        return entry
+
+    @app.post("/v1/projects/{project}/entries", status_code=201)
+    def create_entry(
+        project: Annotated[str, Depends(project_of)],
+        who: Annotated[TokenInfo, Depends(caller)],
+        s: Annotated[Session, Depends(session)],
+        entry: EntryIn,
+        response: Response,
+    ) -> dict[str, Any]:
+        """Store a field entry under its client-generated id: sending it again returns
+        the stored one (200); another body under the same id is a conflict (409)."""
+        may_write(who)
+        try:
+            stored, created = add_entry(s, project, entry)
+            s.commit()
+        except RecordError as exc:
+            s.rollback()
+            raise record_error(exc) from None
+        response.status_code = 201 if created else 200
+        return stored.as_json()
+
+    @app.get("/v1/projects/{project}/entries")
+    def list_entries(
+        project: Annotated[str, Depends(project_of)],
+        s: Annotated[Session, Depends(session)],
+        type: Annotated[str | None, Query(max_length=32)] = None,
+    ) -> list[dict[str, Any]]:
+        return [e.as_json() for e in entries_for(s, project, [type] if type else None)]
+
+    @app.get("/v1/projects/{project}/entries/{entry_id}")
+    def read_entry(
+        project: Annotated[str, Depends(project_of)],
+        s: Annotated[Session, Depends(session)],
+        entry_id: UUID,
+    ) -> dict[str, Any]:
+        """The entry at its current revision, with every revision (edits and reasons)."""
+        entry = stored_or_404(s, project, entry_id)
+        history = [
+            {
+                "revision": r.revision,
+                "body": body_json(r.body),
+                "reason": r.reason,
+                "author": r.author,
+                "recorded_at": r.recorded_at.isoformat(),
+            }
+            for r in entry_history(s, entry_id)
+        ]
+        return {**entry.as_json(), "history": history}
+
+    @app.put("/v1/projects/{project}/entries/{entry_id}")
+    def edit(
+        project: Annotated[str, Depends(project_of)],
+        who: Annotated[TokenInfo, Depends(caller)],
+        s: Annotated[Session, Depends(session)],
+        entry_id: UUID,
+        change: EntryEdit,
+    ) -> dict[str, Any]:
+        """Replace an entry's body; the reason is required and every revision is kept."""
+        may_write(who)
+        entry = stored_or_404(s, project, entry_id)
+        if who.role == "field" and entry.author != change.author:
+            raise HTTPException(403, "author: field staff edit only their own entries")
+        try:
+            stored = edit_entry(
+                s,
+                entry_id,
+                change.body,
+                change.reason,
+                change.author,
+                base_revision=change.base_revision,
+            )
+            s.commit()
+        except RecordError as exc:
+            s.rollback()
+            raise record_error(exc) from None
+        return stored.as_json()
 
     @app.get("/v1/projects/{project}/reports")
     def report(
