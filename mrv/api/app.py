@@ -5,7 +5,7 @@ No ``from __future__ import annotations`` here: FastAPI reads the dependencies f
 annotations, and those name functions local to ``create_app``."""
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, cast
 from uuid import UUID
 
@@ -245,6 +245,80 @@ def create_app(settings: Settings) -> FastAPI:
             s.rollback()
             raise record_error(exc) from None
         return stored.as_json()
+
+    @app.get("/v1/projects/{project}/audit/verify")
+    def audit_verify(
+        project: Annotated[str, Depends(project_of)],
+        s: Annotated[Session, Depends(session)],
+    ) -> dict[str, Any]:
+        """Walk the whole audit hash chain: intact, or where it first breaks and why."""
+        verdict = audit.verify(s)
+        return {
+            "intact": verdict.intact,
+            "length": verdict.length,
+            "broken_at": verdict.broken_at,
+            "reason": verdict.reason,
+        }
+
+    @app.get("/v1/projects/{project}/readings")
+    def readings(
+        project: Annotated[str, Depends(project_of)],
+        device: Annotated[str | None, Query(max_length=64)] = None,
+        quantity: Annotated[str | None, Query(max_length=64)] = None,
+        start: Annotated[datetime | None, Query()] = None,
+        end: Annotated[datetime | None, Query()] = None,
+        cursor: Annotated[str | None, Query(max_length=300)] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+        format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+    ) -> Response:
+        """Stored readings in time order, a page at a time: pass ``next_cursor`` back as
+        ``cursor`` for the next page (JSON), or read the ``X-Next-Cursor`` header (CSV)."""
+        from mrv.stores import open_timeseries
+
+        after: tuple[int, str, str, int] | None = None
+        if cursor:
+            try:
+                t, d, q, n = cursor.split("~")
+                after = (int(t), d, q, int(n))
+            except ValueError:
+                raise HTTPException(422, {"field": "cursor", "message": "not a cursor"}) from None
+        start_ms = int(start.timestamp() * 1000) if start else None
+        if after is not None:
+            start_ms = after[0]
+        end_ms = int(end.timestamp() * 1000) if end else None
+        store = open_timeseries(settings)
+        rows: list[Any] = []
+        try:
+            for row in store.query(
+                project, device=device, quantity=quantity, start_ms=start_ms, end_ms=end_ms
+            ):
+                key = (row.time_ms, row.device, row.quantity, row.seq)
+                if after is not None and key <= after:
+                    continue
+                rows.append(row)
+                if len(rows) > limit:
+                    break
+        finally:
+            store.close()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = (
+            f"{rows[-1].time_ms}~{rows[-1].device}~{rows[-1].quantity}~{rows[-1].seq}"
+            if more
+            else None
+        )
+        fields = ("time_ms", "device", "quantity", "seq", "value", "kind", "raw_value", "raw_unit")
+        if format == "csv":
+            lines = [",".join(fields)]
+            lines += [",".join(str(getattr(r, f)) for f in fields) for r in rows]
+            headers = {"X-Next-Cursor": next_cursor} if next_cursor else {}
+            return Response("\n".join(lines) + "\n", media_type=MEDIA["csv"], headers=headers)
+        return JSONResponse(
+            {
+                "readings": [{f: getattr(r, f) for f in fields} for r in rows],
+                "next_cursor": next_cursor,
+            }
+        )
 
     @app.get("/v1/projects/{project}/reports")
     def report(
