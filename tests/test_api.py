@@ -213,3 +213,39 @@ def test_readings_page_by_cursor_and_the_audit_chain_verifies(server) -> None:
     conn.close()
     broken = httpx.get(verify, headers=auth).json()
     assert broken["intact"] is False and broken["broken_at"] == victim
+
+
+def test_operator_actions_reads_and_limits(server) -> None:
+    url, home = server
+    operator = {
+        "Authorization": f"Bearer {token(home, '--role', 'operator', '--project', 'th-solar-rooftops')}"
+    }
+    verifier = {
+        "Authorization": f"Bearer {token(home, '--role', 'verifier', '--project', 'th-solar-rooftops')}"
+    }
+    periods = f"{url}/v1/projects/th-solar-rooftops/periods"
+    first = {"start": "2026-01-01", "end": "2026-06-30"}
+    assert httpx.post(periods, json=first, headers=verifier).status_code == 403
+    assert httpx.post(periods, json=first, headers=operator).json()["number"] == 1
+    gap = httpx.post(periods, json={"start": "2026-08-01", "end": "2026-12-31"}, headers=operator)
+    assert gap.status_code == 422 and gap.json()["field"] == "start"
+    assert httpx.get(periods, headers=verifier).json() == [{"number": 1, **first}]
+    assert (
+        httpx.get(f"{url}/v1/projects/th-solar-rooftops/quarantine", headers=verifier).json() == []
+    )
+    events = httpx.get(f"{url}/v1/projects/th-solar-rooftops/events", headers=verifier)
+    assert events.status_code == 200 and isinstance(events.json(), list)
+    huge = httpx.post(
+        f"{url}/v1/projects/th-solar-rooftops/entries",
+        content=b"x" * 1_100_000,
+        headers={**operator, "Content-Type": "application/json"},
+    )
+    assert huge.status_code == 413
+    # guessing tokens is slowed down
+    for _ in range(5):
+        assert (
+            httpx.get(f"{url}/v1/projects", headers={"Authorization": "Bearer guess"}).status_code
+            == 401
+        )
+    slowed = httpx.get(f"{url}/v1/projects", headers={"Authorization": "Bearer guess"})
+    assert slowed.status_code == 429 and int(slowed.headers["retry-after"]) > 0

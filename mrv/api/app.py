@@ -4,6 +4,8 @@ monitoring reports for verifiers, every request authorised per role and project.
 No ``from __future__ import annotations`` here: FastAPI reads the dependencies from the
 annotations, and those name functions local to ``create_app``."""
 
+import time
+from collections import defaultdict, deque
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Annotated, Any, cast
@@ -22,7 +24,7 @@ from mrv.api.tokens import TokenInfo, check_token
 from mrv.config import Settings
 from mrv.db import audit
 from mrv.db.engine import Database
-from mrv.db.models import Project
+from mrv.db.models import Event, Project, QuarantineEntry
 from mrv.db.records import (
     Conflict,
     EntryRejected,
@@ -30,10 +32,12 @@ from mrv.db.records import (
     RecordError,
     StoredEntry,
     add_entry,
+    define_period,
     edit_entry,
     entries_for,
     entry_history,
     get_entry,
+    list_periods,
 )
 from mrv.entries import EntryIn, body_json
 
@@ -47,6 +51,9 @@ MEDIA = {
 }
 
 bearer = HTTPBearer(auto_error=False)
+MAX_BODY_BYTES = 1_000_000  # an entry is a few kB; photos come with a later slice
+MAX_FAILURES = 5  # failed authentications per client ...
+FAILURE_WINDOW_S = 60.0  # ... within this many seconds, then it waits
 
 
 class EntryEdit(BaseModel):
@@ -58,6 +65,13 @@ class EntryEdit(BaseModel):
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
     author: Annotated[str, Field(min_length=1, max_length=128)]
     base_revision: Annotated[int, Field(ge=1)] | None = None
+
+
+class PeriodIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: date
+    end: date  # inclusive
 
 
 def record_error(exc: RecordError) -> HTTPException:
@@ -81,13 +95,29 @@ def create_app(settings: Settings) -> FastAPI:
         with db.session() as s:
             yield s
 
+    failures: dict[str, deque[float]] = defaultdict(deque)
+
     def caller(
         request: Request,
         s: Annotated[Session, Depends(session)],
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> TokenInfo:
+        # Guessing tokens is slowed down: after a few failures a client waits.
+        client = request.client.host if request.client else "?"
+        now = time.monotonic()
+        recent = failures[client]
+        while recent and now - recent[0] > FAILURE_WINDOW_S:
+            recent.popleft()
+        if len(recent) >= MAX_FAILURES:
+            wait = int(FAILURE_WINDOW_S - (now - recent[0])) + 1
+            raise HTTPException(
+                429,
+                f"too many failed attempts: retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
         info = check_token(s, credentials.credentials) if credentials else None
         if info is None:
+            recent.append(now)
             raise HTTPException(401, "a valid bearer token is required (mrv token create)")
         return info
 
@@ -111,6 +141,17 @@ def create_app(settings: Settings) -> FastAPI:
         return project
 
     @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return JSONResponse(
+                {"error": f"body: at most {MAX_BODY_BYTES:,} bytes", "field": "body"},
+                status_code=413,
+            )
+        response: Response = await call_next(request)
+        return response
+
+    @app.middleware("http")
     async def count(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
         route = request.scope.get("route")
@@ -127,7 +168,7 @@ def create_app(settings: Settings) -> FastAPI:
             body = {"error": text, "problems": detail}
         else:
             body = {"error": detail}
-        return JSONResponse(body, status_code=exc.status_code)
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -245,6 +286,92 @@ def create_app(settings: Settings) -> FastAPI:
             s.rollback()
             raise record_error(exc) from None
         return stored.as_json()
+
+    @app.get("/v1/projects/{project}/periods")
+    def periods(
+        project: Annotated[str, Depends(project_of)],
+        s: Annotated[Session, Depends(session)],
+    ) -> list[dict[str, Any]]:
+        return [
+            {"number": p.number, "start": p.start.isoformat(), "end": p.end.isoformat()}
+            for p in list_periods(s, project)
+        ]
+
+    @app.post("/v1/projects/{project}/periods", status_code=201)
+    def new_period(
+        project: Annotated[str, Depends(project_of)],
+        who: Annotated[TokenInfo, Depends(caller)],
+        s: Annotated[Session, Depends(session)],
+        period: PeriodIn,
+    ) -> dict[str, Any]:
+        """Define the next monitoring period (operators): contiguous with the previous
+        one, inside the crediting period; audited."""
+        if who.role not in ("operator", "admin"):
+            raise HTTPException(403, "defining monitoring periods is an operator's action")
+        try:
+            row = define_period(s, project, period.start, period.end, actor=f"token:{who.id}")
+            s.commit()
+        except RecordError as exc:
+            s.rollback()
+            raise record_error(exc) from None
+        return {"number": row.number, "start": row.start.isoformat(), "end": row.end.isoformat()}
+
+    @app.get("/v1/projects/{project}/quarantine")
+    def quarantine(
+        project: Annotated[str, Depends(project_of)],
+        s: Annotated[Session, Depends(session)],
+        status: Annotated[str | None, Query(pattern="^(open|released|resolved)$")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Quarantined messages of the project: why, and which field."""
+        query = (
+            select(QuarantineEntry)
+            .where(QuarantineEntry.project_id == project)
+            .order_by(QuarantineEntry.id)
+            .limit(limit)
+        )
+        if status:
+            query = query.where(QuarantineEntry.status == status)
+        return [
+            {
+                "id": q.id,
+                "received_at": q.received_at.isoformat(),
+                "topic": q.topic,
+                "device": q.device_id,
+                "reason": q.reason,
+                "field": q.field,
+                "detail": q.detail,
+                "status": q.status,
+            }
+            for q in s.scalars(query)
+        ]
+
+    @app.get("/v1/projects/{project}/events")
+    def events(
+        project: Annotated[str, Depends(project_of)],
+        s: Annotated[Session, Depends(session)],
+        kind: Annotated[str | None, Query(max_length=32)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Data-quality events (reset, rollover, conflict, arrival_gap) in time order."""
+        query = (
+            select(Event)
+            .where(Event.project_id == project)
+            .order_by(Event.time_ms, Event.id)
+            .limit(limit)
+        )
+        if kind:
+            query = query.where(Event.kind == kind)
+        return [
+            {
+                "time_ms": e.time_ms,
+                "device": e.device_id,
+                "quantity": e.quantity,
+                "kind": e.kind,
+                "detail": e.detail,
+            }
+            for e in s.scalars(query)
+        ]
 
     @app.get("/v1/projects/{project}/audit/verify")
     def audit_verify(
