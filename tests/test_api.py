@@ -249,3 +249,31 @@ def test_operator_actions_reads_and_limits(server) -> None:
         )
     slowed = httpx.get(f"{url}/v1/projects", headers={"Authorization": "Bearer guess"})
     assert slowed.status_code == 429 and int(slowed.headers["retry-after"]) > 0
+
+
+def test_an_entry_changed_behind_the_apis_back_is_named(server) -> None:
+    url, home = server
+    field = {
+        "Authorization": f"Bearer {token(home, '--role', 'field', '--project', 'th-solar-rooftops')}"
+    }
+    assert (
+        httpx.post(
+            f"{url}/v1/projects/th-solar-rooftops/entries", json=ENTRY, headers=field
+        ).status_code
+        == 201
+    )
+    verify = f"{url}/v1/projects/th-solar-rooftops/audit/verify"
+    clean = httpx.get(verify, headers=field).json()
+    assert clean["intact"] and clean["entries_checked"] == 1 and clean["entries_changed"] == []
+    import sqlite3
+
+    conn = sqlite3.connect(home / "mrv.sqlite")
+    conn.execute(
+        "UPDATE entries SET body = json_set(body, '$.error_pct', 0.01) WHERE id = ?", (ENTRY["id"],)
+    )
+    conn.commit()
+    conn.close()
+    tampered = httpx.get(verify, headers=field).json()
+    assert tampered["intact"] is False
+    assert [e["id"] for e in tampered["entries_changed"]] == [ENTRY["id"]]
+    assert "body changed after it was recorded" in tampered["entries_changed"][0]["message"]

@@ -38,6 +38,7 @@ from mrv.db.records import (
     entry_history,
     get_entry,
     list_periods,
+    verify_entries,
 )
 from mrv.entries import EntryIn, body_json
 
@@ -378,13 +379,19 @@ def create_app(settings: Settings) -> FastAPI:
         project: Annotated[str, Depends(project_of)],
         s: Annotated[Session, Depends(session)],
     ) -> dict[str, Any]:
-        """Walk the whole audit hash chain: intact, or where it first breaks and why."""
+        """Walk the whole audit hash chain, and check the project's entries against the
+        hashes it recorded: intact, or the first broken link and every changed entry."""
         verdict = audit.verify(s)
+        checked, breaks = verify_entries(s, project)
         return {
-            "intact": verdict.intact,
+            "intact": verdict.intact and not breaks,
             "length": verdict.length,
             "broken_at": verdict.broken_at,
             "reason": verdict.reason,
+            "entries_checked": checked,
+            "entries_changed": [
+                {"id": b.entry_id, "revision": b.revision, "message": b.message} for b in breaks
+            ],
         }
 
     @app.get("/v1/projects/{project}/readings")

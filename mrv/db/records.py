@@ -21,7 +21,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mrv.db import audit
-from mrv.db.models import AuditHead, Entry, EntryRevision, MonitoringPeriod, Project
+from mrv.db.models import (
+    AuditEntry,
+    AuditHead,
+    Entry,
+    EntryRevision,
+    MonitoringPeriod,
+    Project,
+)
 from mrv.entries import (
     CalibrationCertificate,
     CalibrationResult,
@@ -548,3 +555,55 @@ def calibration_records(
         # Same day: the plan's record first, then entries in id order (deterministic).
         records.sort(key=lambda r: (r.date, r.source != "plan", r.source))
     return by_device
+
+
+# --- entries against the audit chain ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntryBreak:
+    """An entry whose stored content is not what the audit chain recorded for it."""
+
+    entry_id: str
+    revision: int
+    message: str
+
+
+def verify_entries(session: Session, project_id: str) -> tuple[int, list[EntryBreak]]:
+    """Check every entry of a project against the hash the audit chain recorded for its
+    current revision: a change made behind the API's back shows here, naming the entry.
+    Returns how many entries were checked and the breaks."""
+    audited: dict[str, tuple[int, str]] = {}
+    rows = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.project_id == project_id)
+        .where(AuditEntry.action.in_(["entry.add", "entry.edit"]))
+        .order_by(AuditEntry.id)
+    )
+    for a in rows:
+        audited[str(a.body["id"])] = (int(a.body["revision"]), str(a.body["body_sha256"]))
+    breaks: list[EntryBreak] = []
+    checked = 0
+    for row in session.scalars(select(Entry).where(Entry.project_id == project_id)):
+        checked += 1
+        record = audited.get(row.id)
+        if record is None:
+            breaks.append(EntryBreak(row.id, row.revision, "no audit record of this entry"))
+            continue
+        revision, sha = record
+        actual = _sha256(row.body)
+        if revision != row.revision:
+            breaks.append(
+                EntryBreak(
+                    row.id, row.revision, f"stored revision {row.revision}, audited {revision}"
+                )
+            )
+        elif actual != sha or row.body_sha256 != sha:
+            breaks.append(
+                EntryBreak(
+                    row.id,
+                    row.revision,
+                    f"body changed after it was recorded (audited {sha[:12]}, now {actual[:12]})",
+                )
+            )
+    return checked, breaks
