@@ -277,3 +277,46 @@ def test_an_entry_changed_behind_the_apis_back_is_named(server) -> None:
     assert tampered["intact"] is False
     assert [e["id"] for e in tampered["entries_changed"]] == [ENTRY["id"]]
     assert "body changed after it was recorded" in tampered["entries_changed"][0]["message"]
+
+
+def test_fifty_clients_resending_the_same_entries_store_each_once(server) -> None:
+    """50 parallel clients each send the same 200 entries (in their own order): exactly
+    200 are stored, each resend answered with the stored entry, never a 500."""
+    import random
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    url, home = server
+    auth = {
+        "Authorization": f"Bearer {token(home, '--role', 'field', '--project', 'th-solar-rooftops')}"
+    }
+    entries = [
+        {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"read-{k}")),
+            "type": "meter_reading",
+            "author": "field-team",
+            "body": {
+                "device": "pv-a-meter",
+                "quantity": "energy_export",
+                "time": f"2026-06-{1 + k // 24:02d}T{k % 24:02d}:00:00Z",
+                "value": 1000.0 + k,
+                "unit": "kWh",
+            },
+        }
+        for k in range(200)
+    ]
+
+    def client(n: int) -> list[int]:
+        order = entries[:]
+        random.Random(n).shuffle(order)
+        with httpx.Client(base_url=url, headers=auth, timeout=60) as c:
+            return [
+                c.post("/v1/projects/th-solar-rooftops/entries", json=e).status_code for e in order
+            ]
+
+    with ThreadPoolExecutor(50) as pool:
+        codes = [code for result in pool.map(client, range(50)) for code in result]
+    assert set(codes) <= {200, 201}, sorted(set(codes))
+    assert codes.count(201) == 200
+    stored = httpx.get(f"{url}/v1/projects/th-solar-rooftops/entries", headers=auth).json()
+    assert len(stored) == 200
