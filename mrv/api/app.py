@@ -118,7 +118,8 @@ def create_app(settings: Settings) -> FastAPI:
             )
         info = check_token(s, credentials.credentials) if credentials else None
         if info is None:
-            recent.append(now)
+            if credentials is not None:  # a wrong token is a guess; a missing one is not
+                recent.append(now)
             raise HTTPException(401, "a valid bearer token is required (mrv token create)")
         return info
 
