@@ -9,10 +9,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import Connection, create_engine, text
 from typer.testing import CliRunner
 
 from mrv.broker import free_port, wait_for_port
@@ -22,8 +24,19 @@ from tests.conftest import PLANS, SOLAR_PLAN
 runner = CliRunner()
 
 
+# Each test home's relational store (SQLite or a private PostgreSQL, see ``db_url``).
+DB_URLS: dict[Path, str] = {}
+
+
+def env_of(home: Path) -> dict[str, str]:
+    env = {"MRV_HOME": str(home)}
+    if home in DB_URLS:
+        env["MRV_DATABASE_URL"] = DB_URLS[home]
+    return env
+
+
 def run(*args: str, home: Path, code: int = 0) -> str:
-    result = runner.invoke(app, [*args], env={"MRV_HOME": str(home), "COLUMNS": "200"})
+    result = runner.invoke(app, [*args], env={**env_of(home), "COLUMNS": "200"})
     assert result.exit_code == code, result.output
     return result.output
 
@@ -31,7 +44,7 @@ def run(*args: str, home: Path, code: int = 0) -> str:
 def token(home: Path, *args: str) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "mrv.cli", "token", "create", *args],
-        env={**os.environ, "MRV_HOME": str(home)},
+        env={**os.environ, **env_of(home)},
         capture_output=True,
         text=True,
         timeout=60,
@@ -41,8 +54,9 @@ def token(home: Path, *args: str) -> str:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def server(tmp_path: Path, db_url: str) -> Iterator[tuple[str, Path]]:
     home = tmp_path / "home"
+    DB_URLS[home] = db_url
     run("plan", "load", str(SOLAR_PLAN), home=home)
     run("plan", "load", str(PLANS / "chiller-efficiency.yaml"), home=home)
     logger = tmp_path / "logger.csv"
@@ -55,7 +69,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mrv.cli", "api", "--port", str(port), "--home", str(home)],
-        env={**os.environ, "MRV_HOME": str(home)},
+        env={**os.environ, **env_of(home)},
     )
     try:
         wait_for_port(port, timeout_s=30)
@@ -63,6 +77,17 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+@contextmanager
+def behind_the_api(home: Path) -> Iterator[Connection]:
+    """A direct connection to the relational store, as someone with database access."""
+    engine = create_engine(DB_URLS[home])
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        engine.dispose()
 
 
 def test_health_and_openapi_need_no_token(server) -> None:
@@ -204,13 +229,11 @@ def test_readings_page_by_cursor_and_the_audit_chain_verifies(server) -> None:
     verdict = httpx.get(verify, headers=auth).json()
     assert verdict["intact"] and verdict["length"] > 0
     # tamper with the chain behind the API's back: the first changed link is named
-    import sqlite3
-
-    conn = sqlite3.connect(home / "mrv.sqlite")
-    victim = conn.execute("SELECT id FROM audit_log ORDER BY id LIMIT 1 OFFSET 1").fetchone()[0]
-    conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = ?", (victim,))
-    conn.commit()
-    conn.close()
+    with behind_the_api(home) as conn:
+        victim = conn.execute(
+            text("SELECT id FROM audit_log ORDER BY id LIMIT 1 OFFSET 1")
+        ).scalar()
+        conn.execute(text("UPDATE audit_log SET actor = 'mallory' WHERE id = :v"), {"v": victim})
     broken = httpx.get(verify, headers=auth).json()
     assert broken["intact"] is False and broken["broken_at"] == victim
 
@@ -265,14 +288,16 @@ def test_an_entry_changed_behind_the_apis_back_is_named(server) -> None:
     verify = f"{url}/v1/projects/th-solar-rooftops/audit/verify"
     clean = httpx.get(verify, headers=field).json()
     assert clean["intact"] and clean["entries_checked"] == 1 and clean["entries_changed"] == []
-    import sqlite3
-
-    conn = sqlite3.connect(home / "mrv.sqlite")
-    conn.execute(
-        "UPDATE entries SET body = json_set(body, '$.error_pct', 0.01) WHERE id = ?", (ENTRY["id"],)
-    )
-    conn.commit()
-    conn.close()
+    with behind_the_api(home) as conn:
+        body = conn.execute(
+            text("SELECT body FROM entries WHERE id = :i"), {"i": ENTRY["id"]}
+        ).scalar()
+        body = json.loads(body) if isinstance(body, str) else body
+        body["error_pct"] = 0.01
+        conn.execute(
+            text("UPDATE entries SET body = :b WHERE id = :i"),
+            {"b": json.dumps(body), "i": ENTRY["id"]},
+        )
     tampered = httpx.get(verify, headers=field).json()
     assert tampered["intact"] is False
     assert [e["id"] for e in tampered["entries_changed"]] == [ENTRY["id"]]
