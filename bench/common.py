@@ -8,6 +8,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def cpu_model() -> str:
+    """The CPU's model name, for the machine line of a result."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
 def verdict(ok: bool) -> str:
     return "[bold green]PASS[/]" if ok else "[bold red]MISS[/]"
 

@@ -56,7 +56,7 @@ from paho.mqtt.properties import Properties  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench.common import code_version, verdict  # noqa: E402
+from bench.common import code_version, cpu_model, verdict  # noqa: E402
 from mrv.broker import MosquittoBroker, free_port  # noqa: E402
 from mrv.config import Settings  # noqa: E402
 from mrv.wire import READINGS_FILTER, readings_topic  # noqa: E402
@@ -119,14 +119,7 @@ devices:
 
 
 def machine_lines() -> list[str]:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     try:
         mosq = subprocess.run(
             ["mosquitto", "-h"], capture_output=True, text=True, timeout=5

@@ -53,7 +53,7 @@ from numpy.typing import NDArray  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench.common import code_version, verdict  # noqa: E402
+from bench.common import code_version, cpu_model, verdict  # noqa: E402
 
 out = Console(width=max(Console().width, 132))  # a piped run would wrap at 80 columns
 say = Console(stderr=True, highlight=False, markup=False)
@@ -684,14 +684,7 @@ def in_child(mode: str, ds: Dataset, profile_top: int = 30) -> dict[str, Any]:
 
 
 def machine_lines() -> list[str]:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     try:
         mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
         mem = f", {mem_gb:.0f} GB RAM"

@@ -154,15 +154,3 @@ class Grid:
         first = (start_ms // step_ms + 1) * step_ms
         inner = np.arange(first, end_ms, step_ms, dtype=float)
         return cls(np.concatenate(([float(start_ms)], inner, [float(end_ms)])))
-
-    @property
-    def widths_ms(self) -> NDArray[np.float64]:
-        return np.diff(self.edges_ms)
-
-
-def number(table_or_value: str | float | None, table: Mapping[str, float]) -> float:
-    if table_or_value is None:
-        raise ValueError("no threshold")
-    if isinstance(table_or_value, str):
-        return table[table_or_value]
-    return float(table_or_value)

@@ -300,7 +300,6 @@ class _Resolver(OptionB):
             tolerance = 0.5 * parts[-1].device.expected_interval_s * 1000
             whole = interval_gaps(parts, lo, hi, tolerance)
         else:
-            tolerance = max_gap
             # each part is in time order already: a stable sort of sorted runs is linear
             times = np.sort(np.concatenate([pt.times for pt in parts]), kind="stable")
             whole = agg.gap_intervals(times, lo, hi, max_gap)
