@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from mrv import quantities
+from mrv.photos import MAX_PHOTOS_PER_ENTRY, SHA256_PATTERN
 from mrv.plans.schema import Device, MonitoringPlan
 from mrv.units import Affine, UnitError, conversion
 from mrv.wire import ID_PATTERN
@@ -69,8 +70,23 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Certificate = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 
 
+PhotoHash = Annotated[str, Field(pattern=SHA256_PATTERN, description="SHA-256 of the photo")]
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    # Photos are cited by the hash of their bytes, uploaded to the project first: the
+    # body's own hash then covers the very pictures it rests on.
+    photos: Annotated[list[PhotoHash], Field(max_length=MAX_PHOTOS_PER_ENTRY)] = []
+
+    @field_validator("photos")
+    @classmethod
+    def _each_once(cls, photos: list[str]) -> list[str]:
+        twice = sorted({h for h in photos if photos.count(h) > 1})
+        if twice:
+            raise ValueError(f"photo {twice[0]} is cited more than once")
+        return photos
 
 
 class MeterReading(_Body):
@@ -237,8 +253,12 @@ def entry_type_of(body: EntryBody) -> str:
 
 
 def body_json(body: EntryBody) -> dict[str, Any]:
-    """The body as stored and hashed: JSON types only, every field present."""
-    return body.model_dump(mode="json")
+    """The body as stored and hashed: JSON types only, every field present except an
+    empty ``photos`` (so that bodies stored before photos existed keep their hashes)."""
+    data = body.model_dump(mode="json")
+    if not data["photos"]:
+        del data["photos"]
+    return data
 
 
 def canonical_value(reading: MeterReading, plan: MonitoringPlan) -> float:

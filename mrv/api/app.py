@@ -4,6 +4,7 @@ monitoring reports for verifiers, every request authorised per role and project.
 No ``from __future__ import annotations`` here: FastAPI reads the dependencies from the
 annotations, and those name functions local to ``create_app``."""
 
+import re
 import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
@@ -11,7 +12,8 @@ from datetime import date, datetime
 from typing import Annotated, Any, cast
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -20,11 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mrv.api.limits import BodyLimit
 from mrv.api.tokens import TokenInfo, check_token
 from mrv.config import Settings
 from mrv.db import audit
 from mrv.db.engine import Database
 from mrv.db.models import Event, Project, QuarantineEntry
+from mrv.db.photos import add_photo, changed_photos, get_photo, list_photos
 from mrv.db.records import (
     Conflict,
     EntryRejected,
@@ -41,6 +45,7 @@ from mrv.db.records import (
     verify_entries,
 )
 from mrv.entries import EntryIn, body_json
+from mrv.photos import MAX_PHOTO_BYTES, MEDIA_TYPES, SHA256_PATTERN, PhotoRejected
 
 REQUESTS = Counter("mrv_api_requests_total", "API requests", ["route", "status"])
 MEDIA = {
@@ -52,7 +57,8 @@ MEDIA = {
 }
 
 bearer = HTTPBearer(auto_error=False)
-MAX_BODY_BYTES = 1_000_000  # an entry is a few kB; photos come with a later slice
+MAX_BODY_BYTES = 1_000_000  # an entry is a few kB
+PHOTO_PATH = re.compile(r"^/v1/projects/[^/]+/photos/?$")
 MAX_FAILURES = 5  # failed authentications per client ...
 FAILURE_WINDOW_S = 60.0  # ... within this many seconds, then it waits
 
@@ -73,6 +79,11 @@ class PeriodIn(BaseModel):
 
     start: date
     end: date  # inclusive
+
+
+def body_limit(path: str) -> int:
+    """Bytes of request body allowed on a path: photos are larger than everything else."""
+    return MAX_PHOTO_BYTES + 1 if PHOTO_PATH.match(path) else MAX_BODY_BYTES
 
 
 def record_error(exc: RecordError) -> HTTPException:
@@ -142,16 +153,7 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(404, f"no project {project!r}")
         return project
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return JSONResponse(
-                {"error": f"body: at most {MAX_BODY_BYTES:,} bytes", "field": "body"},
-                status_code=413,
-            )
-        response: Response = await call_next(request)
-        return response
+    app.add_middleware(BodyLimit, limit_for=body_limit)
 
     @app.middleware("http")
     async def count(request: Request, call_next: Any) -> Response:
@@ -164,7 +166,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def json_errors(request: Request, exc: HTTPException) -> JSONResponse:
         detail = exc.detail
         if isinstance(detail, dict):
-            body: dict[str, Any] = {"error": detail["message"], "field": detail["field"]}
+            # The message names its field too: many clients show only "error".
+            body: dict[str, Any] = {
+                "error": f"{detail['field']}: {detail['message']}",
+                "field": detail["field"],
+            }
         elif isinstance(detail, list):
             text = "; ".join(f"{p['field']}: {p['message']}" for p in detail)
             body = {"error": text, "problems": detail}
@@ -174,8 +180,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's locations start with the part of the request ("body", "query", ...);
+        # the field is named as the client wrote it: "body.device" is the entry's body.
         problems = [
-            {"field": ".".join(str(x) for x in e["loc"]), "message": e["msg"]} for e in exc.errors()
+            {"field": ".".join(str(x) for x in e["loc"][1:] or e["loc"]), "message": e["msg"]}
+            for e in exc.errors()
         ]
         text = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         return JSONResponse({"error": text, "problems": problems}, status_code=422)
@@ -289,6 +298,76 @@ def create_app(settings: Settings) -> FastAPI:
             raise record_error(exc) from None
         return stored.as_json()
 
+    @app.post(
+        "/v1/projects/{project}/photos",
+        status_code=201,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "description": f"The photo's bytes, at most {MAX_PHOTO_BYTES:,}.",
+                "content": {
+                    t: {"schema": {"type": "string", "format": "binary"}} for t in MEDIA_TYPES
+                },
+            }
+        },
+    )
+    async def upload_photo(
+        project: Annotated[str, Depends(project_of)],
+        who: Annotated[TokenInfo, Depends(caller)],
+        s: Annotated[Session, Depends(session)],
+        request: Request,
+        response: Response,
+    ) -> dict[str, Any]:
+        """Upload a photo (JPEG, PNG or WebP) as the request body; it is stored under the
+        SHA-256 of its bytes, which entries cite in ``body.photos``. Sending the same
+        photo again returns the stored one (200)."""
+        may_write(who)
+        content = await request.body()
+
+        def store() -> tuple[dict[str, Any], bool]:
+            try:
+                stored, created = add_photo(
+                    s, project, content, request.headers.get("content-type"), f"token:{who.id}"
+                )
+                s.commit()
+            except PhotoRejected as exc:
+                s.rollback()
+                status = 415 if exc.field == "content-type" else 422
+                raise HTTPException(status, {"field": exc.field, "message": exc.message}) from None
+            return stored.as_json(), created
+
+        data, created = await run_in_threadpool(store)
+        response.status_code = 201 if created else 200
+        return data
+
+    @app.get("/v1/projects/{project}/photos")
+    def photos(
+        project: Annotated[str, Depends(project_of)],
+        s: Annotated[Session, Depends(session)],
+    ) -> list[dict[str, Any]]:
+        return [p.as_json() for p in list_photos(s, project)]
+
+    @app.get(
+        "/v1/projects/{project}/photos/{sha256}",
+        response_class=Response,
+        responses={200: {"content": {t: {} for t in MEDIA_TYPES}}},
+    )
+    def photo(
+        project: Annotated[str, Depends(project_of)],
+        s: Annotated[Session, Depends(session)],
+        sha256: Annotated[str, Path(pattern=SHA256_PATTERN)],
+    ) -> Response:
+        """The photo's bytes, exactly as uploaded (their SHA-256 is the name)."""
+        found = get_photo(s, project, sha256)
+        if found is None:
+            raise HTTPException(404, {"field": "sha256", "message": f"no photo {sha256}"})
+        info, content = found
+        return Response(
+            content,
+            media_type=info.info.media_type,
+            headers={"Cache-Control": "private, max-age=31536000, immutable"},
+        )
+
     @app.get("/v1/projects/{project}/periods")
     def periods(
         project: Annotated[str, Depends(project_of)],
@@ -384,8 +463,9 @@ def create_app(settings: Settings) -> FastAPI:
         hashes it recorded: intact, or the first broken link and every changed entry."""
         verdict = audit.verify(s)
         checked, breaks = verify_entries(s, project)
+        photos_changed = changed_photos(s, project)
         return {
-            "intact": verdict.intact and not breaks,
+            "intact": verdict.intact and not breaks and not photos_changed,
             "length": verdict.length,
             "broken_at": verdict.broken_at,
             "reason": verdict.reason,
@@ -393,6 +473,7 @@ def create_app(settings: Settings) -> FastAPI:
             "entries_changed": [
                 {"id": b.entry_id, "revision": b.revision, "message": b.message} for b in breaks
             ],
+            "photos_changed": photos_changed,
         }
 
     @app.get("/v1/projects/{project}/readings")

@@ -222,3 +222,30 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class PhotoBlob(Base):
+    """A photo's bytes, addressed by their SHA-256: the same picture attached in two
+    projects (or sent twice) is stored once. Kept in the relational store so that every
+    API instance sees it and a backup of the database carries the evidence with it."""
+
+    __tablename__ = "photo_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(32))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Photo(Base):
+    """A photo as uploaded to a project: who sent it and when. Access is per project,
+    so a blob shared by two projects is visible in each only through its own row."""
+
+    __tablename__ = "photos"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("photo_blobs.sha256"), primary_key=True)
+    uploaded_by: Mapped[str] = mapped_column(String(128))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -29,6 +29,7 @@ from mrv.db.models import (
     MonitoringPeriod,
     Project,
 )
+from mrv.db.photos import missing_photos
 from mrv.entries import (
     CalibrationCertificate,
     CalibrationResult,
@@ -309,6 +310,7 @@ def add_entry(
     if plan.project.id != project_id:
         raise RecordError("project", f"the plan given is of project {plan.project.id}")
     problems = validate_against_plan(entry, plan, now=now)
+    problems += _photo_problems(session, project_id, entry.body)
     if problems:
         raise EntryRejected(problems)
     recorded_at = (entry.recorded_at or now or datetime.now(UTC)).astimezone(UTC)
@@ -347,6 +349,15 @@ def add_entry(
         body={"id": entry_id, "type": entry.type, "revision": 1, "body_sha256": sha},
     )
     return _stored(row), True
+
+
+def _photo_problems(session: Session, project_id: str, body: EntryBody) -> list[Problem]:
+    missing = set(missing_photos(session, project_id, body.photos))
+    return [
+        Problem(f"body.photos.{i}", f"no photo {h} in project {project_id}: upload it first")
+        for i, h in enumerate(body.photos)
+        if h in missing
+    ]
 
 
 def _check_author(author: str) -> str:
@@ -403,6 +414,7 @@ def edit_entry(
     if plan is None:
         plan = stored_plan(session, row.project_id)
     problems = validate_body(typed, plan, prefix="body", now=now)
+    problems += _photo_problems(session, row.project_id, typed)
     if problems:
         raise EntryRejected(problems)
     previous = row.body_sha256
