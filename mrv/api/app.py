@@ -12,13 +12,14 @@ from datetime import date, datetime
 from typing import Annotated, Any, cast
 from uuid import UUID
 
+import yaml
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,26 +27,38 @@ from mrv.api.limits import BodyLimit
 from mrv.api.tokens import TokenInfo, check_token
 from mrv.config import Settings
 from mrv.db import audit
+from mrv.db.devices import register_device, retire_device
 from mrv.db.engine import Database
-from mrv.db.models import Event, Project, QuarantineEntry
+from mrv.db.models import Device, Event, PlanRevision, Project, QuarantineEntry
 from mrv.db.photos import add_photo, changed_photos, get_photo, list_photos
 from mrv.db.records import (
+    CalibrationRecord,
     Conflict,
     EntryRejected,
     NotFound,
     RecordError,
     StoredEntry,
     add_entry,
+    calibration_records,
     define_period,
     edit_entry,
     entries_for,
     entry_history,
     get_entry,
     list_periods,
+    stored_plan,
     verify_entries,
 )
-from mrv.entries import EntryIn, body_json
-from mrv.photos import MAX_PHOTO_BYTES, MEDIA_TYPES, SHA256_PATTERN, PhotoRejected
+from mrv.entries import CalibrationResult, EntryIn, PhotoHash, body_json
+from mrv.photos import (
+    MAX_PHOTO_BYTES,
+    MAX_PHOTOS_PER_ENTRY,
+    MEDIA_TYPES,
+    SHA256_PATTERN,
+    PhotoRejected,
+)
+from mrv.plans.schema import Device as DeviceIn
+from mrv.plans.schema import MonitoringPlan
 
 REQUESTS = Counter("mrv_api_requests_total", "API requests", ["route", "status"])
 MEDIA = {
@@ -72,6 +85,40 @@ class EntryEdit(BaseModel):
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
     author: Annotated[str, Field(min_length=1, max_length=128)]
     base_revision: Annotated[int, Field(ge=1)] | None = None
+
+
+class RetireIn(BaseModel):
+    """A device's retirement: the last day its readings count, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    removed: date
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class CalibrationIn(BaseModel):
+    """A calibration recorded by an operator: stored as a calibration_certificate entry of
+    the device (so it feeds the verification rules as one from the field app would)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: UUID
+    author: Annotated[str, Field(min_length=1, max_length=128)]
+    calibrated_on: date
+    certificate: Annotated[str, Field(min_length=1, max_length=128)]
+    result: CalibrationResult
+    error_pct: Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)]
+    tolerance_pct: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] | None = None
+    photos: Annotated[list[PhotoHash], Field(max_length=MAX_PHOTOS_PER_ENTRY)] = []
+
+
+class ReleaseIn(BaseModel):
+    """Quarantined messages to re-process: these ids, or every open one of the project."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=1000)] = []
+    all: bool = False
 
 
 class PeriodIn(BaseModel):
@@ -211,6 +258,50 @@ def create_app(settings: Settings) -> FastAPI:
             for p in rows
             if who.may_see(p.id)
         ]
+
+    @app.get("/v1/projects/{project}/plan")
+    def plan(
+        project: Annotated[str, Depends(project_of)],
+        s: Annotated[Session, Depends(session)],
+        version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+    ) -> dict[str, Any]:
+        """The monitoring plan (the current one, or an earlier ``version``) with its hash
+        and every version there has been; the field app caches it for offline forms."""
+        revisions = list(
+            s.scalars(
+                select(PlanRevision)
+                .where(PlanRevision.project_id == project)
+                .order_by(PlanRevision.id)
+            )
+        )
+        row = s.get(Project, project)
+        assert row is not None
+        if version is None or version == row.plan_version:
+            body, sha, number = row.plan, row.plan_sha256, row.plan_version
+        else:
+            # The latest load of that version (a plan may be reloaded unchanged in number).
+            old = next((r for r in reversed(revisions) if r.plan_version == version), None)
+            if old is None:
+                raise HTTPException(
+                    404, {"field": "version", "message": f"no plan version {version}"}
+                )
+            body = MonitoringPlan.model_validate(yaml.safe_load(old.source_text)).model_dump(
+                mode="json"
+            )
+            sha, number = old.plan_sha256, old.plan_version
+        return {
+            "version": number,
+            "sha256": sha,
+            "plan": body,
+            "versions": [
+                {
+                    "version": r.plan_version,
+                    "sha256": r.plan_sha256,
+                    "loaded_at": r.loaded_at.isoformat(),
+                }
+                for r in revisions
+            ],
+        }
 
     def may_write(who: TokenInfo) -> None:
         if who.role not in ("field", "operator", "admin"):
@@ -396,6 +487,177 @@ def create_app(settings: Settings) -> FastAPI:
             s.rollback()
             raise record_error(exc) from None
         return {"number": row.number, "start": row.start.isoformat(), "end": row.end.isoformat()}
+
+    def may_operate(who: TokenInfo, action: str) -> None:
+        if who.role not in ("operator", "admin"):
+            raise HTTPException(403, f"{action} is an operator's action")
+
+    def device_json(row: Device) -> dict[str, Any]:
+        return {
+            "id": row.id,
+            "site": row.site_id,
+            "type": row.type,
+            "serial": row.serial,
+            "quantities": row.quantities,
+            "status": row.status,
+            "installed": row.record.get("installed"),
+            "removed": row.record.get("removed"),
+            "calibration": row.record.get("calibration"),
+        }
+
+    @app.get("/v1/projects/{project}/devices")
+    def devices(
+        project: Annotated[str, Depends(project_of)],
+        s: Annotated[Session, Depends(session)],
+    ) -> list[dict[str, Any]]:
+        """The project's devices, retired ones included (their readings stay)."""
+        rows = s.scalars(select(Device).where(Device.project_id == project).order_by(Device.id))
+        return [device_json(d) for d in rows]
+
+    @app.post("/v1/projects/{project}/devices", status_code=201)
+    def new_device(
+        project: Annotated[str, Depends(project_of)],
+        who: Annotated[TokenInfo, Depends(caller)],
+        s: Annotated[Session, Depends(session)],
+        device: DeviceIn,
+    ) -> dict[str, Any]:
+        """Register a device (operators): the plan gains it in a new version, validated
+        as a whole; the gateway accepts its readings from then on. Audited."""
+        may_operate(who, "registering a device")
+        try:
+            register_device(s, project, device, actor=f"token:{who.id}")
+            s.commit()
+        except RecordError as exc:
+            s.rollback()
+            raise record_error(exc) from None
+        row = s.get(Device, (project, device.id))
+        assert row is not None
+        return device_json(row)
+
+    @app.post("/v1/projects/{project}/devices/{device}/retire")
+    def retire(
+        project: Annotated[str, Depends(project_of)],
+        who: Annotated[TokenInfo, Depends(caller)],
+        s: Annotated[Session, Depends(session)],
+        device: Annotated[str, Path(max_length=64)],
+        retirement: RetireIn,
+    ) -> dict[str, Any]:
+        """Retire a device (operators) from the day after ``removed``: it stays in the plan
+        with its readings; later readings from it are quarantined. Audited."""
+        may_operate(who, "retiring a device")
+        try:
+            retire_device(
+                s, project, device, retirement.removed, retirement.reason, f"token:{who.id}"
+            )
+            s.commit()
+        except RecordError as exc:
+            s.rollback()
+            raise record_error(exc) from None
+        row = s.get(Device, (project, device))
+        assert row is not None
+        return device_json(row)
+
+    def calibration_json(r: CalibrationRecord) -> dict[str, Any]:
+        return {
+            "date": r.date.isoformat(),
+            "result": r.result,
+            "error_pct": r.error_pct,
+            "certificate": r.certificate,
+            "source": r.source,
+        }
+
+    @app.get("/v1/projects/{project}/devices/{device}/calibrations")
+    def calibrations(
+        project: Annotated[str, Depends(project_of)],
+        s: Annotated[Session, Depends(session)],
+        device: Annotated[str, Path(max_length=64)],
+    ) -> dict[str, Any]:
+        """A device's calibrations from the plan and from certificates, in date order, as
+        the verification rules see them, and when the next one is due."""
+        from verification.calibration import add_months
+
+        plan = stored_plan(s, project)
+        found = plan.device(device)
+        if found is None:
+            raise HTTPException(404, {"field": "device", "message": f"no device {device!r}"})
+        records = calibration_records(s, project, plan).get(device, [])
+        interval = found.calibration.interval_months if found.calibration else None
+        due = add_months(records[-1].date, interval) if records and interval else None
+        return {
+            "device": device,
+            "interval_months": interval,
+            "next_due": due.isoformat() if due else None,
+            "calibrations": [calibration_json(r) for r in records],
+        }
+
+    @app.post("/v1/projects/{project}/devices/{device}/calibrations", status_code=201)
+    def record_calibration(
+        project: Annotated[str, Depends(project_of)],
+        who: Annotated[TokenInfo, Depends(caller)],
+        s: Annotated[Session, Depends(session)],
+        device: Annotated[str, Path(max_length=64)],
+        calibration: CalibrationIn,
+        response: Response,
+    ) -> dict[str, Any]:
+        """Record a calibration (operators) as a calibration_certificate entry of the
+        device, under the client's id (a resend is harmless). Audited."""
+        may_operate(who, "recording a calibration")
+        body = calibration.model_dump(mode="json", exclude={"id", "author"})
+        try:
+            entry = EntryIn.model_validate(
+                {
+                    "id": calibration.id,
+                    "type": "calibration_certificate",
+                    "author": calibration.author,
+                    "body": {**body, "device": device},
+                }
+            )
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+        try:
+            stored, created = add_entry(s, project, entry)
+            s.commit()
+        except RecordError as exc:
+            s.rollback()
+            raise record_error(exc) from None
+        response.status_code = 201 if created else 200
+        return stored.as_json()
+
+    @app.post("/v1/projects/{project}/quarantine/release")
+    def release_quarantine(
+        project: Annotated[str, Depends(project_of)],
+        who: Annotated[TokenInfo, Depends(caller)],
+        which: ReleaseIn,
+    ) -> dict[str, Any]:
+        """Re-process quarantined messages of the project (operators), e.g. after a device
+        was registered: each is stored (released) or stays open with its new reason, so a
+        release never drops anything. Each outcome is audited."""
+        from gateway.processor import BatchProcessor
+        from gateway.release import release
+        from mrv.stores import open_timeseries
+
+        may_operate(who, "releasing quarantined messages")
+        if not which.all and not which.ids:
+            raise HTTPException(422, {"field": "ids", "message": "give ids, or all: true"})
+        if which.all and which.ids:
+            raise HTTPException(422, {"field": "all", "message": "give ids or all, not both"})
+        processor = BatchProcessor(open_timeseries(settings), db, actor=f"token:{who.id}")
+        try:
+            outcomes = release(
+                processor,
+                None if which.all else which.ids,
+                project=project,
+                actor=f"token:{who.id}",
+            )
+        finally:
+            processor.store.close()
+        return {
+            "released": sum(o.released for o in outcomes),
+            "kept": sum(not o.released for o in outcomes),
+            "outcomes": [
+                {"id": o.id, "released": o.released, "message": o.message} for o in outcomes
+            ],
+        }
 
     @app.get("/v1/projects/{project}/quarantine")
     def quarantine(

@@ -86,7 +86,7 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _serialise(session: Session) -> None:
+def serialise(session: Session) -> None:
     """Take the audit chain's head lock now, before reading what we are about to check.
 
     Every write here ends with an audit link, which locks the head row anyway; taking it
@@ -151,7 +151,7 @@ def define_period(
         raise RecordError("start", f"{start} {outside}")
     if end > crediting.end:
         raise RecordError("end", f"{end} {outside}")
-    _serialise(session)
+    serialise(session)
     periods = list_periods(session, project_id)
     for period in periods:
         if (period.start, period.end) == (start, end):
@@ -287,7 +287,7 @@ def add_entry(
     entry_id = str(entry.id)
     data = body_json(entry.body)
     sha = _sha256(data)
-    _serialise(session)
+    serialise(session)
     existing = session.get(Entry, entry_id)
     if existing is not None:
         if existing.project_id != project_id or existing.entry_type != entry.type:
@@ -391,7 +391,7 @@ def edit_entry(
     if len(reason) > MAX_REASON:
         raise RecordError("reason", f"at most {MAX_REASON} characters")
     author = _check_author(author)
-    _serialise(session)
+    serialise(session)
     row = session.get(Entry, str(entry_id))
     if row is None:
         raise NotFound("id", f"no entry {entry_id}")
