@@ -39,7 +39,9 @@ def token_create(
     role: Annotated[str, typer.Option(help="field, verifier, operator or admin")],
     project: Annotated[list[str] | None, typer.Option(help="Project the token grants")] = None,
     expires: Annotated[float | None, typer.Option(help="Days until it expires")] = None,
-    label: Annotated[str, typer.Option(help="Who or what it is for")] = "",
+    label: Annotated[
+        str, typer.Option(help="Who or what it is for; a field token: the person (its author)")
+    ] = "",
     home: HomeOption = None,
 ) -> None:
     """Create a token; it is printed once and stored only as its hash."""

@@ -152,6 +152,12 @@ def test_missing_expired_and_revoked_tokens_are_refused(server) -> None:
     run("token", "revoke", admin_id, home=home)
     assert httpx.get(f"{url}/v1/projects", headers=auth).status_code == 401
     run("token", "create", "--role", "verifier", home=home, code=2)  # no project
+    typo = run("token", "create", "--role", "verifier", "--project", "th-solar", home=home, code=2)
+    assert "no project 'th-solar'" in typo
+    nameless = run(
+        "token", "create", "--role", "field", "--project", "th-solar-rooftops", home=home, code=2
+    )
+    assert "--label" in nameless
 
 
 ENTRY = {
@@ -277,7 +283,7 @@ def test_operator_actions_reads_and_limits(server) -> None:
 def test_an_entry_changed_behind_the_apis_back_is_named(server) -> None:
     url, home = server
     field = {
-        "Authorization": f"Bearer {token(home, '--role', 'field', '--project', 'th-solar-rooftops')}"
+        "Authorization": f"Bearer {token(home, '--role', 'field', '--project', 'th-solar-rooftops', '--label', 'somchai.k')}"
     }
     assert (
         httpx.post(
@@ -313,7 +319,7 @@ def test_fifty_clients_resending_the_same_entries_store_each_once(server) -> Non
 
     url, home = server
     auth = {
-        "Authorization": f"Bearer {token(home, '--role', 'field', '--project', 'th-solar-rooftops')}"
+        "Authorization": f"Bearer {token(home, '--role', 'field', '--project', 'th-solar-rooftops', '--label', 'field-team')}"
     }
     entries = [
         {

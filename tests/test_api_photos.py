@@ -28,12 +28,14 @@ def picture(fmt: str, colour: tuple[int, int, int] = (200, 120, 40)) -> bytes:
 
 def test_photos_are_stored_by_hash_checked_and_cited(server: tuple[str, Path]) -> None:
     url, home = server
-    field = {"Authorization": f"Bearer {token(home, '--role', 'field', '--project', PROJECT)}"}
+    field = {
+        "Authorization": f"Bearer {token(home, '--role', 'field', '--project', PROJECT, '--label', 'somchai.k')}"
+    }
     verifier = {
         "Authorization": f"Bearer {token(home, '--role', 'verifier', '--project', PROJECT)}"
     }
     outsider = {
-        "Authorization": f"Bearer {token(home, '--role', 'verifier', '--project', 'id-mall-chiller')}"
+        "Authorization": f"Bearer {token(home, '--role', 'verifier', '--project', 'id-mall-chillers')}"
     }
     photos = f"{url}/v1/projects/{PROJECT}/photos"
     jpeg = picture("JPEG")

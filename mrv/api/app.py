@@ -307,6 +307,13 @@ def create_app(settings: Settings) -> FastAPI:
         if who.role not in ("field", "operator", "admin"):
             raise HTTPException(403, f"a {who.role} token is read-only")
 
+    def own_name(who: TokenInfo, author: str) -> None:
+        """Field staff write under their own name: the one their token was made for."""
+        if who.role == "field" and author.strip() != who.label:
+            raise HTTPException(
+                403, {"field": "author", "message": f"this token writes as {who.label!r} only"}
+            )
+
     def stored_or_404(s: Session, project: str, entry_id: UUID) -> StoredEntry:
         entry = get_entry(s, entry_id)
         if entry is None or entry.project_id != project:
@@ -324,6 +331,7 @@ def create_app(settings: Settings) -> FastAPI:
         """Store a field entry under its client-generated id: sending it again returns
         the stored one (200); another body under the same id is a conflict (409)."""
         may_write(who)
+        own_name(who, entry.author)
         try:
             stored, created = add_entry(s, project, entry)
             s.commit()
@@ -372,8 +380,11 @@ def create_app(settings: Settings) -> FastAPI:
         """Replace an entry's body; the reason is required and every revision is kept."""
         may_write(who)
         entry = stored_or_404(s, project, entry_id)
-        if who.role == "field" and entry.author != change.author:
-            raise HTTPException(403, "author: field staff edit only their own entries")
+        own_name(who, change.author)
+        if who.role == "field" and entry.author != who.label:
+            raise HTTPException(
+                403, {"field": "author", "message": "field staff edit only their own entries"}
+            )
         try:
             stored = edit_entry(
                 s,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mrv.db import audit
-from mrv.db.models import ApiToken
+from mrv.db.models import ApiToken, Project
 
 Role = Literal["field", "verifier", "operator", "admin"]
 ROLES: tuple[Role, ...] = ("field", "verifier", "operator", "admin")
@@ -49,6 +49,16 @@ def create_token(
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if role != "admin" and not projects:
         raise ValueError("a field, verifier or operator token needs at least one --project")
+    unknown = [p for p in projects if session.get(Project, p) is None]
+    if unknown:
+        raise ValueError(f"no project {unknown[0]!r} (load its plan first: mrv plan load)")
+    label = label.strip()
+    if role == "field" and not label:
+        # A field token is one person's: its label is the author of what it sends, which
+        # is how "field staff edit only their own entries" is decided.
+        raise ValueError("a field token names its person: --label NAME (its entries' author)")
+    if len(label) > 128:
+        raise ValueError("the label is at most 128 characters")
     token = PREFIX + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     row = ApiToken(
