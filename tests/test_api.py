@@ -66,17 +66,31 @@ def server(tmp_path: Path, db_url: str) -> Iterator[tuple[str, Path]]:
         "2026-07-01T00:00:00Z,rayong-a,pv-a-meter,2,energy_export,120,MWh\n"
     )
     run("readings", "import", "--project", "th-solar-rooftops", str(logger), home=home)
+    with serve(home) as (url, _):
+        yield url, home
+
+
+@contextmanager
+def serve(home: Path, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``mrv api`` on a free port over ``home``, stopped (workers and all) afterwards."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mrv.cli", "api", "--port", str(port), "--home", str(home)],
+        [
+            *(sys.executable, "-m", "mrv.cli", "api", "--port", str(port)),
+            *("--workers", str(workers), "--home", str(home)),
+        ],
         env={**os.environ, **env_of(home)},
     )
     try:
         wait_for_port(port, timeout_s=30)
-        yield f"http://127.0.0.1:{port}", home
+        yield f"http://127.0.0.1:{port}", proc
     finally:
         proc.terminate()
-        proc.wait(30)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 @contextmanager
@@ -310,17 +324,13 @@ def test_an_entry_changed_behind_the_apis_back_is_named(server) -> None:
     assert "body changed after it was recorded" in tampered["entries_changed"][0]["message"]
 
 
-def test_fifty_clients_resending_the_same_entries_store_each_once(server) -> None:
-    """50 parallel clients each send the same 200 entries (in their own order): exactly
-    200 are stored, each resend answered with the stored entry, never a 500."""
+def resend_storm(url: str, auth: dict[str, str], clients: int, count: int) -> list[int]:
+    """``clients`` parallel clients each send the same ``count`` meter readings, each in
+    its own order; returns every answer's status code."""
     import random
     import uuid
     from concurrent.futures import ThreadPoolExecutor
 
-    url, home = server
-    auth = {
-        "Authorization": f"Bearer {token(home, '--role', 'field', '--project', 'th-solar-rooftops', '--label', 'field-team')}"
-    }
     entries = [
         {
             "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"read-{k}")),
@@ -334,7 +344,7 @@ def test_fifty_clients_resending_the_same_entries_store_each_once(server) -> Non
                 "unit": "kWh",
             },
         }
-        for k in range(200)
+        for k in range(count)
     ]
 
     def client(n: int) -> list[int]:
@@ -345,9 +355,44 @@ def test_fifty_clients_resending_the_same_entries_store_each_once(server) -> Non
                 c.post("/v1/projects/th-solar-rooftops/entries", json=e).status_code for e in order
             ]
 
-    with ThreadPoolExecutor(50) as pool:
-        codes = [code for result in pool.map(client, range(50)) for code in result]
+    with ThreadPoolExecutor(clients) as pool:
+        return [code for result in pool.map(client, range(clients)) for code in result]
+
+
+def test_fifty_clients_resending_the_same_entries_store_each_once(server) -> None:
+    """50 parallel clients each send the same 200 entries (in their own order): exactly
+    200 are stored, each resend answered with the stored entry, never a 500."""
+    url, home = server
+    auth = {
+        "Authorization": f"Bearer {token(home, '--role', 'field', '--project', 'th-solar-rooftops', '--label', 'field-team')}"
+    }
+    codes = resend_storm(url, auth, 50, 200)
     assert set(codes) <= {200, 201}, sorted(set(codes))
     assert codes.count(201) == 200
     stored = httpx.get(f"{url}/v1/projects/th-solar-rooftops/entries", headers=auth).json()
     assert len(stored) == 200
+
+
+def test_two_workers_and_a_second_instance_share_one_store(server) -> None:
+    """``mrv api --workers 2`` beside the fixture's own instance, on the same stores:
+    clients spread over both servers still store each entry exactly once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import psutil
+
+    url, home = server
+    auth = {
+        "Authorization": f"Bearer {token(home, '--role', 'field', '--project', 'th-solar-rooftops', '--label', 'field-team')}"
+    }
+    with serve(home, workers=2) as (url2, proc):
+        deadline = time.monotonic() + 30
+        while len(psutil.Process(proc.pid).children()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(psutil.Process(proc.pid).children()) >= 2  # the two workers
+        with ThreadPoolExecutor(2) as pool:  # both servers at once
+            storms = [pool.submit(resend_storm, u, auth, 10, 60) for u in (url, url2)]
+            codes = [code for storm in storms for code in storm.result()]
+    assert set(codes) <= {200, 201}, sorted(set(codes))
+    assert codes.count(201) == 60
+    stored = httpx.get(f"{url}/v1/projects/th-solar-rooftops/entries", headers=auth).json()
+    assert len(stored) == 60
