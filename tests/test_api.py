@@ -223,7 +223,10 @@ def test_field_entries_are_idempotent_validated_and_edited_with_a_reason(server)
     assert edited.status_code == 200 and edited.json()["revision"] == 2
     shown = httpx.get(one, headers=verifier).json()
     assert [h["reason"] for h in shown["history"]] == [None, "typo on the certificate"]
-    listed = httpx.get(entries, params={"type": "calibration_certificate"}, headers=verifier).json()
+    listed = httpx.get(entries, params={"type": "calibration_certificate"}, headers=verifier)
+    listed = listed.json()["entries"]
+    unknown = httpx.get(entries, params={"type": "invoice"}, headers=verifier)
+    assert unknown.status_code == 422 and unknown.json()["problems"][0]["field"] == "type"
     assert [e["id"] for e in listed] == [ENTRY["id"]]
 
 
@@ -369,8 +372,19 @@ def test_fifty_clients_resending_the_same_entries_store_each_once(server) -> Non
     codes = resend_storm(url, auth, 50, 200)
     assert set(codes) <= {200, 201}, sorted(set(codes))
     assert codes.count(201) == 200
-    stored = httpx.get(f"{url}/v1/projects/th-solar-rooftops/entries", headers=auth).json()
-    assert len(stored) == 200
+    # read back a page at a time: every entry once
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 64, **({"cursor": cursor} if cursor else {})}
+        page = httpx.get(
+            f"{url}/v1/projects/th-solar-rooftops/entries", params=params, headers=auth
+        ).json()
+        seen += [e["id"] for e in page["entries"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 200
 
 
 def test_two_workers_and_a_second_instance_share_one_store(server) -> None:
@@ -395,4 +409,4 @@ def test_two_workers_and_a_second_instance_share_one_store(server) -> None:
     assert set(codes) <= {200, 201}, sorted(set(codes))
     assert codes.count(201) == 60
     stored = httpx.get(f"{url}/v1/projects/th-solar-rooftops/entries", headers=auth).json()
-    assert len(stored) == 60
+    assert len(stored["entries"]) == 60 and stored["next_cursor"] is None

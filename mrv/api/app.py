@@ -49,7 +49,7 @@ from mrv.db.records import (
     stored_plan,
     verify_entries,
 )
-from mrv.entries import CalibrationResult, EntryIn, PhotoHash, body_json
+from mrv.entries import CalibrationResult, EntryIn, EntryType, PhotoHash, body_json
 from mrv.photos import (
     MAX_PHOTO_BYTES,
     MAX_PHOTOS_PER_ENTRY,
@@ -345,9 +345,28 @@ def create_app(settings: Settings) -> FastAPI:
     def list_entries(
         project: Annotated[str, Depends(project_of)],
         s: Annotated[Session, Depends(session)],
-        type: Annotated[str | None, Query(max_length=32)] = None,
-    ) -> list[dict[str, Any]]:
-        return [e.as_json() for e in entries_for(s, project, [type] if type else None)]
+        type: EntryType | None = None,
+        cursor: Annotated[UUID | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    ) -> dict[str, Any]:
+        """Entries at their current revision in the order they were recorded, a page at
+        a time: pass ``next_cursor`` back as ``cursor`` for the next page."""
+        try:
+            page = entries_for(
+                s,
+                project,
+                [type] if type else None,
+                after=str(cursor) if cursor else None,
+                limit=limit + 1,
+            )
+        except RecordError as exc:
+            raise record_error(exc) from None
+        more = len(page) > limit
+        page = page[:limit]
+        return {
+            "entries": [e.as_json() for e in page],
+            "next_cursor": str(page[-1].id) if more else None,
+        }
 
     @app.get("/v1/projects/{project}/entries/{entry_id}")
     def read_entry(

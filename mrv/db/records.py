@@ -460,14 +460,32 @@ def entries_for(
     types: Iterable[str] | None = None,
     *,
     include_withdrawn: bool = False,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> list[StoredEntry]:
-    """A project's entries at their current revision, in the order they were recorded."""
+    """A project's entries at their current revision, in the order they were recorded.
+
+    after: the id of the last entry of the previous page (the next page starts after
+    it); limit: at most this many. Raises NotFound for an ``after`` not in the project.
+    """
     query = select(Entry).where(Entry.project_id == project_id)
     if types is not None:
         query = query.where(Entry.entry_type.in_(list(types)))
     if not include_withdrawn:
         query = query.where(Entry.status == "active")
+    if after is not None:
+        last = session.get(Entry, after)
+        if last is None or last.project_id != project_id:
+            raise NotFound("cursor", f"no entry {after} in project {project_id}")
+        # Compared with the stored value itself, so that the store's own representation
+        # of the time (naive on SQLite) never matters.
+        query = query.where(
+            (Entry.recorded_at > last.recorded_at)
+            | ((Entry.recorded_at == last.recorded_at) & (Entry.id > last.id))
+        )
     query = query.order_by(Entry.recorded_at, Entry.id)
+    if limit is not None:
+        query = query.limit(limit)
     return [_stored(row) for row in session.scalars(query)]
 
 
