@@ -65,6 +65,9 @@ _ALIASES: dict[str, str] = {
     "mw": "MW",
     "w": "W",
     "kvarh": "kWh",  # never reached: reactive energy has no quantity; kept out below
+    "w/m2": "W/m**2",
+    "w/m^2": "W/m**2",
+    "w/m²": "W/m**2",
     "m3": "m**3",
     "m^3": "m**3",
     "m³": "m**3",

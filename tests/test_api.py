@@ -110,6 +110,9 @@ def test_health_and_openapi_need_no_token(server) -> None:
     spec = httpx.get(f"{url}/openapi.json").json()
     assert "/v1/projects/{project}/reports" in spec["paths"]
     assert "mrv_api_requests_total" in httpx.get(f"{url}/metrics").text
+    reference = httpx.get(f"{url}/v1/catalogue").json()
+    energy = next(q for q in reference["quantities"] if q["name"] == "energy_export")
+    assert energy["units"][:2] == ["kWh", "MWh"] and energy["minimum"] == 0.0
 
 
 def test_a_verifier_reads_its_project_and_nothing_else(server) -> None:

@@ -112,3 +112,18 @@ def test_settings_from_file_and_environment(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("MRV_MQTT_URL", "mqtt://env:1885")  # the environment wins
     assert Settings().mqtt_url == "mqtt://env:1885"
     assert Settings(mqtt_url="mqtt://arg:1").mqtt_url == "mqtt://arg:1"  # and options win
+
+
+def test_the_catalogue_offers_units_that_convert_for_every_quantity() -> None:
+    from mrv.catalogue import FIELD_UNITS, catalogue
+    from mrv.units import conversion
+
+    data = catalogue()
+    for q in data["quantities"]:
+        assert q["units"], f"{q['name']} has no unit to pick"
+        assert conversion(q["units"][0], q["canonical_unit"]).scale == 1.0  # canonical first
+        for unit in q["units"]:
+            conversion(unit, q["canonical_unit"])  # raises if it does not convert
+    grouped = [u for g in data["unit_groups"] for u in g]
+    assert sorted(grouped) == sorted(FIELD_UNITS)  # every unit in exactly one group
+    assert ["kg", "tonne", "lb"] in data["unit_groups"]

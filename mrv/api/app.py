@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from mrv.api.limits import BodyLimit
 from mrv.api.tokens import TokenInfo, check_token
+from mrv.catalogue import catalogue
 from mrv.config import Settings
 from mrv.db import audit
 from mrv.db.devices import register_device, retire_device
@@ -243,6 +244,12 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/catalogue")
+    def reference_data() -> dict[str, Any]:
+        """Quantities (canonical unit, plausible range, units to pick from) and groups of
+        interconvertible units: what a client needs to build entry forms offline."""
+        return catalogue()
 
     @app.get("/v1/projects")
     def projects(
