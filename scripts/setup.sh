@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(mosquitto mosquitto-clients victoria-metrics postgresql)
+# The field app (Kivy, headless through SDL_VIDEODRIVER=offscreen) needs Mesa's GL.
+PACKAGES+=(libgl1 libegl1 libgles2 libgl1-mesa-dri libegl-mesa0 libmtdev1)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -24,4 +26,4 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+.venv/bin/python -m pip install -q -e '.[dev,field]'

@@ -53,9 +53,8 @@ def token(home: Path, *args: str) -> str:
     return result.stdout.strip()
 
 
-@pytest.fixture
-def server(tmp_path: Path, db_url: str) -> Iterator[tuple[str, Path]]:
-    home = tmp_path / "home"
+def prepare(home: Path, db_url: str, tmp_path: Path) -> None:
+    """A home with the solar and chiller plans and two register readings."""
     DB_URLS[home] = db_url
     run("plan", "load", str(SOLAR_PLAN), home=home)
     run("plan", "load", str(PLANS / "chiller-efficiency.yaml"), home=home)
@@ -66,14 +65,23 @@ def server(tmp_path: Path, db_url: str) -> Iterator[tuple[str, Path]]:
         "2026-07-01T00:00:00Z,rayong-a,pv-a-meter,2,energy_export,120,MWh\n"
     )
     run("readings", "import", "--project", "th-solar-rooftops", str(logger), home=home)
+
+
+@pytest.fixture
+def server(tmp_path: Path, db_url: str) -> Iterator[tuple[str, Path]]:
+    home = tmp_path / "home"
+    prepare(home, db_url, tmp_path)
     with serve(home) as (url, _):
         yield url, home
 
 
 @contextmanager
-def serve(home: Path, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``mrv api`` on a free port over ``home``, stopped (workers and all) afterwards."""
-    port = free_port()
+def serve(
+    home: Path, workers: int = 1, port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``mrv api`` on ``port`` (a free one by default) over ``home``, stopped (workers
+    and all) afterwards."""
+    port = port or free_port()
     proc = subprocess.Popen(
         [
             *(sys.executable, "-m", "mrv.cli", "api", "--port", str(port)),
