@@ -63,6 +63,15 @@ def catalogue() -> dict[str, Any]:
                 "minimum": spec.minimum,
                 "maximum": spec.maximum,
                 "units": unit_choices(spec.canonical_unit),
+                # value_in_canonical = scale * value + offset (before any correction for
+                # a device's reference conditions, which the server applies)
+                "to_canonical": {
+                    u: [
+                        conversion(u, spec.canonical_unit).scale,
+                        conversion(u, spec.canonical_unit).offset,
+                    ]
+                    for u in unit_choices(spec.canonical_unit)
+                },
             }
             for spec in quantities.CATALOGUE.values()
         ],
