@@ -93,6 +93,10 @@ class ApiClient:
 
     # --- reads ---------------------------------------------------------------------------
 
+    def me(self) -> dict[str, Any]:
+        """The token's role, projects and label (the author of a field token's entries)."""
+        return self._request("GET", "/v1/me")[1]
+
     def projects(self) -> list[dict[str, Any]]:
         return self._request("GET", "/v1/projects")[1]
 

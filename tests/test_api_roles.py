@@ -180,6 +180,9 @@ def test_each_role_can_do_what_it_should_and_nothing_else(
             assert answer.json()["error"], name  # a reason a person can read
     assert wrong == [], f"{role}: " + "; ".join(wrong)
 
+    me = httpx.get(f"{url}/v1/me", headers=mine).json()
+    assert me == {"role": role, "projects": [P] if role != "admin" else [], "label": NAME[role]}
+
     # Field staff write only under their own name.
     if role == "field":
         as_other = httpx.post(f"{base}/entries", json=reading("other.person"), headers=mine)

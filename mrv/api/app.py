@@ -245,6 +245,12 @@ def create_app(settings: Settings) -> FastAPI:
     def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    @app.get("/v1/me")
+    def me(who: Annotated[TokenInfo, Depends(caller)]) -> dict[str, Any]:
+        """What this token is: its role, its projects and its label (for a field token,
+        the person: the author the field app puts on entries)."""
+        return {"role": who.role, "projects": list(who.projects), "label": who.label}
+
     @app.get("/v1/catalogue")
     def reference_data() -> dict[str, Any]:
         """Quantities (canonical unit, plausible range, units to pick from) and groups of

@@ -1,0 +1,3 @@
+from mobile_app.main import main
+
+main()

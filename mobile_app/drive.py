@@ -1,0 +1,317 @@
+"""Drive the real app with simulated touches: for the GUI tests and the screenshots.
+
+``python -m mobile_app.drive SCENARIO --home DIR [--server URL --token T] --out FILE``
+starts the app (headless with ``SDL_VIDEODRIVER=offscreen``), plays one scenario by
+pressing its buttons through Kivy's own touch dispatch (hit-testing included), typing
+into its fields and choosing from its spinners, and writes what the screens showed to
+``--out`` as JSON. Each scenario is a separate process, like each start of the app on a
+tablet: what survives between them is only what the app saved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+STEP_S = 0.05
+
+
+class Driver:
+    def __init__(self, app: Any, args: argparse.Namespace) -> None:
+        self.app = app
+        self.args = args
+        self.seen: dict[str, Any] = {}
+
+    async def frame(self, seconds: float = STEP_S) -> None:
+        await asyncio.sleep(seconds)
+
+    async def find(self, test_id: str, timeout_s: float = 15.0) -> Any:
+        from kivy.core.window import Window
+
+        from mobile_app.app import find
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for root in [self.app.root, *Window.children]:
+                widget = find(root, test_id) if root is not None else None
+                if widget is not None and widget.get_root_window() is not None:
+                    return widget
+            await self.frame()
+        raise TimeoutError(f"no widget {test_id!r} on screen {self.app.manager.current!r}")
+
+    async def tap(self, test_id: str) -> None:
+        """Touch the widget's centre: the touch goes through the window's hit-testing
+        like a finger's, so a widget covered or off screen is not pressed."""
+        from kivy.tests.common import UnitTestTouch
+
+        widget = await self.find(test_id)
+        await self.scroll_to(widget)
+        x, y = widget.to_window(*widget.center)
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        await self.frame()
+        touch.touch_up()
+        await self.frame()
+
+    async def scroll_to(self, widget: Any) -> None:
+        from kivy.uix.scrollview import ScrollView
+
+        parent = widget.parent
+        while parent is not None and not isinstance(parent, ScrollView):
+            parent = parent.parent
+        if parent is not None:
+            parent.scroll_to(widget, padding=10, animate=False)
+            await self.frame(0.1)
+
+    async def type(self, test_id: str, text: str) -> None:
+        field = await self.find(test_id)
+        await self.scroll_to(field)
+        field.text = ""
+        field.focus = True
+        field.insert_text(text)  # through the field's input filter, as keys would be
+        field.focus = False
+        await self.frame()
+
+    async def choose(self, test_id: str, label: str) -> None:
+        """Open a spinner and touch the option with this label."""
+        from kivy.tests.common import UnitTestTouch
+
+        spinner = await self.find(test_id)
+        await self.tap(test_id)
+        await self.frame(0.2)
+        dropdown = spinner._dropdown
+        options = {b.text: b for b in dropdown.container.children}
+        if label not in options:
+            raise LookupError(f"{test_id}: no option {label!r} in {sorted(options)}")
+        option = options[label]
+        dropdown.scroll_to(option, animate=False)
+        await self.frame(0.1)
+        x, y = option.to_window(*option.center)
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        await self.frame()
+        touch.touch_up()
+        await self.frame(0.2)
+
+    async def text_of(self, test_id: str) -> str:
+        return str((await self.find(test_id)).text)
+
+    async def wait_text(self, test_id: str, contains: str, timeout_s: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        text = ""
+        while time.monotonic() < deadline:
+            try:
+                text = await self.text_of(test_id)
+            except TimeoutError:
+                text = ""
+            if contains in text:
+                return text
+            await self.frame(0.1)
+        raise TimeoutError(f"{test_id!r} shows {text!r}, not {contains!r}")
+
+    async def screenshot(self, name: str) -> None:
+        from kivy.core.window import Window
+
+        if self.args.screenshots is None:
+            return
+        await self.frame(0.3)
+        folder = Path(self.args.screenshots)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = Window.screenshot(name=str(folder / f"{name}.png"))
+        # Kivy adds a counter to the name; keep the name the README links to.
+        if written:
+            Path(written).replace(folder / f"{name}.png")
+
+
+# --- scenarios ----------------------------------------------------------------------------
+
+
+async def sign_in(d: Driver) -> None:
+    await d.type("signin.server", d.args.server)
+    await d.type("signin.token", d.args.token)
+    await d.screenshot("1-sign-in")
+    await d.tap("signin.submit")
+    await d.find(f"site:{d.args.project}:{d.args.site}", timeout_s=30)
+    d.seen["screen"] = d.app.manager.current
+
+
+async def meter_reading(d: Driver, value: str, device: str = "pv-a-meter") -> None:
+    """Choose the site and fill a meter reading (values as typed on the tablet)."""
+    await d.tap(f"site:{d.args.project}:{d.args.site}")
+    await d.tap("type:meter_reading")
+    await d.choose("field:device", next(label for label in _device_labels(d) if device in label))
+    await d.choose("field:quantity", "energy export")
+    await d.type("field:value", value)
+    await d.choose("field:unit", "MWh")
+    await d.type("gps:lat", "12.7074")
+    await d.type("gps:lon", "101.1481")
+    await d.type("gps:accuracy_m", "8")
+
+
+def _device_labels(d: Driver) -> list[str]:
+    from mobile_app.app import find
+
+    return list(find(d.app.root, "field:device").values)
+
+
+async def offline_entry(d: Driver) -> None:
+    """Make an entry with the server down; tap submit twice, quickly."""
+    await meter_reading(d, d.args.value, d.args.device)
+    await d.tap("form.submit")
+    await d.frame(0.1)
+    await d.tap("form.submit")  # the second tap of a double tap
+    d.seen["form_status"] = await d.text_of("form.status")
+    await d.find("outbox.sync_now")
+    rows = d.app.session.outbox.entries()
+    d.seen["entries"] = [(e.id, e.state) for e in rows]
+    d.seen["row_state"] = await d.wait_text(f"state:{rows[0].id}", "Queued")
+    d.seen["outbox_status"] = await d.wait_text("outbox.status", "Offline")
+
+
+async def deliver(d: Driver) -> None:
+    """Start again with the server back: the outbox is there and is delivered."""
+    await d.tap(f"site:{d.args.project}:{d.args.site}")
+    await d.tap("nav.outbox")
+    rows = d.app.session.outbox.entries()
+    d.seen["before"] = [(e.id, e.state) for e in rows]
+    await d.tap("outbox.sync_now")
+    for entry in rows:
+        await d.wait_text(f"state:{entry.id}", "Sent")
+    d.seen["after"] = [(e.id, e.state) for e in d.app.session.outbox.entries()]
+    d.seen["outbox_status"] = await d.text_of("outbox.status")
+
+
+async def rejected(d: Driver) -> None:
+    """An entry the tablet accepts but the server refuses: its reason is shown."""
+    await meter_reading(d, d.args.value, d.args.device)
+    await d.tap("form.submit")
+    await d.find("outbox.sync_now")
+    entry = d.app.session.outbox.entries()[0]
+    d.seen["state"] = await d.wait_text(f"state:{entry.id}", "Rejected")
+    d.seen["entry"] = entry.id
+
+
+async def invalid_form(d: Driver) -> None:
+    """Mistakes are shown beside their fields and nothing is saved."""
+    await d.tap(f"site:{d.args.project}:{d.args.site}")
+    await d.tap("type:meter_reading")
+    await d.choose("field:device", next(label for label in _device_labels(d) if "pv-a" in label))
+    await d.choose("field:quantity", "energy export")
+    await d.type("field:value", "-5")
+    await d.type("field:time", "tomorrow")
+    await d.tap("form.submit")
+    d.seen["value_error"] = await d.text_of("error:value")
+    d.seen["time_error"] = await d.text_of("error:time")
+    d.seen["status"] = await d.text_of("form.status")
+    d.seen["entries"] = len(d.app.session.outbox.entries())
+
+
+async def tour(d: Driver) -> None:
+    """Every screen, for the screenshots (a server with the example plans)."""
+    await sign_in(d)
+    await d.screenshot("2-projects")
+    await d.tap(f"site:{d.args.project}:{d.args.site}")
+    await d.screenshot("3-entry-types")
+    await d.tap("type:meter_reading")
+    await d.choose("field:device", next(label for label in _device_labels(d) if "pv-a" in label))
+    await d.choose("field:quantity", "energy export")
+    await d.type("field:value", "-5")
+    await d.tap("form.submit")
+    await d.screenshot("4-form-with-errors")
+    await d.type("field:value", "61.2")
+    await d.choose("field:unit", "MWh")
+    await d.type("gps:lat", "12.7074")
+    await d.type("gps:lon", "101.1481")
+    await d.type("gps:accuracy_m", "8")
+    await d.tap("form.submit")
+    await d.find("outbox.sync_now")
+    entry = d.app.session.outbox.entries()[0]
+    await d.wait_text(f"state:{entry.id}", "Sent")
+    await d.tap("nav.new_entry")
+    await d.tap("type:site_visit_checklist")
+    await d.tap("check:seals_intact")
+    await d.tap("check:display_readable")
+    await d.screenshot("5-checklist")
+    await d.tap("nav.back")
+    await d.tap("type:calibration_certificate")
+    await d.screenshot("6-calibration-form")
+    await d.tap("nav.back")
+    await d.tap("nav.outbox")
+    await d.screenshot("7-outbox")
+    await d.tap(f"edit:{entry.id}")
+    await d.type("field:reason", "misread the last digit")
+    await d.screenshot("8-edit-with-reason")
+
+
+SCENARIOS: dict[str, Callable[[Driver], Awaitable[None]]] = {
+    "sign_in": sign_in,
+    "offline_entry": offline_entry,
+    "deliver": deliver,
+    "rejected": rejected,
+    "invalid_form": invalid_form,
+    "tour": tour,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("scenario", choices=sorted(SCENARIOS))
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--server", default="")
+    parser.add_argument("--token", default="")
+    parser.add_argument("--project", default="th-solar-rooftops")
+    parser.add_argument("--site", default="rayong-a")
+    parser.add_argument("--device", default="pv-a-meter")
+    parser.add_argument("--value", default="61.2")
+    parser.add_argument("--size", default="800x1280")
+    parser.add_argument("--screenshots", default=None)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+    width, _, height = args.size.partition("x")
+    from kivy.config import Config
+
+    Config.set("graphics", "width", width)
+    Config.set("graphics", "height", height)
+    from mobile_app.app import FieldApp
+
+    app = FieldApp(home=args.home)
+    driver = Driver(app, args)
+    result: dict[str, Any] = {"ok": False}
+
+    async def play() -> None:
+        try:
+            while app.root is None:
+                await asyncio.sleep(STEP_S)
+            await driver.frame(0.3)
+            await SCENARIOS[args.scenario](driver)
+            result["ok"] = True
+        except Exception:
+            result["error"] = traceback.format_exc()
+            result["screen"] = app.manager.current if app.root else None
+        finally:
+            result["seen"] = driver.seen
+            app.stop()
+
+    async def both() -> None:
+        await asyncio.gather(app.async_run(async_lib="asyncio"), play())
+
+    try:
+        asyncio.run(both())
+    except Exception:  # the app itself failed (to build, say): report it the same way
+        result["error"] = traceback.format_exc()
+    args.out.write_text(json.dumps(result, indent=2))
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
