@@ -49,7 +49,7 @@ class Driver:
             f"{w.test_id}: {w.text}"
             for w in self.app.root.walk(restrict=True)
             if str(getattr(w, "test_id", "")).startswith(("error:", "form.status"))
-            and getattr(w, "text", "")
+            and str(getattr(w, "text", ""))
         ]
         raise TimeoutError(
             f"no widget {test_id!r} on screen {self.app.manager.current!r}; shown: {shown}"

@@ -40,6 +40,24 @@ app.add_typer(periods_app, name="periods")
 app.add_typer(entries_app, name="entries")
 app.command("report")(report)
 app.command("api")(api)
+
+
+@app.command("field")
+def field(
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the app keeps its entries (default: $MRV_FIELD_HOME or ~/.mrv-field)"
+        ),
+    ] = None,
+    size: Annotated[str, typer.Option(help="Window size, WxH (a tablet: 800x1280)")] = "800x1280",
+) -> None:
+    """Start the field app (Kivy) on this desktop."""
+    from mobile_app.main import main
+
+    main([*(["--home", str(home)] if home else []), "--size", size])
+
+
 app.add_typer(token_app, name="token")
 
 console = Console()
