@@ -558,9 +558,10 @@ class OutboxScreen(Screen):
 class FieldApp(App):
     title = t("app.title")
 
-    def __init__(self, home: Path, **kwargs: Any) -> None:
+    def __init__(self, home: Path | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.session = FieldSession(home)
+        # No home given (Android): the app's private storage, which other apps cannot read.
+        self.session = FieldSession(home or Path(self.user_data_dir))
 
     def build(self) -> ScreenManager:
         Window.clearcolor = PAPER

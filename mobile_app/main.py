@@ -18,15 +18,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", default="800x1280", help="window size on a desktop (WxH)")
     args = parser.parse_args(argv)
     os.environ.setdefault("KIVY_NO_ARGS", "1")  # the arguments above are ours, not Kivy's
-    width, _, height = args.size.partition("x")
     from kivy.config import Config
+    from kivy.utils import platform
 
-    Config.set("graphics", "width", width)
-    Config.set("graphics", "height", height)
     Config.set("kivy", "exit_on_escape", "0")  # Android's back key must not quit mid-form
+    home = args.home
+    if platform != "android":  # a phone or tablet has its own screen and storage
+        width, _, height = args.size.partition("x")
+        Config.set("graphics", "width", width)
+        Config.set("graphics", "height", height)
+        home = home or default_home()
     from mobile_app.app import FieldApp
 
-    FieldApp(home=args.home or default_home()).run()
+    FieldApp(home=home).run()
 
 
 if __name__ == "__main__":
