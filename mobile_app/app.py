@@ -33,6 +33,7 @@ from kivy.uix.spinner import Spinner
 from kivy.uix.textinput import TextInput
 from kivy.uix.togglebutton import ToggleButton
 from kivy.uix.widget import Widget
+from kivy.utils import platform
 
 from mobile_app.forms import (
     CHECK_ITEMS,
@@ -410,6 +411,18 @@ class FormScreen(Screen):
         column.add_widget(_button(t("form.photo_add"), self.choose_photo, "form.photo_add"))
 
     def choose_photo(self) -> None:
+        if platform in ("android", "ios"):
+            try:
+                from plyer import camera
+
+                target = self.app.session.home / f"photo-{new_id()}.jpg"
+                camera.take_picture(
+                    filename=str(target),
+                    on_complete=mainthread(lambda path: self.attach_photo(path) if path else None),
+                )
+                return
+            except Exception:  # no camera here: choose a file instead
+                pass
         chooser = FileChooserListView(
             filters=["*.jpg", "*.jpeg", "*.png", "*.webp"], path=str(Path.home())
         )
