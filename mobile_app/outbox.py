@@ -299,6 +299,14 @@ class Outbox:
         assert state in ("rejected", "conflict")
         self._set(entry_id, state, reason)
 
+    def adopt(self, entry_id: str, body: dict[str, Any], revision: int) -> None:
+        """Take the server's current body and revision (after an edit crossed another)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE outbox SET body = ?, revision = ?, updated_at = ? WHERE id = ?",
+                (json.dumps(body, sort_keys=True), revision, time.time(), entry_id),
+            )
+
     def retry_later(self, entry_id: str, delay_s: float, reason: str) -> None:
         """Back to ``queued``, not before ``delay_s`` from now; counts the attempt."""
         with self._lock:

@@ -156,6 +156,15 @@ class Syncer:
                 self.outbox.retry_later(entry.id, 0.0, exc.message)
                 return "paused"
             state = "conflict" if exc.status == 409 else "rejected"
+            if state == "conflict" and entry.is_edit:
+                # Someone else edited it first. Take the server's revision (theirs is
+                # what stands) so that the person can redo the change on top of it;
+                # their own change stays in the reason shown.
+                try:
+                    current = client.entry(entry.project, entry.id)
+                    self.outbox.adopt(entry.id, current["body"], int(current["revision"]))
+                except (Unreachable, Refused, KeyError, ValueError):
+                    pass
             self.outbox.mark_refused(entry.id, state, exc.message)
             return state
         self.status.online = True

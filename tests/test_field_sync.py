@@ -129,6 +129,21 @@ def test_offline_entries_survive_restarts_and_arrive_once(tmp_path: Path, db_url
         assert edited is not None and edited.state == "sent" and edited.revision == 2
         history = httpx.get(f"{url}/v1/projects/{P}/entries/{first}", headers=auth).json()
         assert [h["reason"] for h in history["history"]] == [None, "misread the last digit"]
+
+        # an edit that crosses another (made elsewhere first) is a conflict; the tablet
+        # takes the server's revision, and the change redone on top of it goes through
+        elsewhere_edit = {"body": reading(60.9), "reason": "office correction", "author": AUTHOR}
+        put = httpx.put(f"{url}/v1/projects/{P}/entries/{first}", json=elsewhere_edit, headers=auth)
+        assert put.status_code == 200 and put.json()["revision"] == 3
+        outbox.edit(first, reading(61.0), "second look at the display")
+        syncer.run_once()
+        crossed = outbox.get(first)
+        assert crossed is not None and crossed.state == "conflict" and crossed.revision == 3
+        assert crossed.body["value"] == 60.9  # the server's, which stands
+        outbox.edit(first, reading(61.0), "second look at the display")
+        syncer.run_once()
+        redone = outbox.get(first)
+        assert redone is not None and redone.state == "sent" and redone.revision == 4
     outbox.close()
 
 
