@@ -176,3 +176,24 @@ def test_a_double_saved_entry_is_one_row(tmp_path: Path) -> None:
     assert len(outbox.entries()) == 1
     with pytest.raises(ValueError, match="not on the server yet"):
         outbox.edit(entry_id, reading(1.0), "why")
+
+
+def test_drafts_wait_for_the_person_and_submitted_entries_are_not_changed(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    entry_id = new_id()
+    outbox.save(entry_id, P, "meter_reading", reading(1.0), AUTHOR, "2026-06-10T08:05:00+00:00",
+                None, submit=False)  # fmt: skip
+    assert outbox.claim_due(time.time() + 3600) == []  # a draft is never sent
+    outbox.save(entry_id, P, "meter_reading", reading(2.0), AUTHOR, "2026-06-10T08:05:00+00:00",
+                None, submit=True)  # fmt: skip
+    queued = outbox.get(entry_id)
+    assert queued is not None and queued.state == "queued" and queued.body["value"] == 2.0
+    # once submitted, saving again (a stale form) changes nothing
+    outbox.save(entry_id, P, "meter_reading", reading(3.0), AUTHOR, "2026-06-10T08:05:00+00:00",
+                None, submit=True)  # fmt: skip
+    again = outbox.get(entry_id)
+    assert again is not None and again.body["value"] == 2.0
+    other = new_id()
+    outbox.save(other, P, "meter_reading", reading(4.0), AUTHOR, "2026-06-10T08:05:00+00:00",
+                None, submit=False)  # fmt: skip
+    assert outbox.discard(other) and not outbox.discard(entry_id)  # only drafts go
