@@ -556,6 +556,11 @@ class OutboxScreen(Screen):
                 _button(t("outbox.open"), lambda: self.app.reopen(entry), f"open:{entry.id}")
             )
             height += ROW
+            if entry.state == "draft":
+                row.add_widget(
+                    _button(t("outbox.discard"), lambda: self.discard(entry), f"discard:{entry.id}")
+                )
+                height += ROW
         elif entry.revision is not None and entry.state != "sending":
             row.add_widget(
                 _button(t("outbox.edit"), lambda: self.app.edit(entry), f"edit:{entry.id}")
@@ -563,6 +568,10 @@ class OutboxScreen(Screen):
             height += ROW
         row.height = height + dp(8)
         return row
+
+    def discard(self, entry: OutboxEntry) -> None:
+        self.app.session.outbox.discard(entry.id)
+        self.refresh()
 
     def sync_now(self) -> None:
         self.app.session.syncer.wake(now=True)
