@@ -31,7 +31,16 @@ def api(
 
     if home is not None:
         os.environ["MRV_HOME"] = str(home)
-    uvicorn.run("mrv.api.main:app", host=host, port=port, workers=workers, log_level="warning")
+    from mrv.api.server import NoDelayH11Protocol
+
+    uvicorn.run(
+        "mrv.api.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        http=NoDelayH11Protocol,
+    )
 
 
 @token_app.command("create")
