@@ -109,3 +109,30 @@ def test_hand_entered_positions() -> None:
     assert set(check_gps("95", "101.1", "")[1]) == {"lat"}
     assert set(check_gps("12.7", "", "")[1]) == {"lon"}
     assert set(check_gps("12.7", "101.1", "-3")[1]) == {"accuracy_m"}
+
+
+def test_the_app_imports_nothing_of_the_server(tmp_path) -> None:
+    """The app packages for Android with Kivy and the standard library: none of the
+    server's packages (nor their dependencies) may creep into its imports."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, mobile_app.app, mobile_app.main; "
+        "bad = sorted({m.split('.')[0] for m in sys.modules} & {'mrv', 'gateway', 'verification',"
+        " 'firmware_sim', 'pydantic', 'sqlalchemy', 'fastapi', 'pint', 'numpy', 'httpx'}); "
+        "print(','.join(bad))"
+    )
+    env = {
+        **os.environ,
+        "SDL_VIDEODRIVER": "offscreen",
+        "KIVY_NO_ARGS": "1",
+        "KIVY_NO_CONSOLELOG": "1",
+        "KIVY_HOME": str(tmp_path),
+    }
+    found = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert found.returncode == 0, found.stderr[-2000:]
+    assert found.stdout.strip() == ""
