@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,15 +15,15 @@ import pytest
 from PIL import Image
 from sqlalchemy import text
 
-from tests.test_api import behind_the_api, server, token
-
-__all__ = ["server"]
+from tests.conftest import _db_counter
+from tests.test_api import behind_the_api, prepare, serve, token
 
 P = "th-solar-rooftops"
 OTHER = "id-mall-chillers"
 READERS = {"field", "verifier", "operator", "admin"}
 WRITERS = {"field", "operator", "admin"}
 OPERATORS = {"operator", "admin"}
+SHADE = {"field": 10, "verifier": 60, "operator": 110, "admin": 160}  # a photo each
 NAME = {"field": "somchai.k", "verifier": "v.auditor", "operator": "ops.niran", "admin": "root"}
 
 
@@ -48,17 +47,46 @@ def edit(author: str) -> dict[str, Any]:
     return {"body": body, "reason": "misread the last digit", "author": author}
 
 
-def jpeg() -> bytes:
+def jpeg(shade: int) -> bytes:
     out = io.BytesIO()
-    Image.new("RGB", (8, 8), (10, 200, 30)).save(out, format="JPEG")
+    Image.new("RGB", (8, 8), (10, shade, 30)).save(out, format="JPEG")
     return out.getvalue()
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One server per store for the four roles: each role's test makes its own entries,
+    devices and periods, so they do not depend on each other or on their order."""
+    tmp = tmp_path_factory.mktemp("roles")
+    if request.param == "sqlite":
+        db = f"sqlite:///{tmp / 'mrv.sqlite'}"
+    else:
+        db = request.getfixturevalue("pg_server").create_database(f"mrv_roles_{next(_db_counter)}")
+    home = tmp / "home"
+    prepare(home, db, tmp)
+    with serve(home) as (url, _):
+        yield url, home
+
+
+def next_period(base: str, admin: dict[str, str]) -> dict[str, str]:
+    """The month after the last defined period (January 2026 if none)."""
+    from datetime import date, timedelta
+
+    defined = httpx.get(f"{base}/periods", headers=admin).json()
+    start = (
+        date.fromisoformat(defined[-1]["end"]) + timedelta(days=1) if defined else date(2026, 1, 1)
+    )
+    end = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    return {"start": start.isoformat(), "end": end.isoformat()}
+
+
+RETIRE = {"field": "pv-koh-meter", "verifier": "pv-koh-meter", "operator": "koh-pyranometer",
+          "admin": "pv-koh-meter"}  # fmt: skip
+
+
 @pytest.mark.parametrize("role", ["field", "verifier", "operator", "admin"])
-def test_each_role_can_do_what_it_should_and_nothing_else(
-    server: tuple[str, Path], role: str
-) -> None:
-    url, home = server
+def test_each_role_can_do_what_it_should_and_nothing_else(shared: Any, role: str) -> None:
+    url, home = shared
     grant = ["--project", P] if role != "admin" else []
     mine = {"Authorization": f"Bearer {token(home, '--role', role, *grant, '--label', NAME[role])}"}
     admin = {"Authorization": f"Bearer {token(home, '--role', 'admin', '--label', 'setup')}"}
@@ -101,13 +129,17 @@ def test_each_role_can_do_what_it_should_and_nothing_else(
         (
             "upload a photo",
             WRITERS,
-            ("POST", "/photos", {"content": jpeg(), "headers": {"Content-Type": "image/jpeg"}}),
+            (
+                "POST",
+                "/photos",
+                {"content": jpeg(SHADE[role]), "headers": {"Content-Type": "image/jpeg"}},
+            ),
             201,
         ),
         (
             "define a period",
             OPERATORS,
-            ("POST", "/periods", {"json": {"start": "2026-01-01", "end": "2026-03-31"}}),
+            ("POST", "/periods", {"json": next_period(base, admin)}),
             201,
         ),
         (
@@ -118,10 +150,10 @@ def test_each_role_can_do_what_it_should_and_nothing_else(
                 "/devices",
                 {
                     "json": {
-                        "id": "pv-b2-meter",
+                        "id": f"pv-b2-{role}",
                         "site": "rayong-b",
                         "type": "ac_energy_meter",
-                        "serial": "SCH-PM5560-9001",
+                        "serial": f"SCH-PM5560-{role}",
                         "quantities": ["energy_export"],
                         "max_permissible_error_pct": 0.5,
                         "register_max": 9999999.9,
@@ -155,7 +187,7 @@ def test_each_role_can_do_what_it_should_and_nothing_else(
             OPERATORS,
             (
                 "POST",
-                "/devices/koh-pyranometer/retire",
+                f"/devices/{RETIRE[role]}/retire",
                 {"json": {"removed": "2026-06-30", "reason": "sensor replaced"}},
             ),
             200,
@@ -193,6 +225,10 @@ def test_each_role_can_do_what_it_should_and_nothing_else(
         assert httpx.request(method, f"{base}/readings", headers=mine).status_code == 405
 
     # Another project: only an admin sees it; a denial is in the audit chain.
+    with behind_the_api(home) as conn:
+        denied_before = conn.execute(
+            text("SELECT count(*) FROM audit_log WHERE action = 'api.denied'")
+        ).scalar()
     listed = [p["id"] for p in httpx.get(f"{url}/v1/projects", headers=mine).json()]
     assert listed == ([OTHER, P] if role == "admin" else [P])
     other = httpx.get(f"{url}/v1/projects/{OTHER}/plan", headers=mine)
@@ -201,4 +237,4 @@ def test_each_role_can_do_what_it_should_and_nothing_else(
         denials = conn.execute(
             text("SELECT count(*) FROM audit_log WHERE action = 'api.denied'")
         ).scalar()
-    assert denials == (0 if role == "admin" else 1)
+    assert denials == denied_before + (0 if role == "admin" else 1)
