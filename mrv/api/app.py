@@ -49,6 +49,7 @@ from mrv.db.records import (
     get_entry,
     list_periods,
     stored_plan,
+    stored_resend,
     verify_entries,
 )
 from mrv.entries import CalibrationResult, EntryIn, EntryType, PhotoHash, body_json
@@ -351,6 +352,11 @@ def create_app(settings: Settings) -> FastAPI:
         the stored one (200); another body under the same id is a conflict (409)."""
         may_write(who)
         own_name(who, entry.author)
+        resent = stored_resend(s, project, entry)
+        s.rollback()  # end the read: a write must start with its lock (SQLite snapshots)
+        if resent is not None:
+            response.status_code = 200
+            return resent.as_json()
         try:
             stored, created = add_entry(s, project, entry)
             s.commit()

@@ -271,6 +271,16 @@ def _resend_matches(session: Session, row: Entry, sha: str) -> bool:
     return first is not None and _sha256(first.body) == sha
 
 
+def stored_resend(session: Session, project_id: str, entry: EntryIn) -> StoredEntry | None:
+    """The stored entry if ``entry`` is a resend of it (same project, type and body), else
+    None. A read only: resends, the common case of a field app on a poor link, need no
+    write lock. Anything else (new, or a conflict) goes through ``add_entry``."""
+    row = session.get(Entry, str(entry.id))
+    if row is None or row.project_id != project_id or row.entry_type != entry.type:
+        return None
+    return _stored(row) if _resend_matches(session, row, _sha256(body_json(entry.body))) else None
+
+
 def add_entry(
     session: Session,
     project_id: str,
