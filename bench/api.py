@@ -63,7 +63,7 @@ import psutil  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench.common import code_version, cpu_model, verdict  # noqa: E402
+from bench.common import code_version, cpu_model, percentile, verdict  # noqa: E402
 from mrv.broker import free_port, wait_for_port  # noqa: E402
 
 out = Console(width=max(Console().width, 132))  # a piped run would wrap at 80 columns
@@ -587,15 +587,6 @@ class Row:
     @property
     def ok(self) -> bool:
         return all(s == self.load.expected for s in (*self.phase.statuses, *self.warmup.statuses))
-
-
-def percentile(ordered: list[float], p: float) -> float:
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * p / 100
-    lo = int(k)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def measure(

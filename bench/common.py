@@ -45,3 +45,13 @@ def code_version(*paths: str) -> str:
     changed = [line[3:] for line in dirty if line.strip()]
     extra = f" + uncommitted changes in {', '.join(changed)}" if changed else ""
     return f"code: commit {head}{extra}"
+
+
+def percentile(ordered: list[float], p: float) -> float:
+    """The p-th percentile (0-100) of sorted values, interpolated; NaN if there are none."""
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * p / 100
+    lo = int(k)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)

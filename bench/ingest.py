@@ -56,7 +56,7 @@ from paho.mqtt.properties import Properties  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench.common import code_version, cpu_model, verdict  # noqa: E402
+from bench.common import code_version, cpu_model, percentile, verdict  # noqa: E402
 from mrv.broker import MosquittoBroker, free_port  # noqa: E402
 from mrv.config import Settings  # noqa: E402
 from mrv.wire import READINGS_FILTER, readings_topic  # noqa: E402
@@ -837,15 +837,6 @@ class Bench:
             "batches": batches,
             "batch_ms": batch_ms,
         }
-
-
-def percentile(ordered: list[float], p: float) -> float:
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * p / 100
-    lo = int(k)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 # --- report ----------------------------------------------------------------------------

@@ -164,6 +164,8 @@ class Outbox:
         """
         state = "queued" if submit else "draft"
         now = time.time()
+        body_text = json.dumps(body, sort_keys=True)
+        gps_text = json.dumps(gps) if gps else None
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -177,10 +179,10 @@ class Outbox:
                             entry_id,
                             project,
                             entry_type,
-                            json.dumps(body, sort_keys=True),
+                            body_text,
                             author,
                             recorded_at,
-                            json.dumps(gps) if gps else None,
+                            gps_text,
                             state,
                             now,
                         ),
@@ -190,15 +192,7 @@ class Outbox:
                         "UPDATE outbox SET body = ?, author = ?, recorded_at = ?, gps = ?,"
                         " state = ?, reason = '', attempts = 0, next_attempt = 0,"
                         " updated_at = ? WHERE id = ?",
-                        (
-                            json.dumps(body, sort_keys=True),
-                            author,
-                            recorded_at,
-                            json.dumps(gps) if gps else None,
-                            state,
-                            now,
-                            entry_id,
-                        ),
+                        (body_text, author, recorded_at, gps_text, state, now, entry_id),
                     )
                 self._db.execute("COMMIT")
             except BaseException:

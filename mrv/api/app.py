@@ -9,6 +9,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Annotated, Any, cast
 from uuid import UUID
@@ -133,6 +134,18 @@ class PeriodIn(BaseModel):
 
     start: date
     end: date  # inclusive
+
+
+@contextmanager
+def committed(s: Session) -> Iterator[None]:
+    """Commit what the block wrote; a refused record rolls it all back and is answered
+    as an HTTP error naming the field (404, 409 or 422)."""
+    try:
+        yield
+        s.commit()
+    except RecordError as exc:
+        s.rollback()
+        raise record_error(exc) from None
 
 
 def body_limit(path: str) -> int:
@@ -340,6 +353,19 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(404, f"id: no entry {entry_id} in project {project!r}")
         return entry
 
+    def store_entry(s: Session, project: str, entry: EntryIn, response: Response) -> dict[str, Any]:
+        """Store an entry under its client's id: 201 new, 200 a resend (answered from a
+        read, with no write lock), 409 another body under that id."""
+        resent = stored_resend(s, project, entry)
+        s.rollback()  # end the read: a write must start with its lock (SQLite snapshots)
+        if resent is not None:
+            response.status_code = 200
+            return resent.as_json()
+        with committed(s):
+            stored, created = add_entry(s, project, entry)
+        response.status_code = 201 if created else 200
+        return stored.as_json()
+
     @app.post("/v1/projects/{project}/entries", status_code=201)
     def create_entry(
         project: Annotated[str, Depends(project_of)],
@@ -352,19 +378,7 @@ def create_app(settings: Settings) -> FastAPI:
         the stored one (200); another body under the same id is a conflict (409)."""
         may_write(who)
         own_name(who, entry.author)
-        resent = stored_resend(s, project, entry)
-        s.rollback()  # end the read: a write must start with its lock (SQLite snapshots)
-        if resent is not None:
-            response.status_code = 200
-            return resent.as_json()
-        try:
-            stored, created = add_entry(s, project, entry)
-            s.commit()
-        except RecordError as exc:
-            s.rollback()
-            raise record_error(exc) from None
-        response.status_code = 201 if created else 200
-        return stored.as_json()
+        return store_entry(s, project, entry, response)
 
     @app.get("/v1/projects/{project}/entries")
     def list_entries(
@@ -429,7 +443,7 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(
                 403, {"field": "author", "message": "field staff edit only their own entries"}
             )
-        try:
+        with committed(s):
             stored = edit_entry(
                 s,
                 entry_id,
@@ -438,10 +452,6 @@ def create_app(settings: Settings) -> FastAPI:
                 change.author,
                 base_revision=change.base_revision,
             )
-            s.commit()
-        except RecordError as exc:
-            s.rollback()
-            raise record_error(exc) from None
         return stored.as_json()
 
     @app.post(
@@ -535,12 +545,8 @@ def create_app(settings: Settings) -> FastAPI:
         one, inside the crediting period; audited."""
         if who.role not in ("operator", "admin"):
             raise HTTPException(403, "defining monitoring periods is an operator's action")
-        try:
+        with committed(s):
             row = define_period(s, project, period.start, period.end, actor=f"token:{who.id}")
-            s.commit()
-        except RecordError as exc:
-            s.rollback()
-            raise record_error(exc) from None
         return {"number": row.number, "start": row.start.isoformat(), "end": row.end.isoformat()}
 
     def may_operate(who: TokenInfo, action: str) -> None:
@@ -579,12 +585,8 @@ def create_app(settings: Settings) -> FastAPI:
         """Register a device (operators): the plan gains it in a new version, validated
         as a whole; the gateway accepts its readings from then on. Audited."""
         may_operate(who, "registering a device")
-        try:
+        with committed(s):
             register_device(s, project, device, actor=f"token:{who.id}")
-            s.commit()
-        except RecordError as exc:
-            s.rollback()
-            raise record_error(exc) from None
         row = s.get(Device, (project, device.id))
         assert row is not None
         return device_json(row)
@@ -600,14 +602,10 @@ def create_app(settings: Settings) -> FastAPI:
         """Retire a device (operators) from the day after ``removed``: it stays in the plan
         with its readings; later readings from it are quarantined. Audited."""
         may_operate(who, "retiring a device")
-        try:
+        with committed(s):
             retire_device(
                 s, project, device, retirement.removed, retirement.reason, f"token:{who.id}"
             )
-            s.commit()
-        except RecordError as exc:
-            s.rollback()
-            raise record_error(exc) from None
         row = s.get(Device, (project, device))
         assert row is not None
         return device_json(row)
@@ -669,14 +667,7 @@ def create_app(settings: Settings) -> FastAPI:
             )
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
-        try:
-            stored, created = add_entry(s, project, entry)
-            s.commit()
-        except RecordError as exc:
-            s.rollback()
-            raise record_error(exc) from None
-        response.status_code = 201 if created else 200
-        return stored.as_json()
+        return store_entry(s, project, entry, response)
 
     @app.post("/v1/projects/{project}/quarantine/release")
     def release_quarantine(
