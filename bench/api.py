@@ -64,7 +64,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench.common import code_version, cpu_model, percentile, verdict  # noqa: E402
-from mrv.broker import free_port, wait_for_port  # noqa: E402
+from mrv.demo.broker import free_port, wait_for_port  # noqa: E402
 
 out = Console(width=max(Console().width, 132))  # a piped run would wrap at 80 columns
 say = Console(stderr=True, highlight=False, markup=False)

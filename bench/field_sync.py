@@ -39,7 +39,7 @@ from bench.common import code_version, cpu_model, verdict  # noqa: E402
 from mobile_app.client import ApiClient  # noqa: E402
 from mobile_app.outbox import Outbox, new_id  # noqa: E402
 from mobile_app.sync import Syncer  # noqa: E402
-from mrv.broker import free_port, wait_for_port  # noqa: E402
+from mrv.demo.broker import free_port, wait_for_port  # noqa: E402
 
 P = "th-solar-rooftops"
 AUTHOR = "bench.field"

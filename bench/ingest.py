@@ -57,9 +57,9 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench.common import code_version, cpu_model, percentile, verdict  # noqa: E402
-from mrv.broker import MosquittoBroker, free_port  # noqa: E402
-from mrv.config import Settings  # noqa: E402
-from mrv.wire import READINGS_FILTER, readings_topic  # noqa: E402
+from mrv.core.config import Settings  # noqa: E402
+from mrv.core.wire import READINGS_FILTER, readings_topic  # noqa: E402
+from mrv.demo.broker import MosquittoBroker, free_port  # noqa: E402
 
 out = Console(width=max(Console().width, 132))  # a piped run would wrap at 80 columns
 say = Console(stderr=True, highlight=False, markup=False)
@@ -373,7 +373,7 @@ class NaiveConsumer:
     def __init__(self, path: Path) -> None:
         import pint
 
-        from mrv.quantities import CATALOGUE
+        from mrv.core.quantities import CATALOGUE
 
         self.ureg: Any = pint.UnitRegistry()
         self.canonical = {name: spec.canonical_unit for name, spec in CATALOGUE.items()}
@@ -505,9 +505,9 @@ def _log_time(line: str) -> float | None:
 
 def prepare_home(home: Path, bench_plan: Path) -> None:
     """A fresh MRV_HOME with the solar plan and the bench plan registered."""
-    from mrv.db.engine import Database
-    from mrv.db.repo import load_plan
-    from mrv.plans.validate import load_plan_file
+    from mrv.persistence.engine import Database
+    from mrv.persistence.repo import load_plan
+    from verification.plan_check import load_plan_file
 
     home.mkdir(parents=True, exist_ok=True)
     # What the gateway subprocess uses: no MRV_* variables but MRV_HOME (see start()).
@@ -875,7 +875,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp_obj = tempfile.TemporaryDirectory(prefix="mrv-bench-ingest-")
     tmp = Path(tmp_obj.name)
-    from mrv.plans.validate import validate_plan_text
+    from verification.plan_check import validate_plan_text
 
     _, problems = validate_plan_text(BENCH_PLAN_YAML)
     if problems:

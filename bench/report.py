@@ -365,9 +365,9 @@ def _series_values(
 def check_plan() -> str:
     """Validate the plan, and check that the methodology reads every parameter and every
     device (a symbol it does not use, or a point no parameter names, is never loaded)."""
-    from mrv.plans import validate_plan_text
     from verification.loading import series_keys
     from verification.methodologies import methodology
+    from verification.plan_check import validate_plan_text
 
     plan, problems = validate_plan_text(PLAN_YAML)
     if plan is None or problems:
@@ -388,13 +388,13 @@ def check_plan() -> str:
 
 def generate(ds: Dataset) -> dict[str, Any]:
     """Write the plan into a fresh relational DB and the readings into a fresh store."""
-    from mrv.db.engine import Database
-    from mrv.db.repo import load_plan
-    from mrv.plans import validate_plan_text
-    from mrv.quantities import CATALOGUE
-    from mrv.stores.sqlite_ts import SQLiteTimeSeriesStore
-    from mrv.stores.timeseries import ReadingRow
-    from verification.inputs import day_start_ms
+    from mrv.core.quantities import CATALOGUE
+    from mrv.core.times import day_start_ms
+    from mrv.persistence.engine import Database
+    from mrv.persistence.repo import load_plan
+    from mrv.persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
+    from mrv.persistence.stores.timeseries import ReadingRow
+    from verification.plan_check import validate_plan_text
 
     began = time.perf_counter()
     if ds.folder.exists():
@@ -502,14 +502,15 @@ def peak_rss_kb() -> int:
 
 def _bounds(ds: Dataset) -> tuple[int, int]:
     """The time range load_inputs reads (the period and its margin)."""
-    from verification.inputs import MARGIN, day_start_ms
+    from mrv.core.times import day_start_ms
+    from verification.inputs import MARGIN
 
     return day_start_ms(ds.start - MARGIN), day_start_ms(ds.end + MARGIN)
 
 
 def _series_keys() -> list[tuple[str, str]]:
-    from mrv.plans import validate_plan_text
     from verification.loading import series_keys
+    from verification.plan_check import validate_plan_text
 
     plan, _ = validate_plan_text(PLAN_YAML)
     assert plan is not None
@@ -563,8 +564,8 @@ SCANS = {
 
 def run_report(ds: Dataset) -> dict[str, Any]:
     """The production path, timed: load_inputs, build_report, to_json."""
-    from mrv.db.engine import Database
-    from mrv.stores.sqlite_ts import SQLiteTimeSeriesStore
+    from mrv.persistence.engine import Database
+    from mrv.persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
     from verification.engine import build_report
     from verification.loading import load_inputs
 
@@ -617,8 +618,8 @@ def run_profile(ds: Dataset, top: int) -> str:
     import io
     import pstats
 
-    from mrv.db.engine import Database
-    from mrv.stores.sqlite_ts import SQLiteTimeSeriesStore
+    from mrv.persistence.engine import Database
+    from mrv.persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
     from verification.engine import build_report
     from verification.loading import load_inputs
 

@@ -30,11 +30,11 @@ from firmware_sim.units_out import (
     to_canonical_rule,
     wrong_unit,
 )
-from mrv import quantities
-from mrv.plans.schema import Device
-from mrv.quantities import Kind
-from mrv.units import Affine, UnitError
-from mrv.wire import Reading, ReadingMessage, ack_topic, encode, readings_topic, status_topic
+from mrv.core import quantities
+from mrv.core.plans.schema import Device
+from mrv.core.quantities import Kind
+from mrv.core.units import Affine, UnitError
+from mrv.core.wire import Reading, ReadingMessage, ack_topic, encode, readings_topic, status_topic
 
 DEFAULT_REGISTER_MAX = 1e9
 MAX_CATCH_UP_S = 400 * 86_400.0  # integrate at most this much time between two runs

@@ -31,9 +31,9 @@ from firmware_sim.faults import FaultConfig
 from firmware_sim.model import site_models
 from firmware_sim.noise import stable_seed
 from firmware_sim.publisher import Publisher
-from mrv.config import MqttEndpoint
-from mrv.plans.schema import MonitoringPlan
-from mrv.wire import MAX_PAYLOAD_BYTES, ReadingMessage, StatusMessage, encode
+from mrv.core.config import MqttEndpoint
+from mrv.core.plans.schema import MonitoringPlan
+from mrv.core.wire import MAX_PAYLOAD_BYTES, ReadingMessage, StatusMessage, encode
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mrv import quantities
-from mrv.db.repo import DeviceInfo, QuarantineItem, StatusItem
-from mrv.stores.timeseries import ReadingRow
-from mrv.units import Affine, UnitError, conversion
-from mrv.wire import (
+from mrv.core import quantities
+from mrv.core.times import to_ms
+from mrv.core.units import Affine, UnitError, conversion
+from mrv.core.wire import (
     MAX_PAYLOAD_BYTES,
     SEQ_MAX,
     DecodeError,
@@ -31,6 +30,8 @@ from mrv.wire import (
     parse_topic,
     validate_item,
 )
+from mrv.persistence.repo import DeviceInfo, QuarantineItem, StatusItem
+from mrv.persistence.stores.timeseries import ReadingRow
 
 
 @dataclass(slots=True)
@@ -262,7 +263,7 @@ class Decoder:
                     msg.seq,
                 )
                 continue
-            time_ms = int(msg.time.timestamp() * 1000)
+            time_ms = to_ms(msg.time)
             if not info.accepts(time_ms):
                 quarantine(
                     "device_retired",

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 from gateway.decode import Inbound
 from gateway.processor import BatchProcessor, BatchResult
-from mrv.wire import readings_topic
+from mrv.core.times import now_ms as wall_ms
+from mrv.core.wire import readings_topic
 
 REQUIRED = ("time", "site", "device", "seq", "quantity")
 
@@ -27,7 +27,7 @@ class ImportError_(ValueError):
 
 
 def _messages(reader: csv.DictReader[str], project: str) -> Iterator[Inbound]:
-    now_ms = int(time.time() * 1000)
+    now_ms = wall_ms()
     current_key: tuple[str, str, str, str] | None = None
     readings: list[dict[str, Any]] = []
     head: dict[str, Any] = {}

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import DBAPIError
 
 from gateway.decode import Candidate, Decoded, Decoder, Inbound
-from gateway.registers import find_decreases
-from mrv.db.engine import Database
-from mrv.db.repo import (
+from mrv.core.registers import find_decreases
+from mrv.core.times import now_ms as wall_ms
+from mrv.persistence.engine import Database
+from mrv.persistence.repo import (
     DeviceInfo,
     EventItem,
     QuarantineItem,
@@ -31,7 +32,7 @@ from mrv.db.repo import (
     load_registry,
     record_outcome,
 )
-from mrv.stores.timeseries import (
+from mrv.persistence.stores.timeseries import (
     Identity,
     ReadingRow,
     StoreUnavailable,
@@ -108,7 +109,7 @@ class RegistryCache:
 
 
 def _now_ms() -> int:
-    return int(time.time() * 1000)
+    return wall_ms()
 
 
 class BatchProcessor:

@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from gateway.decode import Inbound
 from gateway.processor import BatchProcessor
-from mrv.db import audit
-from mrv.db.models import QuarantineEntry
+from mrv.core.times import to_ms
+from mrv.persistence import audit
+from mrv.persistence.models import QuarantineEntry
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def release(
     outcomes: list[ReleaseOutcome] = []
     for entry in entries:
         result = processor.process(
-            [Inbound(entry.topic, bytes(entry.payload), int(entry.received_at.timestamp() * 1000))]
+            [Inbound(entry.topic, bytes(entry.payload), to_ms(entry.received_at))]
         )
         still = next((q for q in result.quarantine_items if q.item == entry.item), None)
         with processor.db.session() as session, session.begin():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import faulthandler
 import gc
-import json
 import logging
 import queue
 import signal
@@ -20,6 +19,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -31,11 +31,12 @@ from gateway.decode import Inbound
 from gateway.metrics import GatewayMetrics
 from gateway.processor import BatchProcessor, BatchResult, Unavailable
 from gateway.spool import Spool
-from mrv.config import Settings
-from mrv.db.engine import Database
-from mrv.db.repo import QuarantineItem, record_outcome
-from mrv.stores import open_timeseries
-from mrv.wire import READINGS_FILTER, STATUS_FILTER, ack_topic, seq_ranges, shared_filter
+from mrv.core.config import Settings
+from mrv.core.times import now_ms
+from mrv.core.wire import READINGS_FILTER, STATUS_FILTER, AckMessage, ack_topic, shared_filter
+from mrv.persistence.engine import Database
+from mrv.persistence.repo import QuarantineItem, record_outcome
+from mrv.persistence.stores import open_timeseries
 
 log = logging.getLogger("mrv.gateway")
 
@@ -162,7 +163,7 @@ class Gateway:
             Inbound(
                 message.topic,
                 bytes(message.payload),
-                int(time.time() * 1000),
+                now_ms(),
                 message.mid,
                 message.qos,
             )
@@ -375,17 +376,10 @@ class Gateway:
     def _ack_devices(self, acks: dict[tuple[str, str, str], set[int]]) -> None:
         if not self.options.publish_acks:
             return
-        now = time.time()
+        now = datetime.now(UTC)
         for (project, site, device), seqs in acks.items():
-            payload = json.dumps(
-                {
-                    "device": device,
-                    "seq_ranges": seq_ranges(seqs),
-                    "time": now,
-                },
-                separators=(",", ":"),
-            )
-            self.client.publish(ack_topic(project, site, device), payload, qos=1)
+            ack = AckMessage.of(device, seqs, now)
+            self.client.publish(ack_topic(project, site, device), ack.encode(), qos=1)
 
 
 def summarise(result: BatchResult) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mrv.broker import free_port, wait_for_port  # noqa: E402
+from mrv.demo.broker import free_port, wait_for_port  # noqa: E402
 
 SIZES = {"portrait": "800x1280", "landscape": "1280x800"}
 

@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from gateway.registers import ROLLOVER_MAX_SHARE
+from mrv.core.registers import is_rollover, wrapped_increment
 
 
 @dataclass(frozen=True)
@@ -112,13 +112,8 @@ def unwrap_register(
     steps = np.diff(v)
     falling = steps < 0
     if register_max is not None:
-        wrapped = (register_max - v[:-1]) + v[1:]
-        rollover = (
-            falling
-            & (v[:-1] <= register_max)
-            & (wrapped >= 0)
-            & (wrapped <= ROLLOVER_MAX_SHARE * register_max)
-        )
+        wrapped = wrapped_increment(v[:-1], v[1:], register_max)
+        rollover = is_rollover(v[:-1], v[1:], register_max)
         if times_ms is not None and rollover_gap_ms is not None:
             rollover &= np.diff(np.asarray(times_ms, dtype=float)) <= rollover_gap_ms
     else:

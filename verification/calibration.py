@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal, Protocol
+
+from mrv.core.times import add_months
 
 #: Which way a parameter moves emission reductions: a parameter that raises reference
 #: emissions is corrected down, one that raises project emissions is corrected up.
@@ -48,13 +49,6 @@ class CalibrationEvidence(Protocol):
     def error_pct(self) -> float: ...  # signed: positive means the instrument over-read
     @property
     def certificate(self) -> str | None: ...
-
-
-def add_months(day: date, months: int) -> date:
-    month0 = day.month - 1 + months
-    year, month = day.year + month0 // 12, month0 % 12 + 1
-    last = calendar.monthrange(year, month)[1]
-    return date(year, month, min(day.day, last))
 
 
 def calibration_windows(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from mrv.wire import format_time, time_from_ms
+from mrv.core.times import format_ms
 from verification import __version__
 from verification.inputs import ReportInputs
 from verification.methodologies import methodology
@@ -81,8 +81,8 @@ def build_report(inputs: ReportInputs, progress: Progress | None = None) -> Repo
         period=PeriodInfo(
             start=inputs.start,
             end=inputs.end,
-            start_utc=format_time(time_from_ms(inputs.start_ms)),
-            end_utc=format_time(time_from_ms(inputs.end_ms)),
+            start_utc=format_ms(inputs.start_ms),
+            end_utc=format_ms(inputs.end_ms),
             number=inputs.period_number,
         ),
         parameters=resolution.rows,
@@ -107,7 +107,7 @@ def build_report(inputs: ReportInputs, progress: Progress | None = None) -> Repo
         findings=findings,
         events=[
             EventRow(
-                time=format_time(time_from_ms(e.time_ms)),
+                time=format_ms(e.time_ms),
                 device=e.device,
                 quantity=e.quantity,
                 kind=e.kind,

@@ -14,21 +14,17 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
-from mrv.plans.schema import MonitoringPlan
-from mrv.stores.timeseries import SeriesArrays
+from mrv.core.plans.schema import MonitoringPlan
+from mrv.core.times import day_start_ms
+from mrv.persistence.stores.timeseries import SeriesArrays
 from verification.calibration import CalibrationEvidence
 
 #: Data loaded beyond each end of the period. A gap that starts inside the period is
 #: credited only if it ends within 7 days, and the gap rules then look 72 h beyond its
 #: end: 10 days, and one more so that a gap that reaches past them is seen as such.
 MARGIN = timedelta(days=11)
-
-
-def day_start_ms(day: date) -> int:
-    """Midnight UTC of ``day`` in epoch ms. Periods are whole UTC days."""
-    return int(datetime.combine(day, time(0), tzinfo=UTC).timestamp() * 1000)
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,12 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mrv.db.models import Event, Project
-from mrv.db.records import calibration_records, entries_for, list_periods, stored_plan
-from mrv.entries import FuelInvoice, MeterReading, WeighbridgeTicket, canonical_value
-from mrv.plans.schema import MonitoringPlan
-from mrv.stores.timeseries import SeriesArrays, TimeSeriesStore
+from mrv.core.entries import FuelInvoice, MeterReading, WeighbridgeTicket, canonical_value
+from mrv.core.plans.schema import MonitoringPlan
+from mrv.core.times import day_start_ms, to_ms
+from mrv.persistence.models import Event, Project
+from mrv.persistence.records import calibration_records, entries_for, list_periods, stored_plan
+from mrv.persistence.stores.timeseries import SeriesArrays, TimeSeriesStore
 from verification import __version__
 from verification.gaps import gap_rules_sha256
 from verification.inputs import (
@@ -28,7 +29,6 @@ from verification.inputs import (
     ManualRead,
     ReportInputs,
     Ticket,
-    day_start_ms,
 )
 from verification.methodologies import methodology
 from verification.parameters import table_sha256
@@ -42,12 +42,7 @@ def series_keys(plan: MonitoringPlan) -> list[tuple[str, str]]:
     for param in plan.parameters:
         for point_id in param.monitoring_points:
             point = points[point_id]
-            device = plan.device(point.device)
-            seen: set[str] = set()
-            while device is not None and device.id not in seen:
-                seen.add(device.id)
-                keys.add((device.id, point.quantity))
-                device = plan.device(device.replaces) if device.replaces else None
+            keys.update((d.id, point.quantity) for d in plan.lineage(point.device))
     return sorted(keys)
 
 
@@ -83,7 +78,7 @@ def load_inputs(
                     body.unit,
                     body.parameter,
                     body.monitoring_point,
-                    int(entry.recorded_at.timestamp() * 1000),
+                    to_ms(entry.recorded_at),
                 )
             )
         elif isinstance(body, MeterReading):
@@ -92,7 +87,7 @@ def load_inputs(
                     str(entry.id),
                     body.device,
                     body.quantity,
-                    int(body.time.timestamp() * 1000),
+                    to_ms(body.time),
                     # as the gateway converts: gas reference conditions, gauge atmosphere
                     canonical_value(body, plan),
                 )
@@ -102,7 +97,7 @@ def load_inputs(
                 Ticket(
                     str(entry.id),
                     body.ticket_number,
-                    int(body.time.timestamp() * 1000),
+                    to_ms(body.time),
                     body.net_mass.value,
                     body.net_mass.unit,
                 )

@@ -8,12 +8,13 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from mrv import quantities
-from mrv.plans.schema import MonitoringPoint
-from mrv.stores.timeseries import SeriesArrays
-from mrv.units import conversion
+from mrv.core import quantities
+from mrv.core.plans.schema import MonitoringPoint
+from mrv.core.times import day_start_ms
+from mrv.core.units import conversion
+from mrv.persistence.stores.timeseries import SeriesArrays
 from verification import aggregation as agg
-from verification.inputs import Invoice, ManualRead, Ticket, day_start_ms
+from verification.inputs import Invoice, ManualRead, Ticket
 from verification.model import PointValue, Resolved
 from verification.quality import Quality
 from verification.report_model import Finding

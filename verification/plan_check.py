@@ -1,12 +1,19 @@
-"""A monitoring plan checked against its methodology (``mrv plan validate`` calls this):
-the methodology and its table exist, every parameter the methodology needs is given,
-each with a monitoring option the methodology allows and a unit that converts to the
-methodology's, and step-by-step parameters are measured."""
+"""A monitoring plan checked against its methodology: the methodology and its table
+exist, every parameter the methodology needs is given, each with a monitoring option the
+methodology allows and a unit that converts to the methodology's, and step-by-step
+parameters are measured.
+
+``validate_plan_text`` and ``load_plan_file`` are the core's, with this check added: what
+``mrv plan validate``, ``mrv plan load``, the demo and the API's plan amendments use."""
 
 from __future__ import annotations
 
-from mrv.plans.schema import MonitoringPlan
-from mrv.units import UnitError, conversion
+from pathlib import Path
+
+from mrv.core.plans import validate as plan_validate
+from mrv.core.plans.schema import MonitoringPlan
+from mrv.core.plans.validate import PlanCheck, PlanProblem
+from mrv.core.units import UnitError, conversion
 from verification.methodologies import registry
 from verification.parameters import load_table
 
@@ -66,3 +73,18 @@ def _converts(unit: str, target: str) -> bool:
     except UnitError:
         return False
     return True
+
+
+#: What a plan must pass beyond its schema before anything may load it.
+PLAN_CHECKS: tuple[PlanCheck, ...] = (methodology_problems,)
+
+
+def validate_plan_text(text: str) -> tuple[MonitoringPlan | None, list[PlanProblem]]:
+    """The plan in ``text`` and every problem in it, its methodology's included."""
+    return plan_validate.validate_plan_text(text, PLAN_CHECKS)
+
+
+def load_plan_file(path: str | Path) -> MonitoringPlan:
+    """Read and validate a plan file, its methodology's checks included; raise
+    ``PlanError`` listing every problem."""
+    return plan_validate.load_plan_file(path, PLAN_CHECKS)

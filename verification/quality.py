@@ -9,16 +9,17 @@ from datetime import date, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
-from mrv import quantities
-from mrv.plans.schema import Device, MonitoringPoint
-from mrv.quantities import Kind
-from mrv.stores.timeseries import SeriesArrays
-from mrv.units import UnitError, conversion
+from mrv.core import quantities
+from mrv.core.plans.schema import Device, MonitoringPoint
+from mrv.core.quantities import Kind
+from mrv.core.times import HOUR_MS, day_start_ms
+from mrv.core.units import UnitError, conversion
+from mrv.persistence.stores.timeseries import SeriesArrays
 from verification.aggregation import BoundaryRule
 from verification.calibration import CalibrationWindow, calibration_windows
-from verification.inputs import Invoice, day_start_ms
+from verification.inputs import Invoice
 from verification.report_model import CrossCheck, Finding
-from verification.resolve_base import HOUR_MS, ResolverBase, iso, undo_point
+from verification.resolve_base import ResolverBase, iso, undo_point
 from verification.series_parts import PointSeries, amount_factor, rated_kw
 
 #: How far over its rated power a meter's mean may go before it is implausible.

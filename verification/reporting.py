@@ -9,22 +9,20 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from mrv.db import audit
-from mrv.quantities import CATALOGUE
-from mrv.stores.timeseries import TimeSeriesStore
-from mrv.units import UnitError, conversion
+from mrv.core.quantities import CATALOGUE
+from mrv.core.units import UnitError, conversion
+from mrv.persistence import audit
+from mrv.persistence.stores.timeseries import TimeSeriesStore
 from verification.engine import build_report
 from verification.inputs import ReportInputs
 from verification.loading import load_inputs
 from verification.model import Progress
+from verification.render import ChartSeries, render
+from verification.render.formats import Format
 from verification.report_model import Report
-
-Format = Literal["json", "csv", "xlsx", "pdf", "html"]
-FORMATS: tuple[Format, ...] = ("json", "csv", "xlsx", "pdf", "html")
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,6 @@ class Issued:
 
 def chart_series(inputs: ReportInputs) -> dict[str, object]:
     """Each monitored point's readings inside the period, in its parameter's unit."""
-    from verification.render import ChartSeries
 
     plan = inputs.plan
     points = {p.id: p for p in plan.monitoring_points}
@@ -75,7 +72,6 @@ def issue_report(
     actor: str,
     progress: Progress | None = None,
 ) -> Issued:
-    from verification.render import render
 
     if progress:
         progress("loading readings", 0.0)

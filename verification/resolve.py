@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from mrv import quantities
-from mrv.plans.schema import Device, MonitoringPoint
-from mrv.quantities import Kind
-from mrv.stores.timeseries import SeriesArrays
-from mrv.units import conversion
+from mrv.core import quantities
+from mrv.core.plans.schema import Device, MonitoringPoint
+from mrv.core.quantities import Kind
+from mrv.core.times import HOUR_MS
+from mrv.core.units import conversion
+from mrv.persistence.stores.timeseries import SeriesArrays
 from verification import aggregation as agg
 from verification.gaps import Substitution, load_gap_rules, substitute_gap
 from verification.inputs import ReportInputs
@@ -33,7 +34,6 @@ from verification.parameters import ParameterTable
 from verification.report_model import Finding, ParameterRow
 from verification.resolve_base import (
     GAP_FACTOR,
-    HOUR_MS,
     MARGIN_MS,
     SUBSTITUTION_WINDOW_MS,
     Applied,

@@ -10,16 +10,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from mrv.plans.schema import Device, MonitoringPlan, MonitoringPoint, Parameter
-from mrv.units import UnitError, conversion
-from mrv.wire import format_time, time_from_ms
+from mrv.core.plans.schema import Device, MonitoringPlan, MonitoringPoint, Parameter
+from mrv.core.times import HOUR_MS, format_ms
+from mrv.core.units import UnitError, conversion
 from verification.calibration import Effect
 from verification.gaps import GapRuleSet, load_gap_rules
 from verification.inputs import MARGIN, ReportInputs
 from verification.model import Grid, Resolved, Symbol
 from verification.parameters import ParameterTable
 from verification.report_model import Correction, CrossCheck, Finding, Gap, ParameterRow
-from verification.series_parts import HOUR_MS
 
 #: A series is in a gap when no reading arrived for longer than this many expected
 #: intervals (jitter and a missed message or two are not gaps).
@@ -50,7 +49,7 @@ class Resolution:
 
 
 def iso(ms: float) -> str:
-    return format_time(time_from_ms(int(ms)))
+    return format_ms(int(ms))
 
 
 def undo_point(index: int, delta: float, delta_steps: NDArray[np.float64] | None) -> Undo:
@@ -219,9 +218,5 @@ class ResolverBase:
 
     def _chain(self, device_id: str) -> list[Device]:
         """The device and those it replaced, oldest first (meter replacements)."""
-        chain = [self._device(device_id)]
-        seen = {device_id}
-        while chain[0].replaces and chain[0].replaces not in seen:
-            seen.add(chain[0].replaces)
-            chain.insert(0, self._device(chain[0].replaces))
-        return chain
+        self._device(device_id)  # raises for a device not in the plan
+        return self.plan.lineage(device_id)

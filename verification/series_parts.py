@@ -11,14 +11,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from mrv import quantities
-from mrv.plans.schema import Device
-from mrv.quantities import Kind
-from mrv.stores.timeseries import SeriesArrays
-from mrv.units import UnitError, conversion
+from mrv.core import quantities
+from mrv.core.plans.schema import Device
+from mrv.core.quantities import Kind
+from mrv.core.times import HOUR_MS
+from mrv.core.units import UnitError, conversion
+from mrv.persistence.stores.timeseries import SeriesArrays
 from verification import aggregation as agg
-
-HOUR_MS = 3_600_000.0
 
 
 def is_amount(spec: quantities.QuantitySpec, kind: Kind, unit: str) -> bool:

@@ -11,7 +11,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 from uuid import UUID
 
 import yaml
@@ -25,16 +25,30 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.processor import BatchProcessor
+from gateway.release import release
 from mrv.api.limits import BodyLimit
 from mrv.api.tokens import TokenInfo, check_token
-from mrv.catalogue import catalogue
-from mrv.config import Settings
-from mrv.db import audit
-from mrv.db.devices import register_device, retire_device
-from mrv.db.engine import Database
-from mrv.db.models import Device, Event, PlanRevision, Project, QuarantineEntry
-from mrv.db.photos import add_photo, changed_photos, get_photo, list_photos
-from mrv.db.records import (
+from mrv.core.catalogue import catalogue
+from mrv.core.config import Settings
+from mrv.core.entries import CalibrationResult, EntryIn, EntryType, PhotoHash, body_json
+from mrv.core.errors import problems_from
+from mrv.core.photos import (
+    MAX_PHOTO_BYTES,
+    MAX_PHOTOS_PER_ENTRY,
+    MEDIA_TYPES,
+    SHA256_PATTERN,
+    PhotoRejected,
+)
+from mrv.core.plans.schema import Device as DeviceIn
+from mrv.core.plans.schema import MonitoringPlan
+from mrv.core.times import add_months, to_ms
+from mrv.persistence import audit
+from mrv.persistence.devices import register_device, retire_device
+from mrv.persistence.engine import Database
+from mrv.persistence.models import Device, Event, PlanRevision, Project, QuarantineEntry
+from mrv.persistence.photos import add_photo, changed_photos, get_photo, list_photos
+from mrv.persistence.records import (
     CalibrationRecord,
     Conflict,
     EntryRejected,
@@ -53,25 +67,12 @@ from mrv.db.records import (
     stored_resend,
     verify_entries,
 )
-from mrv.entries import CalibrationResult, EntryIn, EntryType, PhotoHash, body_json
-from mrv.photos import (
-    MAX_PHOTO_BYTES,
-    MAX_PHOTOS_PER_ENTRY,
-    MEDIA_TYPES,
-    SHA256_PATTERN,
-    PhotoRejected,
-)
-from mrv.plans.schema import Device as DeviceIn
-from mrv.plans.schema import MonitoringPlan
+from mrv.persistence.stores import open_timeseries
+from verification.plan_check import PLAN_CHECKS
+from verification.render import formats
+from verification.reporting import issue_report
 
 REQUESTS = Counter("mrv_api_requests_total", "API requests", ["route", "status"])
-MEDIA = {
-    "json": "application/json",
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "pdf": "application/pdf",
-    "html": "text/html; charset=utf-8",
-}
 
 bearer = HTTPBearer(auto_error=False)
 MAX_BODY_BYTES = 1_000_000  # an entry is a few kB
@@ -251,8 +252,8 @@ def create_app(settings: Settings) -> FastAPI:
         # FastAPI's locations start with the part of the request ("body", "query", ...);
         # the field is named as the client wrote it: "body.device" is the entry's body.
         problems = [
-            {"field": ".".join(str(x) for x in e["loc"][1:] or e["loc"]), "message": e["msg"]}
-            for e in exc.errors()
+            {"field": p.field, "message": p.message}
+            for p in problems_from({**e, "loc": e["loc"][1:] or e["loc"]} for e in exc.errors())
         ]
         text = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         return JSONResponse({"error": text, "problems": problems}, status_code=422)
@@ -586,7 +587,7 @@ def create_app(settings: Settings) -> FastAPI:
         as a whole; the gateway accepts its readings from then on. Audited."""
         may_operate(who, "registering a device")
         with committed(s):
-            register_device(s, project, device, actor=f"token:{who.id}")
+            register_device(s, project, device, actor=f"token:{who.id}", checks=PLAN_CHECKS)
         row = s.get(Device, (project, device.id))
         assert row is not None
         return device_json(row)
@@ -604,7 +605,13 @@ def create_app(settings: Settings) -> FastAPI:
         may_operate(who, "retiring a device")
         with committed(s):
             retire_device(
-                s, project, device, retirement.removed, retirement.reason, f"token:{who.id}"
+                s,
+                project,
+                device,
+                retirement.removed,
+                retirement.reason,
+                f"token:{who.id}",
+                checks=PLAN_CHECKS,
             )
         row = s.get(Device, (project, device))
         assert row is not None
@@ -627,7 +634,6 @@ def create_app(settings: Settings) -> FastAPI:
     ) -> dict[str, Any]:
         """A device's calibrations from the plan and from certificates, in date order, as
         the verification rules see them, and when the next one is due."""
-        from verification.calibration import add_months
 
         plan = stored_plan(s, project)
         found = plan.device(device)
@@ -678,9 +684,6 @@ def create_app(settings: Settings) -> FastAPI:
         """Re-process quarantined messages of the project (operators), e.g. after a device
         was registered: each is stored (released) or stays open with its new reason, so a
         release never drops anything. Each outcome is audited."""
-        from gateway.processor import BatchProcessor
-        from gateway.release import release
-        from mrv.stores import open_timeseries
 
         may_operate(who, "releasing quarantined messages")
         if not which.all and not which.ids:
@@ -797,7 +800,6 @@ def create_app(settings: Settings) -> FastAPI:
     ) -> Response:
         """Stored readings in time order, a page at a time: pass ``next_cursor`` back as
         ``cursor`` for the next page (JSON), or read the ``X-Next-Cursor`` header (CSV)."""
-        from mrv.stores import open_timeseries
 
         after: tuple[int, str, str, int] | None = None
         if cursor:
@@ -806,10 +808,10 @@ def create_app(settings: Settings) -> FastAPI:
                 after = (int(t), d, q, int(n))
             except ValueError:
                 raise HTTPException(422, {"field": "cursor", "message": "not a cursor"}) from None
-        start_ms = int(start.timestamp() * 1000) if start else None
+        start_ms = to_ms(start) if start else None
         if after is not None:
             start_ms = after[0]
-        end_ms = int(end.timestamp() * 1000) if end else None
+        end_ms = to_ms(end) if end else None
         store = open_timeseries(settings)
         rows: list[Any] = []
         try:
@@ -836,7 +838,9 @@ def create_app(settings: Settings) -> FastAPI:
             lines = [",".join(fields)]
             lines += [",".join(str(getattr(r, f)) for f in fields) for r in rows]
             headers = {"X-Next-Cursor": next_cursor} if next_cursor else {}
-            return Response("\n".join(lines) + "\n", media_type=MEDIA["csv"], headers=headers)
+            return Response(
+                "\n".join(lines) + "\n", media_type=formats.MEDIA_TYPES["csv"], headers=headers
+            )
         return JSONResponse(
             {
                 "readings": [{f: getattr(r, f) for f in fields} for r in rows],
@@ -851,10 +855,8 @@ def create_app(settings: Settings) -> FastAPI:
         s: Annotated[Session, Depends(session)],
         start: Annotated[date, Query(description="first day, YYYY-MM-DD")],
         end: Annotated[date, Query(description="last day (inclusive), YYYY-MM-DD")],
-        format: Annotated[str, Query(pattern="^(json|csv|xlsx|pdf|html)$")] = "json",
+        format: Annotated[formats.Format, Query()] = "json",
     ) -> Response:
-        from mrv.stores import open_timeseries
-        from verification.reporting import Format, issue_report
 
         if end < start:
             raise HTTPException(422, "end: must not be before start")
@@ -869,7 +871,7 @@ def create_app(settings: Settings) -> FastAPI:
                     project,
                     start,
                     end,
-                    cast(Format, format),
+                    format,
                     actor=f"token:{who.id}",
                 )
         except ValueError as exc:
@@ -879,7 +881,7 @@ def create_app(settings: Settings) -> FastAPI:
         name = f"{project}_{start}_{end}.{format}"
         return Response(
             issued.content,
-            media_type=MEDIA[format],
+            media_type=formats.MEDIA_TYPES[format],
             headers={
                 "Content-Disposition": f'attachment; filename="{name}"',
                 "X-Inputs-SHA256": issued.report.inputs_sha256,

@@ -2,6 +2,6 @@
 environment (MRV_HOME, MRV_* settings) so that every worker builds the same app."""
 
 from mrv.api.app import create_app
-from mrv.config import load_settings
+from mrv.core.config import load_settings
 
 app = create_app(load_settings())

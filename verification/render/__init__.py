@@ -15,15 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from verification.render.formats import FORMATS, Format
 from verification.report_model import Correction, ParameterRow, Report
-
-Format = Literal["json", "csv", "xlsx", "pdf", "html"]
-FORMATS: tuple[Format, ...] = ("json", "csv", "xlsx", "pdf", "html")
 
 __all__ = [
     "FORMATS",

@@ -1,0 +1,1 @@
+"""Developer launchers (not installed): private PostgreSQL servers for tests and benchmarks."""

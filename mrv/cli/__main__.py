@@ -1,0 +1,5 @@
+"""``python -m mrv.cli``: the ``mrv`` command."""
+
+from mrv.cli import app
+
+app()

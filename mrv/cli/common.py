@@ -1,0 +1,79 @@
+"""What every ``mrv`` command group shares: consoles, the ``--home`` option, settings, a
+session on the relational store, and parsing of dates and times given on the command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from sqlalchemy.orm import Session
+
+from mrv.core.config import Settings, load_settings
+from mrv.core.logs import configure
+from mrv.core.times import to_ms
+from mrv.persistence.engine import Database
+
+console = Console()
+err = Console(stderr=True)
+
+HomeOption = Annotated[
+    Path | None, typer.Option("--home", help="Data folder (default: $MRV_HOME or per-user)")
+]
+ProjectOption = Annotated[str, typer.Option("--project", help="Project id")]
+FormatOption = Annotated[str, typer.Option("--format", help="table or jsonl")]
+
+
+def settings(home: Path | None = None, **overrides: Any) -> Settings:
+    """The settings of this invocation: options, then MRV_* variables, then the TOML file."""
+    return load_settings(home=home, **overrides)
+
+
+@contextmanager
+def session(home: Path | None) -> Iterator[Session]:
+    """A session on the configured relational store, for commands that read it."""
+    db = Database(settings(home).effective_database_url)
+    try:
+        with db.session() as s:
+            yield s
+    finally:
+        db.dispose()
+
+
+def configure_logging(verbose: bool) -> None:
+    configure(verbose)
+
+
+def parse_time(text: str | None, option: str) -> int | None:
+    """YYYY-MM-DD or RFC 3339 (UTC if no offset) -> epoch ms."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a date or RFC 3339 time", param_hint=option
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return to_ms(moment)
+
+
+def parse_date(text: str, option: str) -> date:
+    """YYYY-MM-DD, or a BadParameter naming ``option``."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a date (YYYY-MM-DD)", param_hint=option
+        ) from None
+
+
+def check_format(format: str, allowed: tuple[str, ...] = ("table", "jsonl")) -> None:
+    if format not in allowed:
+        raise typer.BadParameter(f"must be {' or '.join(allowed)}", param_hint="--format")

@@ -1,0 +1,483 @@
+"""The ingestion commands: ``mrv gateway``, ``mrv sim``, ``mrv broker-auth`` and the
+operator's views of what the gateway stored: ``readings``, ``quarantine``, ``events`` and
+``devices``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+
+from firmware_sim.faults import FaultConfig
+from firmware_sim.runner import run_simulation
+from gateway.importer import ImportError_, import_csv
+from gateway.processor import BatchProcessor
+from gateway.release import release
+from gateway.service import Gateway, GatewayOptions
+from mrv.broker_auth import DeviceEntry, write_auth_files
+from mrv.cli import common
+from mrv.cli.common import HomeOption, console, err
+from mrv.core import quantities
+from mrv.core.config import Settings
+from mrv.core.plans.validate import PlanError
+from mrv.core.times import format_ms, from_ms
+from mrv.persistence.engine import Database
+from mrv.persistence.models import Device, DeviceStatus, Event, QuarantineEntry
+from mrv.persistence.stores import open_timeseries
+from verification.plan_check import load_plan_file
+
+readings_app = typer.Typer(help="Stored readings: export and import.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Quarantined messages: list and release.", no_args_is_help=True)
+events_app = typer.Typer(help="Data-quality events.", no_args_is_help=True)
+devices_app = typer.Typer(help="Registered devices and their last status.", no_args_is_help=True)
+
+
+def gateway(
+    home: HomeOption = None,
+    mqtt_url: Annotated[str | None, typer.Option(help="Broker, mqtt://host:port")] = None,
+    client_id: Annotated[str | None, typer.Option(help="Fixed MQTT client id")] = None,
+    share_group: Annotated[
+        str | None, typer.Option("--share-group", help="Join an MQTT 5 shared subscription")
+    ] = None,
+    protocol: Annotated[str, typer.Option(help="MQTT protocol: 5 or 3.1.1")] = "5",
+    metrics_port: Annotated[int | None, typer.Option(help="Serve /metrics on this port")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, max=10000)] = None,
+    verbose: bool = False,
+) -> None:
+    """Run the MQTT ingestion gateway until SIGTERM/SIGINT."""
+
+    common.configure_logging(verbose)
+    if protocol not in ("5", "3.1.1"):
+        raise typer.BadParameter("must be 5 or 3.1.1", param_hint="--protocol")
+    settings = common.settings(home, mqtt_url=mqtt_url)
+    options = GatewayOptions.from_settings(
+        settings,
+        client_id=client_id,
+        share_group=share_group,
+        protocol=5 if protocol == "5" else 4,
+        metrics_port=metrics_port,
+        batch_size=batch_size,
+    )
+    gw = Gateway(settings, options)
+    gw.install_signal_handlers()
+    err.print(
+        f"[green]gateway[/] {options.client_id} → {settings.mqtt_url}; data in {settings.home}"
+    )
+    gw.run()
+
+
+def sim(
+    plans: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="Plan files")],
+    home: HomeOption = None,
+    mqtt_url: Annotated[str | None, typer.Option(help="Broker, mqtt://host:port")] = None,
+    days: Annotated[float, typer.Option(min=0.001, max=3660)] = 1.0,
+    start: Annotated[
+        str | None, typer.Option(help="Start (date or RFC 3339); default: now minus --days")
+    ] = None,
+    seed: Annotated[int, typer.Option()] = 1,
+    speed: Annotated[
+        float | None, typer.Option(min=0.001, help="Simulated seconds per real second")
+    ] = None,
+    backfill: Annotated[
+        bool, typer.Option(help="Publish the past part of the period as fast as possible")
+    ] = False,
+    faults: Annotated[
+        str, typer.Option(help="none, typical, or JSON of rates, e.g. '{\"garbage_rate\": 0.01}'")
+    ] = "none",
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Device flash (buffer, seq); default MRV_HOME/sim")
+    ] = None,
+    ack_timeout: Annotated[float, typer.Option(help="Seconds to wait for gateway acks")] = 60,
+) -> None:
+    """Simulate the devices of monitoring plans and publish their readings over MQTT."""
+
+    settings = common.settings(home, mqtt_url=mqtt_url)
+    try:
+        loaded = [load_plan_file(p) for p in plans]
+    except PlanError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]✗[/] {problem}")
+        raise typer.Exit(1) from None
+    if faults == "none":
+        fault_config = FaultConfig.none()
+    elif faults == "typical":
+        fault_config = FaultConfig.typical()
+    else:
+        try:
+            fault_config = FaultConfig.from_dict(json.loads(faults))
+        except (ValueError, TypeError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--faults") from None
+    start_ms = common.parse_time(start, "--start")
+    begin = from_ms(start_ms) if start_ms is not None else datetime.now(UTC) - timedelta(days=days)
+    result = run_simulation(
+        loaded,
+        settings.mqtt(),
+        start=begin,
+        days=days,
+        seed=seed,
+        speed=speed,
+        backfill=backfill,
+        faults=fault_config,
+        state_dir=state_dir or settings.ensure_home() / "sim",
+        ack_timeout_s=ack_timeout,
+    )
+    table = Table(title=f"simulated {result.start:%Y-%m-%d %H:%M} to {result.end:%Y-%m-%d %H:%M}")
+    for column in (
+        "project",
+        "messages",
+        "readings",
+        "duplicates",
+        "garbage",
+        "wrong unit",
+        "outages",
+        "resets",
+        "unacked",
+    ):
+        table.add_column(column)
+    for pid, c in result.projects.items():
+        table.add_row(
+            pid,
+            *(
+                str(v)
+                for v in (
+                    c.messages,
+                    c.readings,
+                    c.duplicates,
+                    c.garbage,
+                    c.wrong_unit,
+                    c.outages,
+                    c.resets,
+                    c.unacked,
+                )
+            ),
+        )
+    console.print(table)
+    if not result.all_acked:
+        err.print(
+            "[yellow]not every message was acknowledged by a gateway; the buffer keeps "
+            "them for the next run[/]"
+        )
+
+
+def broker_auth(
+    out: Annotated[Path, typer.Option(help="Folder for passwords, acl and credentials")],
+    project: Annotated[list[str] | None, typer.Option(help="Only these projects")] = None,
+    gateway_user: Annotated[str, typer.Option(help="The gateway's broker username")] = (
+        "mrv-gateway"
+    ),
+    home: HomeOption = None,
+) -> None:
+    """Generate Mosquitto password and ACL files from the device registry."""
+
+    with common.session(home) as session:
+        query = select(Device).where(Device.status == "active")
+        if project:
+            query = query.where(Device.project_id.in_(project))
+        devices = [DeviceEntry(d.project_id, d.site_id, d.id) for d in session.scalars(query)]
+    files = write_auth_files(devices, out, gateway_user=gateway_user)
+    console.print(
+        f"{len(devices)} devices; new credentials for {len(files.new_devices)} users.\n"
+        f"mosquitto.conf:  password_file {files.password_file}\n"
+        f"                 acl_file {files.acl_file}\n"
+        f"plaintext credentials for provisioning (keep secret): {files.credentials_file}",
+        soft_wrap=True,
+    )
+
+
+# --- readings ---------------------------------------------------------------------------
+
+EXPORT_FIELDS = (
+    "time",
+    "project",
+    "site",
+    "device",
+    "seq",
+    "quantity",
+    "value",
+    "unit",
+    "raw_value",
+    "raw_unit",
+    "historical",
+)
+
+
+@readings_app.command("export")
+def readings_export(
+    project: Annotated[str, typer.Option(help="Project id")],
+    device: Annotated[str | None, typer.Option()] = None,
+    quantity: Annotated[str | None, typer.Option()] = None,
+    start: Annotated[str | None, typer.Option(help="From (inclusive), date or RFC 3339")] = None,
+    end: Annotated[str | None, typer.Option(help="To (exclusive), date or RFC 3339")] = None,
+    format: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+    out: Annotated[Path | None, typer.Option(help="File to write (default: stdout)")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Export canonical readings, in time order."""
+
+    if format not in ("csv", "jsonl"):
+        raise typer.BadParameter("must be csv or jsonl", param_hint="--format")
+    store = open_timeseries(common.settings(home))
+    handle = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
+    try:
+        writer = csv.writer(handle) if format == "csv" else None
+        if writer:
+            writer.writerow(EXPORT_FIELDS)
+        for row in store.query(
+            project,
+            device=device,
+            quantity=quantity,
+            start_ms=common.parse_time(start, "--start"),
+            end_ms=common.parse_time(end, "--end"),
+        ):
+            spec = quantities.get(row.quantity)
+            record = {
+                "time": format_ms(row.time_ms),
+                "project": row.project,
+                "site": row.site,
+                "device": row.device,
+                "seq": row.seq,
+                "quantity": row.quantity,
+                "value": row.value,
+                "unit": spec.canonical_unit if spec else "",
+                "raw_value": row.raw_value,
+                "raw_unit": row.raw_unit,
+                "historical": row.historical,
+            }
+            if writer:
+                writer.writerow([record[f] for f in EXPORT_FIELDS])
+            else:
+                handle.write(json.dumps(record) + "\n")
+    finally:
+        if out:
+            handle.close()
+        store.close()
+
+
+def _processor(settings: Settings) -> BatchProcessor:
+
+    settings.ensure_home()
+    return BatchProcessor(
+        open_timeseries(settings), Database(settings.effective_database_url), actor="cli"
+    )
+
+
+@readings_app.command("import")
+def readings_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    project: Annotated[str, typer.Option(help="Project id")],
+    home: HomeOption = None,
+) -> None:
+    """Import a data-logger CSV export with the same dedupe and quarantine rules as MQTT."""
+
+    processor = _processor(common.settings(home))
+    try:
+        result = import_csv(processor, project, file)
+    except ImportError_ as exc:
+        err.print(f"[red]✗[/] {file}: {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        processor.store.close()
+        processor.db.dispose()
+    quarantined = sum(result.quarantined.values())
+    console.print(
+        f"{result.messages} messages: [green]{result.stored} stored[/], "
+        f"{result.duplicates} duplicates, [yellow]{quarantined} quarantined[/] "
+        f"{dict(result.quarantined) if quarantined else ''}"
+    )
+
+
+# --- quarantine -------------------------------------------------------------------------
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    project: Annotated[str | None, typer.Option()] = None,
+    status: Annotated[str, typer.Option(help="open, released or all")] = "open",
+    format: Annotated[str, typer.Option("--format", help="table or jsonl")] = "table",
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000)] = 1000,
+    home: HomeOption = None,
+) -> None:
+    """List quarantined messages with their reasons."""
+
+    if format not in ("table", "jsonl"):
+        raise typer.BadParameter("must be table or jsonl", param_hint="--format")
+    with common.session(home) as session:
+        query = select(QuarantineEntry).order_by(QuarantineEntry.id).limit(limit)
+        if project:
+            query = query.where(QuarantineEntry.project_id == project)
+        if status != "all":
+            query = query.where(QuarantineEntry.status == status)
+        entries = list(session.scalars(query))
+    if format == "jsonl":
+        for e in entries:
+            print(
+                json.dumps(
+                    {
+                        "id": e.id,
+                        "received_at": e.received_at.isoformat(),
+                        "topic": e.topic,
+                        "project": e.project_id,
+                        "device": e.device_id,
+                        "seq": e.seq,
+                        "item": e.item,
+                        "reason": e.reason,
+                        "field": e.field,
+                        "detail": e.detail,
+                        "status": e.status,
+                        "payload": bytes(e.payload).decode("utf-8", "backslashreplace"),
+                    }
+                )
+            )
+        return
+    table = Table(title=f"quarantine ({status})")
+    for column in ("id", "received", "project", "device", "seq", "reason", "detail"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        table.add_row(
+            str(e.id),
+            e.received_at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.project_id or "",
+            e.device_id or "",
+            "" if e.seq is None else str(e.seq),
+            e.reason,
+            e.detail,
+        )
+    console.print(table)
+
+
+@quarantine_app.command("release")
+def quarantine_release(
+    ids: Annotated[list[int] | None, typer.Argument(help="Entry ids")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Release every open entry")] = False,
+    project: Annotated[str | None, typer.Option(help="With --all: only this project")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Re-process quarantined messages (e.g. after registering their device)."""
+
+    if not ids and not all_:
+        raise typer.BadParameter("give entry ids or --all")
+    processor = _processor(common.settings(home))
+    try:
+        outcomes = release(processor, None if all_ else list(ids or []), project=project)
+    finally:
+        processor.store.close()
+        processor.db.dispose()
+    for o in outcomes:
+        mark = "[green]released[/]" if o.released else "[yellow]kept[/]"
+        console.print(f"{o.id}: {mark} {o.message}")
+    console.print(f"{sum(o.released for o in outcomes)} of {len(outcomes)} released")
+
+
+# --- events -----------------------------------------------------------------------------
+
+
+@events_app.command("list")
+def events_list(
+    project: Annotated[str | None, typer.Option()] = None,
+    kind: Annotated[str | None, typer.Option(help="reset, rollover, conflict, ...")] = None,
+    format: Annotated[str, typer.Option("--format", help="table or jsonl")] = "table",
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000)] = 1000,
+    home: HomeOption = None,
+) -> None:
+    """List data-quality events: register resets and rollovers, conflicts."""
+
+    with common.session(home) as session:
+        query = select(Event).order_by(Event.time_ms, Event.id).limit(limit)
+        if project:
+            query = query.where(Event.project_id == project)
+        if kind:
+            query = query.where(Event.kind == kind)
+        events = list(session.scalars(query))
+    if format == "jsonl":
+        for e in events:
+            print(
+                json.dumps(
+                    {
+                        "id": e.id,
+                        "project": e.project_id,
+                        "device": e.device_id,
+                        "quantity": e.quantity,
+                        "time": format_ms(e.time_ms),
+                        "kind": e.kind,
+                        "detail": e.detail,
+                    }
+                )
+            )
+        return
+    table = Table(title="data-quality events")
+    for column in ("time", "project", "device", "quantity", "kind", "detail"):
+        table.add_column(column, overflow="fold")
+    for e in events:
+        table.add_row(
+            format_ms(e.time_ms),
+            e.project_id,
+            e.device_id,
+            e.quantity,
+            e.kind,
+            json.dumps(e.detail),
+        )
+    console.print(table)
+
+
+@devices_app.command("list")
+def devices_list(
+    project: Annotated[str | None, typer.Option()] = None,
+    format: Annotated[str, typer.Option("--format", help="table or jsonl")] = "table",
+    home: HomeOption = None,
+) -> None:
+    """List devices with their registry status and the last status they published."""
+
+    with common.session(home) as session:
+        query = (
+            select(Device, DeviceStatus)
+            .outerjoin(
+                DeviceStatus,
+                (DeviceStatus.project_id == Device.project_id)
+                & (DeviceStatus.device_id == Device.id),
+            )
+            .order_by(Device.project_id, Device.id)
+        )
+        if project:
+            query = query.where(Device.project_id == project)
+        rows = [(d, s) for d, s in session.execute(query).all()]
+    records = [
+        {
+            "project": d.project_id,
+            "device": d.id,
+            "site": d.site_id,
+            "type": d.type,
+            "serial": d.serial,
+            "registry": d.status,
+            "state": s.state if s else None,
+            "firmware": s.firmware if s else None,
+            "buffered": s.buffered if s else None,
+        }
+        for d, s in rows
+    ]
+    if format == "jsonl":
+        for record in records:
+            print(json.dumps(record))
+        return
+    table = Table(title="devices")
+    for column in (
+        "project",
+        "device",
+        "site",
+        "type",
+        "serial",
+        "registry",
+        "state",
+        "firmware",
+        "buffered",
+    ):
+        table.add_column(column)
+    for r in records:
+        table.add_row(*("" if v is None else str(v) for v in r.values()))
+    console.print(table)

@@ -1,0 +1,251 @@
+"""``mrv periods`` and ``mrv entries``: monitoring periods and field entries."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.table import Table
+
+from mrv.cli import common
+from mrv.cli.common import FormatOption, HomeOption, ProjectOption, console, err
+from mrv.core.entries import (
+    ENTRY_TYPES,
+    CalibrationCertificate,
+    EntryBody,
+    EntryIn,
+    FuelInvoice,
+    MeterReading,
+    SiteVisitChecklist,
+    WeighbridgeTicket,
+)
+from mrv.core.errors import problems_from
+from mrv.persistence.records import (
+    EntryRejected,
+    RecordError,
+    add_entry,
+    define_period,
+    entries_for,
+    list_periods,
+    stored_plan,
+)
+
+periods_app = typer.Typer(
+    help="Monitoring periods: define the next one, list.", no_args_is_help=True
+)
+entries_app = typer.Typer(
+    help="Field entries (readings, invoices, certificates, tickets, checklists).",
+    no_args_is_help=True,
+)
+
+
+# --- periods ----------------------------------------------------------------------------
+
+
+@periods_app.command("define")
+def periods_define(
+    project: ProjectOption,
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD")],
+    end: Annotated[str, typer.Option(help="Last day (inclusive), YYYY-MM-DD")],
+    actor: Annotated[str, typer.Option(help="Who defines it (audit log)")] = "cli",
+    home: HomeOption = None,
+) -> None:
+    """Define the project's next monitoring period (contiguous, inside the crediting
+    period; the first starts on the crediting period's start)."""
+
+    first, last = common.parse_date(start, "--start"), common.parse_date(end, "--end")
+    with common.session(home) as session:
+        try:
+            with session.begin():
+                row = define_period(session, project, first, last, actor)
+        except RecordError as exc:
+            err.print(f"[red]✗[/] --{exc.field}: {exc.message}", soft_wrap=True)
+            raise typer.Exit(1) from None
+    days = (row.end - row.start).days + 1
+    console.print(
+        f"[green]period {row.number}[/] of {row.project_id}: {row.start} to {row.end} ({days} days)"
+    )
+
+
+@periods_app.command("list")
+def periods_list(
+    project: ProjectOption, format: FormatOption = "table", home: HomeOption = None
+) -> None:
+    """List a project's monitoring periods."""
+
+    common.check_format(format)
+    with common.session(home) as session:
+        periods = list_periods(session, project)
+    if format == "jsonl":
+        for p in periods:
+            print(
+                json.dumps(
+                    {
+                        "project": p.project_id,
+                        "number": p.number,
+                        "start": p.start.isoformat(),
+                        "end": p.end.isoformat(),
+                        "defined_at": p.defined_at.isoformat(),
+                        "actor": p.actor,
+                    }
+                )
+            )
+        return
+    table = Table(title=f"monitoring periods of {project}")
+    for column in ("number", "start", "end", "days", "defined", "by"):
+        table.add_column(column)
+    for p in periods:
+        table.add_row(
+            str(p.number),
+            p.start.isoformat(),
+            p.end.isoformat(),
+            str((p.end - p.start).days + 1),
+            p.defined_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            p.actor,
+        )
+    console.print(table)
+
+
+# --- entries ----------------------------------------------------------------------------
+
+
+def _read_items(file: Path) -> list[Any]:
+    """One envelope or a list of them, from JSON (``.json``) or YAML (anything else)."""
+
+    text = file.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        kind = "JSON" if file.suffix.lower() == ".json" else "YAML"
+        err.print(f"[red]✗[/] {file}: not valid {kind}: {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    if isinstance(data, dict):
+        return [data]
+    if isinstance(data, list):
+        return data
+    err.print(f"[red]✗[/] {file}: expected an entry (a mapping) or a list of entries")
+    raise typer.Exit(1)
+
+
+@entries_app.command("add")
+def entries_add(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON or YAML")],
+    project: ProjectOption,
+    author: Annotated[
+        str | None, typer.Option(help="Author of entries that do not name one")
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Add entries from a file: one envelope ({id, type, body, author, ...}) or a list.
+
+    Each entry is stored on its own; re-adding the same file stores nothing twice."""
+
+    items = _read_items(file)
+    parsed: list[tuple[str, EntryIn]] = []
+    rejected = 0
+    for index, item in enumerate(items):
+        # Problems read "file: [index] id: field: message" so that each can be found.
+        where = f"{file}: " if len(items) == 1 else f"{file}: [{index}] "
+        if isinstance(item, dict) and author is not None:
+            item = {"author": author, **item}
+        try:
+            entry = EntryIn.model_validate(item)
+        except ValidationError as exc:
+            rejected += 1
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                where += f"{item['id']}: "
+            for problem in problems_from(exc):
+                err.print(f"[red]✗[/] {where}{problem}", soft_wrap=True)
+            continue
+        parsed.append((f"{where}{entry.id}: ", entry))
+    created = existing = 0
+    with common.session(home) as session:
+        try:
+            with session.begin():
+                plan = stored_plan(session, project)
+        except RecordError as exc:
+            err.print(f"[red]✗[/] --{exc.field}: {exc.message}")
+            raise typer.Exit(1) from None
+        for where, entry in parsed:
+            try:
+                with session.begin():
+                    _, new = add_entry(session, project, entry, plan)
+            except EntryRejected as exc:
+                rejected += 1
+                for problem in exc.problems:
+                    err.print(f"[red]✗[/] {where}{problem}", soft_wrap=True)
+                continue
+            except RecordError as exc:
+                rejected += 1
+                err.print(f"[red]✗[/] {where}{exc}", soft_wrap=True)
+                continue
+            created += new
+            existing += not new
+            mark = "[green]created[/]" if new else "existing"
+            console.print(f"{mark} {entry.id} {entry.type}")
+    console.print(f"{created} created, {existing} existing, {rejected} rejected")
+    if rejected:
+        raise typer.Exit(1)
+
+
+def _summary(body: EntryBody) -> str:
+
+    if isinstance(body, MeterReading):
+        return f"{body.device} {body.quantity} = {body.value:g} {body.unit} at {body.time}"
+    if isinstance(body, FuelInvoice):
+        text = f"{body.invoice_number}: {body.value:g} {body.unit}, "
+        text += f"{body.period_start} to {body.period_end}"
+        for label, value in (("parameter", body.parameter), ("point", body.monitoring_point)):
+            if value:
+                text += f", {label} {value}"
+        return text
+    if isinstance(body, CalibrationCertificate):
+        return (
+            f"{body.device} {body.calibrated_on}: {body.result}, error {body.error_pct:+g}% "
+            f"({body.certificate})"
+        )
+    if isinstance(body, WeighbridgeTicket):
+        return f"{body.ticket_number}: {body.net_mass.value:g} {body.net_mass.unit} {body.material}"
+    if isinstance(body, SiteVisitChecklist):
+        passed = sum(body.items.values())
+        where = f" at {body.site}" if body.site else ""
+        return f"visit{where} {body.visited_at}: {passed}/{len(body.items)} items passed"
+    return ""
+
+
+@entries_app.command("list")
+def entries_list(
+    project: ProjectOption,
+    type: Annotated[str | None, typer.Option("--type", help="Only this entry type")] = None,
+    format: FormatOption = "table",
+    home: HomeOption = None,
+) -> None:
+    """List a project's entries at their current revision."""
+
+    common.check_format(format)
+    if type is not None and type not in ENTRY_TYPES:
+        raise typer.BadParameter(f"must be one of {', '.join(ENTRY_TYPES)}", param_hint="--type")
+    with common.session(home) as session:
+        entries = entries_for(session, project, [type] if type else None)
+    if format == "jsonl":
+        for e in entries:
+            print(json.dumps(e.as_json()))
+        return
+    table = Table(title=f"entries of {project}" + (f" ({type})" if type else ""))
+    for column in ("id", "type", "rev", "recorded", "author", "what"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        table.add_row(
+            str(e.id),
+            e.type,
+            str(e.revision),
+            e.recorded_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            e.author,
+            _summary(e.body),
+        )
+    console.print(table)

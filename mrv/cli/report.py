@@ -1,0 +1,83 @@
+"""``mrv report``: the monitoring report of a project over a period, in any format."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from mrv.cli import common
+from mrv.cli.common import HomeOption, err
+from mrv.persistence.records import RecordError
+from mrv.persistence.stores import open_timeseries
+from verification.render.formats import BINARY, FORMATS
+from verification.reporting import issue_report
+
+
+def report(
+    project: Annotated[str, typer.Option("--project", help="Project id")],
+    start: Annotated[str, typer.Option(help="First day of the period, YYYY-MM-DD")],
+    end: Annotated[str, typer.Option(help="Last day of the period (inclusive), YYYY-MM-DD")],
+    format: Annotated[str, typer.Option("--format", help=" or ".join(FORMATS))] = "json",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="File to write (default: stdout)")
+    ] = None,
+    home: HomeOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display")] = False,
+) -> None:
+    """Compute and write the monitoring report (recorded in the audit chain)."""
+
+    first, last = common.parse_date(start, "--start"), common.parse_date(end, "--end")
+    if last < first:
+        raise typer.BadParameter("must not be before --start", param_hint="--end")
+    if format not in FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--format")
+    if format in BINARY and out is None and sys.stdout.isatty():
+        raise typer.BadParameter(f"{format} is binary: give --out FILE", param_hint="--out")
+    store = open_timeseries(common.settings(home))
+    try:
+        with (
+            common.session(home) as session,
+            Progress(
+                TextColumn("{task.description:<40}"),
+                BarColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+                disable=quiet,
+            ) as bar,
+        ):
+            task = bar.add_task("report", total=1.0)
+            try:
+                issued = issue_report(
+                    session,
+                    store,
+                    project,
+                    first,
+                    last,
+                    format,
+                    actor="cli",
+                    progress=lambda what, done: bar.update(
+                        task, description=f"report: {what}", completed=done
+                    ),
+                )
+            except (RecordError, ValueError, KeyError, FileNotFoundError) as exc:
+                err.print(f"[red]error:[/red] {exc}")
+                raise typer.Exit(2) from None
+    finally:
+        store.close()
+    if out is None:
+        sys.stdout.buffer.write(issued.content)
+        sys.stdout.flush()
+    else:
+        out.write_bytes(issued.content)
+        r = issued.report
+        err.print(
+            f"{out}: {r.project.id} {r.period.start}..{r.period.end} "
+            f"ER {r.emission_reductions_tco2.value:g} tCO2 "
+            f"(unrounded {r.emission_reductions_tco2.unrounded:.3f}); "
+            f"inputs {r.inputs_sha256[:12]}"
+        )

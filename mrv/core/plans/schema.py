@@ -1,0 +1,213 @@
+"""The monitoring plan schema (SPEC section 7).
+
+A plan names the project and its methodology, the sites and devices, the monitoring
+points (a device's quantity that a methodology parameter is measured at), and for each
+parameter where its value comes from: option A (a default, with its source), option B
+(invoices or records entered by field staff) or option C (a device quantity).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mrv.core.units import ReferenceConditions
+from mrv.core.wire import ID_PATTERN
+
+Id = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+class _Strict(BaseModel):
+    # Plans are written by hand: a misspelt key must be an error, not silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class Methodology(_Strict):
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+    version: Annotated[str, Field(min_length=1, max_length=16)]
+
+
+class Period(_Strict):
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.end < self.start:
+            raise ValueError("end must not be before start")
+        return self
+
+
+class CreditAllocation(_Strict):
+    """Shares of issued credits (fractions that add up to 1)."""
+
+    partner_country: Annotated[float, Field(ge=0, le=1)]
+    japan: Annotated[float, Field(ge=0, le=1)]
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> CreditAllocation:
+        if abs(self.partner_country + self.japan - 1.0) > 1e-9:
+            raise ValueError("partner_country + japan must equal 1")
+        return self
+
+
+class Project(_Strict):
+    id: Id
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    host_country: Annotated[str, Field(min_length=2, max_length=80)]
+    methodology: Methodology
+    crediting_period: Period
+    credit_allocation: CreditAllocation | None = None
+    gap_rules: Literal["conservative", "california"] = "conservative"
+    signed_messages: bool = False
+
+
+class Location(_Strict):
+    lat: Annotated[float, Field(ge=-90, le=90)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+
+
+class Site(_Strict):
+    id: Id
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    location: Location | None = None
+    timezone: str = "UTC"
+
+
+class GasReference(_Strict):
+    """Conditions a gas meter corrects its volume to (its record, SPEC section 7)."""
+
+    temperature_c: Annotated[float, Field(ge=-50, le=100)]
+    pressure_kpa: Annotated[float, Field(gt=50, le=200)]
+
+    def conditions(self) -> ReferenceConditions:
+        return ReferenceConditions(self.temperature_c, self.pressure_kpa)
+
+
+class CalibrationEvent(_Strict):
+    """A past calibration of a device. error_pct is signed: positive means the instrument
+    over-reads, which decides the conservative direction of a correction."""
+
+    date: date
+    result: Literal["within_tolerance", "out_of_tolerance"]
+    error_pct: Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)]
+    certificate: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+
+class Calibration(_Strict):
+    interval_months: Annotated[int, Field(ge=1, le=120)]
+    last: date | None = None
+    certificate: str | None = None
+    # Earlier calibrations with what they found; a report needs them to correct the data
+    # since the last valid calibration. Kept in date order.
+    history: list[CalibrationEvent] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _history(self) -> Calibration:
+        self.history.sort(key=lambda event: event.date)
+        for before, after in zip(self.history, self.history[1:], strict=False):
+            if before.date == after.date:
+                raise ValueError(f"history has two calibrations on {after.date}")
+        if self.history and self.last is not None and self.history[-1].date > self.last:
+            raise ValueError(
+                f"last ({self.last}) is before the latest calibration in history "
+                f"({self.history[-1].date})"
+            )
+        return self
+
+
+class Device(_Strict):
+    id: Id
+    site: Id
+    type: Annotated[str, Field(min_length=1, max_length=64)]
+    serial: Annotated[str, Field(min_length=1, max_length=64)]
+    manufacturer: str | None = None
+    model: str | None = None
+    quantities: Annotated[list[Id], Field(min_length=1)]
+    # Accuracy: a class (IEC 62053 "0.5S") or a maximum permissible error in percent.
+    accuracy_class: str | None = None
+    max_permissible_error_pct: Annotated[float, Field(gt=0, le=20)] | None = None
+    # The largest value a cumulative register shows before it rolls over to zero,
+    # in the quantity's canonical unit.
+    register_max: Annotated[float, Field(gt=0)] | None = None
+    reference_conditions: GasReference | None = None
+    atmosphere_kpa: Annotated[float, Field(gt=50, le=110)] | None = None
+    calibration: Calibration | None = None
+    installed: date | None = None
+    removed: date | None = None
+    replaces: Id | None = None
+    # Nominal reporting interval, used for gap detection.
+    expected_interval_s: Annotated[int, Field(ge=1, le=86400)] = 60
+    # Simulator hints (capacity etc.); not used by the gateway.
+    nameplate: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _accuracy(self) -> Device:
+        if self.removed and self.installed and self.removed < self.installed:
+            raise ValueError("removed must not be before installed")
+        return self
+
+
+class MonitoringPoint(_Strict):
+    id: Annotated[str, Field(min_length=1, max_length=32)]
+    description: str = ""
+    device: Id
+    quantity: Id
+
+
+Option = Literal["A", "B", "C"]
+
+
+class Parameter(_Strict):
+    symbol: Annotated[str, Field(min_length=1, max_length=32)]
+    description: str = ""
+    unit: Annotated[str, Field(min_length=1, max_length=32)]
+    option: Option
+    # option A: a fixed value and where it comes from
+    value: float | None = None
+    source: str | None = None
+    # option B: which kind of field entry carries it
+    entry_type: (
+        Literal["meter_reading", "fuel_invoice", "calibration_certificate", "weighbridge_ticket"]
+        | None
+    ) = None
+    # option C: the monitoring points that measure it
+    monitoring_points: list[str] = Field(default_factory=list)
+    frequency: str | None = None
+
+    @model_validator(mode="after")
+    def _option_fields(self) -> Parameter:
+        if self.option == "A" and (self.value is None or not self.source):
+            raise ValueError("option A needs a value and its source")
+        if self.option == "B" and self.entry_type is None:
+            raise ValueError("option B needs entry_type (the field entry that carries it)")
+        if self.option == "C" and not self.monitoring_points:
+            raise ValueError("option C needs at least one monitoring point")
+        return self
+
+
+class MonitoringPlan(_Strict):
+    plan_version: Annotated[int, Field(ge=1)] = 1
+    project: Project
+    sites: Annotated[list[Site], Field(min_length=1)]
+    devices: list[Device] = Field(default_factory=list)
+    monitoring_points: list[MonitoringPoint] = Field(default_factory=list)
+    parameters: list[Parameter] = Field(default_factory=list)
+
+    def device(self, device_id: str) -> Device | None:
+        return next((d for d in self.devices if d.id == device_id), None)
+
+    def lineage(self, device_id: str) -> list[Device]:
+        """The device and every meter it replaced (``replaces``, followed back), oldest
+        first: one measurement lineage. Stops at an id not in the plan or one already
+        seen, so a broken plan cannot loop."""
+        chain: list[Device] = []
+        seen: set[str] = set()
+        device = self.device(device_id)
+        while device is not None and device.id not in seen:
+            seen.add(device.id)
+            chain.insert(0, device)
+            device = self.device(device.replaces) if device.replaces else None
+        return chain

@@ -1,0 +1,299 @@
+"""Validate a monitoring plan file and explain every problem with its place in the file."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from mrv.core import quantities
+from mrv.core.errors import field_path, message_of
+from mrv.core.plans.schema import MonitoringPlan
+from mrv.core.units import UnitError, conversion, parse_unit
+
+Path_ = tuple[str | int, ...]
+
+#: A check of a coherent plan by a layer that knows more than its schema (verification
+#: checks the methodology): every problem as (path in the plan, message).
+PlanCheck = Callable[[MonitoringPlan], Sequence[tuple[Path_, str]]]
+
+
+@dataclass(frozen=True)
+class PlanProblem:
+    """One problem in a plan: where (dotted path, line, column) and what."""
+
+    path: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+    def located(self, file: object) -> str:
+        """Compiler style, ``file:line:column: path: message``, for editors to jump to."""
+        where = f"{file}:{self.line}:{self.column}" if self.line else str(file)
+        return f"{where}: {self.path or '(plan)'}: {self.message}"
+
+    def __str__(self) -> str:
+        where = f"line {self.line}, column {self.column}: " if self.line else ""
+        return f"{where}{self.path or '(plan)'}: {self.message}"
+
+
+class PlanError(ValueError):
+    def __init__(self, problems: list[PlanProblem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def _positions(node: yaml.Node, path: Path_, out: dict[Path_, tuple[int, int]]) -> None:
+    out[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            name = key.value
+            out[(*path, name)] = (key.start_mark.line + 1, key.start_mark.column + 1)
+            _positions(value, (*path, name), out)
+            # keep the key's own position for "extra key" errors
+            out[(*path, name, "__key__")] = (key.start_mark.line + 1, key.start_mark.column + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _positions(item, (*path, index), out)
+
+
+def _locate(positions: dict[Path_, tuple[int, int]], path: Path_) -> tuple[int | None, int | None]:
+    probe = path
+    while probe:
+        if probe in positions:
+            return positions[probe]
+        probe = probe[:-1]
+    return positions.get((), (None, None))
+
+
+def validate_plan_text(
+    text: str, checks: Sequence[PlanCheck] = ()
+) -> tuple[MonitoringPlan | None, list[PlanProblem]]:
+    """Parse and check a plan; return the plan (if it parsed) and every problem found.
+
+    ``checks`` run only on a plan that is coherent by itself (its schema and
+    cross-references); ``verification.plan_check`` gives the methodology's."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        return None, [
+            PlanProblem(
+                "",
+                f"not valid YAML: {getattr(exc, 'problem', exc)}",
+                mark.line + 1 if mark else None,
+                mark.column + 1 if mark else None,
+            )
+        ]
+    if node is None or not isinstance(data, dict):
+        return None, [PlanProblem("", "the plan must be a YAML mapping with a 'project' key")]
+    positions: dict[Path_, tuple[int, int]] = {}
+    _positions(node, (), positions)
+
+    def problem(path: Path_, message: str) -> PlanProblem:
+        line, column = _locate(positions, path)
+        return PlanProblem(field_path(path), message, line, column)
+
+    try:
+        plan = MonitoringPlan.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            if err["type"] == "extra_forbidden":  # point at the key, not at its value
+                line, column = _locate(positions, (*loc, "__key__"))
+                problems.append(PlanProblem(field_path(loc), message_of(err), line, column))
+                continue
+            problems.append(problem(loc, message_of(err)))
+        return None, problems
+    problems = _cross_check(plan, problem)
+    for check in checks:
+        if problems:
+            break
+        problems = [problem(path, message) for path, message in check(plan)]
+    return plan, problems
+
+
+def _cross_check(plan: MonitoringPlan, problem: Any) -> list[PlanProblem]:
+    problems: list[PlanProblem] = []
+    site_ids = {s.id for s in plan.sites}
+    device_ids = {d.id for d in plan.devices}
+    for section, ids in (
+        ("sites", [s.id for s in plan.sites]),
+        ("devices", [d.id for d in plan.devices]),
+        ("monitoring_points", [m.id for m in plan.monitoring_points]),
+        ("parameters", [p.symbol for p in plan.parameters]),
+    ):
+        for ident, count in Counter(ids).items():
+            if count > 1:
+                index = ids.index(ident, ids.index(ident) + 1)
+                problems.append(problem((section, index), f"{ident!r} is defined {count} times"))
+
+    for i, record in enumerate(plan.devices):
+        device = record
+        if device.site not in site_ids:
+            problems.append(problem(("devices", i, "site"), f"unknown site {device.site!r}"))
+        if device.replaces is not None and device.replaces not in device_ids:
+            problems.append(
+                problem(("devices", i, "replaces"), f"unknown device {device.replaces!r}")
+            )
+        for j, qname in enumerate(device.quantities):
+            spec = quantities.get(qname)
+            if spec is None:
+                problems.append(
+                    problem(
+                        ("devices", i, "quantities", j),
+                        f"unknown quantity {qname!r} (see the quantity catalogue)",
+                    )
+                )
+            elif spec.default_kind == "cumulative" and device.register_max is None:
+                problems.append(
+                    problem(
+                        ("devices", i, "register_max"),
+                        f"register_max is required for the cumulative quantity {qname!r}",
+                    )
+                )
+        has_gas_volume = any(q.startswith("gas_") and "normal" in q for q in device.quantities)
+        if has_gas_volume and device.reference_conditions is None:
+            problems.append(
+                problem(
+                    ("devices", i),
+                    "a meter of normal gas volume or flow needs reference_conditions",
+                )
+            )
+        if device.accuracy_class is None and device.max_permissible_error_pct is None:
+            problems.append(
+                problem(
+                    ("devices", i),
+                    "state accuracy_class or max_permissible_error_pct (calibration rules need it)",
+                )
+            )
+
+    points = {m.id: m for m in plan.monitoring_points}
+    for i, point in enumerate(plan.monitoring_points):
+        owner = plan.device(point.device)
+        if owner is None:
+            problems.append(
+                problem(("monitoring_points", i, "device"), f"unknown device {point.device!r}")
+            )
+        elif point.quantity not in owner.quantities:
+            problems.append(
+                problem(
+                    ("monitoring_points", i, "quantity"),
+                    f"device {owner.id!r} does not measure {point.quantity!r}",
+                )
+            )
+
+    for i, param in enumerate(plan.parameters):
+        try:
+            parse_unit(param.unit)
+        except UnitError as exc:
+            problems.append(problem(("parameters", i, "unit"), str(exc)))
+            continue
+        for j, point_id in enumerate(param.monitoring_points):
+            found = points.get(point_id)
+            if found is None:
+                problems.append(
+                    problem(
+                        ("parameters", i, "monitoring_points", j),
+                        f"unknown monitoring point {point_id!r}",
+                    )
+                )
+                continue
+            spec = quantities.get(found.quantity)
+            if spec is None:
+                continue
+            if not _can_hold(spec, param.unit):
+                problems.append(
+                    problem(
+                        ("parameters", i, "unit"),
+                        f"{param.unit!r} cannot hold {found.quantity!r} "
+                        f"({spec.canonical_unit}) from monitoring point {point_id!r}",
+                    )
+                )
+    problems += _counted_once(plan, problem)
+    return problems
+
+
+def load_plan_file(path: str | Path, checks: Sequence[PlanCheck] = ()) -> MonitoringPlan:
+    """Read and validate a plan file; raise PlanError listing every problem."""
+    text = Path(path).read_text(encoding="utf-8")
+    plan, problems = validate_plan_text(text, checks)
+    if problems or plan is None:
+        raise PlanError(problems)
+    return plan
+
+
+def _can_hold(spec: quantities.QuantitySpec, unit: str) -> bool:
+    """A parameter's unit holds a quantity's values, or their integral over time (a flow
+    in Nm3/h monitored for a volume in Nm3)."""
+    for source in (spec.canonical_unit, f"({spec.canonical_unit})*hour"):
+        try:
+            conversion(source, unit)
+        except UnitError:
+            continue
+        return True
+    return False
+
+
+def _lineage(plan: MonitoringPlan, device_id: str) -> set[str]:
+    """A device and every meter it replaced (one measurement lineage)."""
+    return {d.id for d in plan.lineage(device_id)}
+
+
+def _counted_once(plan: MonitoringPlan, problem: Any) -> list[PlanProblem]:
+    """No meter may feed the calculation twice: a monitoring point in two parameters (or
+    twice in one), or two points on the same meter's quantity (its replacements
+    included)."""
+    problems: list[PlanProblem] = []
+    used: dict[str, str] = {}
+    for i, param in enumerate(plan.parameters):
+        for j, point_id in enumerate(param.monitoring_points):
+            if point_id in used:
+                problems.append(
+                    problem(
+                        ("parameters", i, "monitoring_points", j),
+                        f"{point_id!r} is already used by {used[point_id]}: its meter would be "
+                        "counted twice",
+                    )
+                )
+            used.setdefault(point_id, param.symbol)
+    points = {m.id: m for m in plan.monitoring_points}
+    for i, param in enumerate(plan.parameters):
+        lineages: dict[str, str] = {}
+        for j, point_id in enumerate(param.monitoring_points):
+            point = points.get(point_id)
+            if point is None:
+                continue
+            for device in sorted(_lineage(plan, point.device)):
+                if device in lineages and lineages[device] != point_id:
+                    problems.append(
+                        problem(
+                            ("parameters", i, "monitoring_points", j),
+                            f"{point_id} and {lineages[device]} are both on {device}: one "
+                            f"meter would count twice in {param.symbol}",
+                        )
+                    )
+                    break
+                lineages[device] = point_id
+    seen: dict[tuple[str, str], str] = {}
+    for i, point in enumerate(plan.monitoring_points):
+        for device in sorted(_lineage(plan, point.device)):
+            key = (device, point.quantity)
+            if key in seen:
+                problems.append(
+                    problem(
+                        ("monitoring_points", i),
+                        f"{point.id} measures {point.quantity} on {device}, as {seen[key]} "
+                        "does: one meter, two monitoring points",
+                    )
+                )
+                break
+            seen[key] = point.id
+    return problems

@@ -1,0 +1,313 @@
+"""``mrv demo``: broker, gateway and simulated devices end to end, on the embedded defaults.
+
+Starts a private Mosquitto on a free port, registers the example plans, runs ``mrv gateway``
+as a real process, simulates a month of every plan's devices at full speed with a few
+faults, waits until the gateway has durably acknowledged everything, stops what it
+started and prints what was stored, duplicated and quarantined per project. The data stays
+in MRV_HOME for ``mrv readings export`` and, later, ``mrv report``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from firmware_sim.faults import FaultConfig
+from firmware_sim.runner import SimProgress, run_simulation
+from mrv.core.config import MqttEndpoint, Settings
+from mrv.core.plans.schema import MonitoringPlan
+from mrv.demo.broker import MosquittoBroker, free_port, wait_for_port
+from mrv.persistence.engine import Database
+from mrv.persistence.repo import load_plan, quarantine_counts
+from mrv.persistence.stores import open_timeseries
+from mrv.persistence.stores.timeseries import TimeSeriesStore
+from verification.plan_check import load_plan_file
+from verification.reporting import issue_report
+
+DEMO_MARKER = "demo.json"
+# Files a demo writes in MRV_HOME; a re-run removes them so nothing is counted twice.
+DEMO_FILES = ("readings.sqlite", "mrv.sqlite", "demo-broker", "demo-sim", "gateway.log")
+
+
+def default_plans_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "examples" / "plans"
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+@dataclass
+class DemoSummary:
+    elapsed_s: float
+    projects: dict[str, dict[str, object]] = field(default_factory=dict)
+    gateway_metrics: dict[str, float] = field(default_factory=dict)
+    reports: dict[str, dict[str, object]] = field(default_factory=dict)
+
+
+def _prepare_home(settings: Settings) -> None:
+    home = settings.ensure_home()
+    marker = home / DEMO_MARKER
+    has_data = any((home / name).exists() for name in ("readings.sqlite", "mrv.sqlite"))
+    if has_data and not marker.exists():
+        raise DemoError(
+            f"{home} already holds data that the demo did not write. Run the demo with "
+            "another data folder, e.g. MRV_HOME=/tmp/mrv-demo mrv demo"
+        )
+    for name in DEMO_FILES:
+        path = home / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+    for spool in home.glob("spool-*.sqlite*"):
+        spool.unlink()
+
+
+def _scrape(port: int) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("mrv_gateway_") and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    plans_dir: Path | None = None,
+    days: float = 30.0,
+    seed: int = 2026,
+    console: Console | None = None,
+) -> DemoSummary:
+
+    console = console or Console()
+    started = time.monotonic()
+    _prepare_home(settings)
+    home = settings.home
+    (home / DEMO_MARKER).write_text(json.dumps({"started": datetime.now(UTC).isoformat()}))
+
+    plans_dir = plans_dir or default_plans_dir()
+    plan_files = sorted(plans_dir.glob("*.yaml"))
+    if not plan_files:
+        raise DemoError(f"no plan files in {plans_dir}")
+    plans = [load_plan_file(path) for path in plan_files]
+    db = Database(settings.effective_database_url)
+    with db.session() as session, session.begin():
+        for path, plan in zip(plan_files, plans, strict=True):
+            load_plan(session, plan, path.read_text(encoding="utf-8"), actor="demo")
+    console.print(f"registered {len(plans)} plans: {', '.join(p.project.id for p in plans)}")
+
+    broker = MosquittoBroker(home / "demo-broker")
+    broker.start()
+    console.print(f"broker: mosquitto on {broker.url}")
+    metrics_port = free_port()
+    env = {**os.environ, "MRV_HOME": str(home)}
+    log = (home / "gateway.log").open("ab")
+    gateway = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mrv.cli",
+            "gateway",
+            "--mqtt-url",
+            broker.url,
+            "--client-id",
+            "mrv-demo-gateway",
+            "--metrics-port",
+            str(metrics_port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    summary = DemoSummary(elapsed_s=0.0)
+    try:
+        wait_for_port(metrics_port, timeout_s=30)
+        # Devices must not publish before the gateway's subscription exists, or the broker
+        # has no session queue to keep their first messages in.
+        deadline = time.monotonic() + 30
+        while _scrape(metrics_port).get("mrv_gateway_subscribed", 0) < 1:
+            if time.monotonic() > deadline:
+                raise DemoError(f"the gateway did not subscribe; see {log.name}")
+            time.sleep(0.05)
+        console.print(f"gateway: pid {gateway.pid}, metrics on :{metrics_port}, log {log.name}")
+        end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = end - timedelta(days=days)
+        faults = FaultConfig.typical()
+        with Progress(
+            TextColumn("simulating {task.fields[when]}"),
+            BarColumn(),
+            TextColumn("{task.fields[messages]} messages"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("sim", total=1.0, when="", messages=0)
+
+            def on_progress(p: SimProgress) -> None:
+                bar.update(
+                    task,
+                    completed=p.fraction,
+                    when=p.sim_time.strftime("%Y-%m-%d"),
+                    messages=p.messages,
+                )
+
+            result = run_simulation(
+                plans,
+                MqttEndpoint.parse(broker.url),
+                start=start,
+                days=days,
+                seed=seed,
+                speed=None,
+                backfill=True,
+                faults=faults,
+                state_dir=home / "demo-sim",
+                wait_for_acks=True,
+                ack_timeout_s=180,
+                progress=on_progress,
+            )
+        if not result.all_acked:
+            console.print("[yellow]some messages were not acknowledged in time[/]")
+        summary.gateway_metrics = _scrape(metrics_port)
+    finally:
+        if gateway.poll() is None:
+            gateway.send_signal(signal.SIGTERM)
+            try:
+                gateway.wait(60)
+            except subprocess.TimeoutExpired:
+                gateway.kill()
+        log.close()
+        broker.stop()
+
+    store = open_timeseries(settings)
+    with db.session() as session:
+        quarantined = quarantine_counts(session)
+    for plan in plans:
+        pid = plan.project.id
+        counts = result.projects.get(pid)
+        summary.projects[pid] = {
+            "devices": len(plan.devices),
+            "messages_sent": counts.messages if counts else 0,
+            "stored_readings": store.count(pid),
+            "duplicates_sent": counts.duplicates if counts else 0,
+            "quarantined": {r: n for (p, r), n in quarantined.items() if p == pid},
+        }
+    summary.reports = _reports(db, store, plans, start.date(), (end - timedelta(days=1)).date())
+    store.close()
+    db.dispose()
+    summary.elapsed_s = time.monotonic() - started
+    _print_summary(console, summary, start, end)
+    return summary
+
+
+def _reports(
+    db: Database, store: TimeSeriesStore, plans: list[MonitoringPlan], first: date, last: date
+) -> dict[str, dict[str, object]]:
+    """Each project's monitoring report over the simulated days (whole UTC days)."""
+
+    out: dict[str, dict[str, object]] = {}
+    for plan in plans:
+        pid = plan.project.id
+        with db.session() as session:
+            try:
+                issued = issue_report(session, store, pid, first, last, "json", actor="demo")
+            except ValueError as exc:  # say why, and go on with the other projects
+                out[pid] = {"error": str(exc)}
+                continue
+        r = issued.report
+        out[pid] = {
+            "reference_tco2": r.reference_emissions_tco2,
+            "project_tco2": r.project_emissions_tco2,
+            "er_unrounded": r.emission_reductions_tco2.unrounded,
+            "er": r.emission_reductions_tco2.value,
+            "gaps": len(r.gaps),
+            "corrections": len(r.corrections),
+            "inputs_sha256": r.inputs_sha256,
+        }
+    return out
+
+
+def _print_summary(console: Console, summary: DemoSummary, start: datetime, end: datetime) -> None:
+    table = Table(title=f"demo: {start:%Y-%m-%d} to {end:%Y-%m-%d}")
+    for column in ("project", "devices", "messages", "stored", "dups sent", "quarantined"):
+        table.add_column(column, justify="left" if column == "project" else "right", no_wrap=True)
+    reasons: list[str] = []
+    for pid, row in summary.projects.items():
+        q = row["quarantined"]
+        assert isinstance(q, dict)
+        table.add_row(
+            pid,
+            str(row["devices"]),
+            f"{row['messages_sent']:,}",
+            f"{row['stored_readings']:,}",
+            f"{row['duplicates_sent']:,}",
+            f"{sum(q.values()):,}",
+        )
+        if q:
+            reasons.append(f"  {pid}: " + ", ".join(f"{r} {n}" for r, n in sorted(q.items())))
+    console.print(table)
+    if reasons:
+        console.print("quarantined by reason (`mrv quarantine list` shows each entry):")
+        for line in reasons:
+            console.print(line, soft_wrap=True)
+    m = summary.gateway_metrics
+    console.print(
+        f"gateway: {m.get('mrv_gateway_messages_received_total', 0):,.0f} messages received, "
+        f"{m.get('mrv_gateway_readings_stored_total', 0):,.0f} readings stored, "
+        f"{m.get('mrv_gateway_duplicates_total', 0):,.0f} duplicates dropped, "
+        f"{m.get('mrv_gateway_events_total', 0):,.0f} data-quality events",
+        soft_wrap=True,
+    )
+    if summary.reports:
+        ers = Table(
+            title=f"emission reductions, {start:%Y-%m-%d} to {end - timedelta(days=1):%Y-%m-%d}"
+        )
+        for column in (
+            "project",
+            "RE tCO2",
+            "PE tCO2",
+            "ER unrounded",
+            "ER tCO2",
+            "gaps",
+            "corrections",
+        ):
+            ers.add_column(column, justify="left" if column == "project" else "right", no_wrap=True)
+        for pid, rep in summary.reports.items():
+            if "error" in rep:
+                ers.add_row(pid, "[red]no report[/]", "", "", "", "", "")
+                console.print(f"[red]{pid}: {rep['error']}[/]", soft_wrap=True)
+                continue
+            ers.add_row(
+                pid,
+                f"{rep['reference_tco2']:,.3f}",
+                f"{rep['project_tco2']:,.3f}",
+                f"{rep['er_unrounded']:,.3f}",
+                f"{rep['er']:,.0f}",
+                str(rep["gaps"]),
+                str(rep["corrections"]),
+            )
+        console.print(ers)
+    first_pid = next(iter(summary.projects))
+    console.print(
+        f"finished in {summary.elapsed_s:.0f} s. Try: mrv readings export --project "
+        f"{first_pid} | head; mrv report --project {first_pid} --start {start:%Y-%m-%d} "
+        f"--end {end - timedelta(days=1):%Y-%m-%d} --format pdf --out report.pdf",
+        soft_wrap=True,
+    )

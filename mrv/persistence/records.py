@@ -1,0 +1,651 @@
+"""The verification engine's relational inputs: monitoring periods, field entries (with
+every revision) and each device's calibration record.
+
+Every function works inside the caller's transaction and appends its audit link there,
+so an entry and the link that proves it are committed together or not at all. Errors
+are ``RecordError`` subclasses naming the field at fault, for the CLI and the HTTP API
+to show as they are (``NotFound`` is a 404, ``Conflict`` a 409, ``EntryRejected`` a 422).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from mrv.core.entries import (
+    CalibrationCertificate,
+    CalibrationResult,
+    EntryBody,
+    EntryIn,
+    Gps,
+    body_json,
+    parse_body,
+    validate_against_plan,
+    validate_body,
+)
+from mrv.core.errors import Problem, field_path, problems_from
+from mrv.core.plans.schema import MonitoringPlan
+from mrv.persistence import audit
+from mrv.persistence.models import (
+    AuditEntry,
+    AuditHead,
+    Entry,
+    EntryRevision,
+    MonitoringPeriod,
+    Project,
+)
+from mrv.persistence.photos import missing_photos
+
+MAX_REASON = 2000
+MAX_AUTHOR = 128
+
+
+class RecordError(ValueError):
+    """A request the store refuses, naming the field at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class NotFound(RecordError):
+    pass
+
+
+class Conflict(RecordError):
+    """The request disagrees with what is stored (same id, other content; stale edit)."""
+
+
+class EntryRejected(RecordError):
+    """An entry that does not fit its schema or the project's plan; every problem."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems[0].field, problems[0].message)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return "; ".join(str(p) for p in self.problems)
+
+
+def _sha256(data: dict[str, Any]) -> str:
+    return hashlib.sha256(audit.canonical_json(data).encode()).hexdigest()
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything is stored in UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def serialise(session: Session) -> None:
+    """Take the audit chain's head lock now, before reading what we are about to check.
+
+    Every write here ends with an audit link, which locks the head row anyway; taking it
+    first makes check-then-insert atomic across processes (two resends of one entry, two
+    operators defining the next period), on SQLite and PostgreSQL alike.
+    """
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(length=AuditHead.length))
+
+
+def stored_plan(session: Session, project_id: str) -> MonitoringPlan:
+    """The project's current plan, as loaded by ``mrv plan load``."""
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound("project", f"unknown project {project_id!r}")
+    return MonitoringPlan.model_validate(project.plan)
+
+
+# --- monitoring periods -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeriodRow:
+    """A monitoring period; both dates inclusive."""
+
+    project_id: str
+    number: int
+    start: date
+    end: date
+    defined_at: datetime
+    actor: str
+
+
+def _period(row: MonitoringPeriod) -> PeriodRow:
+    return PeriodRow(
+        row.project_id, row.number, row.start, row.end, _aware(row.defined_at), row.actor
+    )
+
+
+def list_periods(session: Session, project_id: str) -> list[PeriodRow]:
+    rows = session.scalars(
+        select(MonitoringPeriod)
+        .where(MonitoringPeriod.project_id == project_id)
+        .order_by(MonitoringPeriod.number)
+    )
+    return [_period(row) for row in rows]
+
+
+def define_period(
+    session: Session, project_id: str, start: date, end: date, actor: str
+) -> PeriodRow:
+    """Define the project's next monitoring period; audited.
+
+    Periods follow one another without overlap or gap inside the crediting period: the
+    first starts on the crediting period's start, each next one the day after the
+    previous one ends. Defining an existing period again (same dates) returns it.
+    """
+    if end < start:
+        raise RecordError("end", f"{end} is before the start {start}")
+    crediting = stored_plan(session, project_id).project.crediting_period
+    outside = f"is outside the crediting period {crediting.start} to {crediting.end}"
+    if not crediting.start <= start <= crediting.end:
+        raise RecordError("start", f"{start} {outside}")
+    if end > crediting.end:
+        raise RecordError("end", f"{end} {outside}")
+    serialise(session)
+    periods = list_periods(session, project_id)
+    for period in periods:
+        if (period.start, period.end) == (start, end):
+            return period
+    if not periods:
+        if start != crediting.start:
+            raise RecordError(
+                "start",
+                f"the first monitoring period must start on the crediting period's start, "
+                f"{crediting.start}",
+            )
+    else:
+        last = periods[-1]
+        expected = last.end + timedelta(days=1)
+        if start < expected:
+            clash = next(p for p in periods if p.start <= end and start <= p.end)
+            raise RecordError(
+                "start",
+                f"{start} to {end} overlaps period {clash.number} ({clash.start} to "
+                f"{clash.end}); the next period starts on {expected}",
+            )
+        if start > expected:
+            raise RecordError(
+                "start",
+                f"{start} leaves a gap after period {last.number} (ends {last.end}); the "
+                f"next period must start on {expected}",
+            )
+    number = periods[-1].number + 1 if periods else 1
+    row = MonitoringPeriod(
+        project_id=project_id,
+        number=number,
+        start=start,
+        end=end,
+        defined_at=datetime.now(UTC),
+        actor=actor,
+    )
+    session.add(row)
+    session.flush()
+    audit.append(
+        session,
+        action="period.define",
+        actor=actor,
+        project_id=project_id,
+        body={"number": number, "start": start.isoformat(), "end": end.isoformat()},
+    )
+    return _period(row)
+
+
+# --- field entries ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry at its current revision, with its body parsed back into its model."""
+
+    id: UUID
+    project_id: str
+    type: str
+    revision: int
+    body: EntryBody
+    author: str
+    recorded_at: datetime
+    gps: Gps | None
+    status: str
+    body_sha256: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "project": self.project_id,
+            "type": self.type,
+            "revision": self.revision,
+            "body": body_json(self.body),
+            "author": self.author,
+            "recorded_at": self.recorded_at.isoformat(),
+            "gps": self.gps.model_dump() if self.gps else None,
+            "status": self.status,
+            "body_sha256": self.body_sha256,
+        }
+
+
+@dataclass(frozen=True)
+class StoredRevision:
+    entry_id: UUID
+    revision: int
+    body: EntryBody
+    reason: str | None  # None for the first revision
+    author: str
+    recorded_at: datetime
+
+
+def _stored(row: Entry) -> StoredEntry:
+    gps = (
+        Gps(lat=row.gps_lat, lon=row.gps_lon, accuracy_m=row.gps_accuracy_m)
+        if row.gps_lat is not None and row.gps_lon is not None
+        else None
+    )
+    return StoredEntry(
+        id=UUID(row.id),
+        project_id=row.project_id,
+        type=row.entry_type,
+        revision=row.revision,
+        body=parse_body(row.entry_type, row.body),
+        author=row.author,
+        recorded_at=_aware(row.recorded_at),
+        gps=gps,
+        status=row.status,
+        body_sha256=row.body_sha256,
+    )
+
+
+def _resend_matches(session: Session, row: Entry, sha: str) -> bool:
+    if sha == row.body_sha256:
+        return True
+    # An edit may have happened since; a late resend of the original is still a resend.
+    first = session.get(EntryRevision, (row.id, 1))
+    return first is not None and _sha256(first.body) == sha
+
+
+def stored_resend(session: Session, project_id: str, entry: EntryIn) -> StoredEntry | None:
+    """The stored entry if ``entry`` is a resend of it (same project, type and body), else
+    None. A read only: resends, the common case of a field app on a poor link, need no
+    write lock. Anything else (new, or a conflict) goes through ``add_entry``."""
+    row = session.get(Entry, str(entry.id))
+    if row is None or row.project_id != project_id or row.entry_type != entry.type:
+        return None
+    return _stored(row) if _resend_matches(session, row, _sha256(body_json(entry.body))) else None
+
+
+def add_entry(
+    session: Session,
+    project_id: str,
+    entry: EntryIn,
+    plan: MonitoringPlan | None = None,
+    *,
+    now: datetime | None = None,
+) -> tuple[StoredEntry, bool]:
+    """Store a new entry, checked against the plan (the stored one if not given); audited.
+
+    Idempotent on the entry's id: the same type and body again returns the stored entry
+    with ``created`` False; other content under a stored id is a ``Conflict``.
+    """
+    entry_id = str(entry.id)
+    data = body_json(entry.body)
+    sha = _sha256(data)
+    serialise(session)
+    existing = session.get(Entry, entry_id)
+    if existing is not None:
+        if existing.project_id != project_id or existing.entry_type != entry.type:
+            raise Conflict(
+                "id",
+                f"entry {entry_id} is already stored as a {existing.entry_type} of project "
+                f"{existing.project_id}",
+            )
+        if _resend_matches(session, existing, sha):
+            return _stored(existing), False
+        raise Conflict(
+            "id",
+            f"entry {entry_id} is already stored (revision {existing.revision}) with a "
+            f"different body; edit it with a reason instead",
+        )
+    if plan is None:
+        plan = stored_plan(session, project_id)
+    elif session.get(Project, project_id) is None:
+        raise NotFound("project", f"unknown project {project_id!r}")
+    if plan.project.id != project_id:
+        raise RecordError("project", f"the plan given is of project {plan.project.id}")
+    problems = validate_against_plan(entry, plan, now=now)
+    problems += _photo_problems(session, project_id, entry.body)
+    if problems:
+        raise EntryRejected(problems)
+    recorded_at = (entry.recorded_at or now or datetime.now(UTC)).astimezone(UTC)
+    row = Entry(
+        id=entry_id,
+        project_id=project_id,
+        entry_type=entry.type,
+        revision=1,
+        body=data,
+        author=entry.author,
+        recorded_at=recorded_at,
+        gps_lat=entry.gps.lat if entry.gps else None,
+        gps_lon=entry.gps.lon if entry.gps else None,
+        gps_accuracy_m=entry.gps.accuracy_m if entry.gps else None,
+        status="active",
+        body_sha256=sha,
+    )
+    session.add(row)
+    session.flush()  # the entry before its revision: PostgreSQL checks the foreign key
+    session.add(
+        EntryRevision(
+            entry_id=entry_id,
+            revision=1,
+            body=data,
+            reason=None,
+            author=entry.author,
+            recorded_at=recorded_at,
+        )
+    )
+    session.flush()
+    audit.append(
+        session,
+        action="entry.add",
+        actor=entry.author,
+        project_id=project_id,
+        body={"id": entry_id, "type": entry.type, "revision": 1, "body_sha256": sha},
+    )
+    return _stored(row), True
+
+
+def _photo_problems(session: Session, project_id: str, body: EntryBody) -> list[Problem]:
+    missing = set(missing_photos(session, project_id, body.photos))
+    return [
+        Problem(
+            field_path(("photos", i), "body"),
+            f"no photo {h} in project {project_id}: upload it first",
+        )
+        for i, h in enumerate(body.photos)
+        if h in missing
+    ]
+
+
+def _check_author(author: str) -> str:
+    author = author.strip()
+    if not author or len(author) > MAX_AUTHOR:
+        raise RecordError("author", f"must be 1 to {MAX_AUTHOR} characters")
+    return author
+
+
+def edit_entry(
+    session: Session,
+    entry_id: UUID | str,
+    body: EntryBody | Mapping[str, Any],
+    reason: str,
+    author: str,
+    *,
+    plan: MonitoringPlan | None = None,
+    base_revision: int | None = None,
+    recorded_at: datetime | None = None,
+    now: datetime | None = None,
+) -> StoredEntry:
+    """Replace an entry's body, keeping every earlier revision; audited.
+
+    reason: why (required). base_revision: the revision the editor saw; if another edit
+    came first this is a ``Conflict`` rather than a silent overwrite. An edit that
+    changes nothing (e.g. a resend) adds no revision.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise RecordError("reason", "an edit needs a reason")
+    if len(reason) > MAX_REASON:
+        raise RecordError("reason", f"at most {MAX_REASON} characters")
+    author = _check_author(author)
+    serialise(session)
+    row = session.get(Entry, str(entry_id))
+    if row is None:
+        raise NotFound("id", f"no entry {entry_id}")
+    if row.status != "active":
+        raise Conflict("status", f"entry {entry_id} is {row.status}")
+    try:
+        typed = parse_body(row.entry_type, body)
+    except ValidationError as exc:
+        raise EntryRejected(problems_from(exc, "body")) from None
+    data = body_json(typed)
+    sha = _sha256(data)
+    if sha == row.body_sha256:
+        return _stored(row)
+    if base_revision is not None and base_revision != row.revision:
+        raise Conflict(
+            "revision",
+            f"entry {entry_id} is at revision {row.revision}, not {base_revision}: it was "
+            f"edited since",
+        )
+    if plan is None:
+        plan = stored_plan(session, row.project_id)
+    problems = validate_body(typed, plan, prefix="body", now=now)
+    problems += _photo_problems(session, row.project_id, typed)
+    if problems:
+        raise EntryRejected(problems)
+    previous = row.body_sha256
+    row.revision += 1
+    row.body = data
+    row.body_sha256 = sha
+    session.add(
+        EntryRevision(
+            entry_id=row.id,
+            revision=row.revision,
+            body=data,
+            reason=reason,
+            author=author,
+            recorded_at=(recorded_at or now or datetime.now(UTC)).astimezone(UTC),
+        )
+    )
+    session.flush()
+    audit.append(
+        session,
+        action="entry.edit",
+        actor=author,
+        project_id=row.project_id,
+        body={
+            "id": row.id,
+            "type": row.entry_type,
+            "revision": row.revision,
+            "body_sha256": sha,
+            "previous_sha256": previous,
+            "reason": reason,
+        },
+    )
+    return _stored(row)
+
+
+def get_entry(session: Session, entry_id: UUID | str) -> StoredEntry | None:
+    row = session.get(Entry, str(entry_id))
+    return _stored(row) if row is not None else None
+
+
+def entries_for(
+    session: Session,
+    project_id: str,
+    types: Iterable[str] | None = None,
+    *,
+    include_withdrawn: bool = False,
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[StoredEntry]:
+    """A project's entries at their current revision, in the order they were recorded.
+
+    after: the id of the last entry of the previous page (the next page starts after
+    it); limit: at most this many. Raises NotFound for an ``after`` not in the project.
+    """
+    query = select(Entry).where(Entry.project_id == project_id)
+    if types is not None:
+        query = query.where(Entry.entry_type.in_(list(types)))
+    if not include_withdrawn:
+        query = query.where(Entry.status == "active")
+    if after is not None:
+        last = session.get(Entry, after)
+        if last is None or last.project_id != project_id:
+            raise NotFound("cursor", f"no entry {after} in project {project_id}")
+        # Compared with the stored value itself, so that the store's own representation
+        # of the time (naive on SQLite) never matters.
+        query = query.where(
+            (Entry.recorded_at > last.recorded_at)
+            | ((Entry.recorded_at == last.recorded_at) & (Entry.id > last.id))
+        )
+    query = query.order_by(Entry.recorded_at, Entry.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return [_stored(row) for row in session.scalars(query)]
+
+
+def entry_history(session: Session, entry_id: UUID | str) -> list[StoredRevision]:
+    """Every revision of an entry, the first one first."""
+    row = session.get(Entry, str(entry_id))
+    if row is None:
+        raise NotFound("id", f"no entry {entry_id}")
+    revisions = session.scalars(
+        select(EntryRevision)
+        .where(EntryRevision.entry_id == row.id)
+        .order_by(EntryRevision.revision)
+    )
+    return [
+        StoredRevision(
+            entry_id=UUID(r.entry_id),
+            revision=r.revision,
+            body=parse_body(row.entry_type, r.body),
+            reason=r.reason,
+            author=r.author,
+            recorded_at=_aware(r.recorded_at),
+        )
+        for r in revisions
+    ]
+
+
+# --- calibration records ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalibrationRecord:
+    """One calibration of a device. error_pct is signed: positive = over-reads.
+
+    source: "plan" (the plan's calibration.last or history) or "entry:<uuid>" (a
+    calibration_certificate entry).
+    """
+
+    device: str
+    date: date
+    result: CalibrationResult
+    error_pct: float
+    certificate: str | None
+    source: str
+
+
+def calibration_records(
+    session: Session, project_id: str, plan: MonitoringPlan | None = None
+) -> dict[str, list[CalibrationRecord]]:
+    """Each device's calibrations, in date order, from the plan and from certificates.
+
+    The plan's ``calibration.last`` counts as a calibration within tolerance with no error
+    found, unless its history or a certificate entry of the same day says what was found.
+    Every device of the plan has a key, with an empty list if it has no record.
+    """
+    if plan is None:
+        plan = stored_plan(session, project_id)
+    by_device: dict[str, list[CalibrationRecord]] = {d.id: [] for d in plan.devices}
+    from_entries: dict[str, list[CalibrationRecord]] = {}
+    for entry in entries_for(session, project_id, ["calibration_certificate"]):
+        body = entry.body
+        assert isinstance(body, CalibrationCertificate)
+        from_entries.setdefault(body.device, []).append(
+            CalibrationRecord(
+                device=body.device,
+                date=body.calibrated_on,
+                result=body.result,
+                error_pct=body.error_pct,
+                certificate=body.certificate,
+                source=f"entry:{entry.id}",
+            )
+        )
+    for device in plan.devices:
+        calibration = device.calibration
+        if calibration is None:
+            continue
+        records = by_device[device.id]
+        for event in calibration.history:
+            certificate = event.certificate
+            if certificate is None and event.date == calibration.last:
+                certificate = calibration.certificate
+            records.append(
+                CalibrationRecord(
+                    device.id, event.date, event.result, event.error_pct, certificate, "plan"
+                )
+            )
+        last = calibration.last
+        stated = {r.date for r in records} | {r.date for r in from_entries.get(device.id, [])}
+        if last is not None and last not in stated:
+            records.append(
+                CalibrationRecord(
+                    device.id, last, "within_tolerance", 0.0, calibration.certificate, "plan"
+                )
+            )
+    for device_id, records in from_entries.items():
+        by_device.setdefault(device_id, []).extend(records)
+    for records in by_device.values():
+        # Same day: the plan's record first, then entries in id order (deterministic).
+        records.sort(key=lambda r: (r.date, r.source != "plan", r.source))
+    return by_device
+
+
+# --- entries against the audit chain ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntryBreak:
+    """An entry whose stored content is not what the audit chain recorded for it."""
+
+    entry_id: str
+    revision: int
+    message: str
+
+
+def verify_entries(session: Session, project_id: str) -> tuple[int, list[EntryBreak]]:
+    """Check every entry of a project against the hash the audit chain recorded for its
+    current revision: a change made behind the API's back shows here, naming the entry.
+    Returns how many entries were checked and the breaks."""
+    audited: dict[str, tuple[int, str]] = {}
+    rows = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.project_id == project_id)
+        .where(AuditEntry.action.in_(["entry.add", "entry.edit"]))
+        .order_by(AuditEntry.id)
+    )
+    for a in rows:
+        audited[str(a.body["id"])] = (int(a.body["revision"]), str(a.body["body_sha256"]))
+    breaks: list[EntryBreak] = []
+    checked = 0
+    for row in session.scalars(select(Entry).where(Entry.project_id == project_id)):
+        checked += 1
+        record = audited.get(row.id)
+        if record is None:
+            breaks.append(EntryBreak(row.id, row.revision, "no audit record of this entry"))
+            continue
+        revision, sha = record
+        actual = _sha256(row.body)
+        if revision != row.revision:
+            breaks.append(
+                EntryBreak(
+                    row.id, row.revision, f"stored revision {row.revision}, audited {revision}"
+                )
+            )
+        elif actual != sha or row.body_sha256 != sha:
+            breaks.append(
+                EntryBreak(
+                    row.id,
+                    row.revision,
+                    f"body changed after it was recorded (audited {sha[:12]}, now {actual[:12]})",
+                )
+            )
+    return checked, breaks

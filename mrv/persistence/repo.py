@@ -1,0 +1,290 @@
+"""Reads and writes of the relational store used by the gateway and the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from mrv.core.plans.schema import MonitoringPlan
+from mrv.core.times import day_start_ms, from_ms
+from mrv.core.units import ReferenceConditions
+from mrv.persistence import audit
+from mrv.persistence.models import (
+    Device,
+    DeviceStatus,
+    Event,
+    PlanRevision,
+    Project,
+    QuarantineEntry,
+)
+
+
+def _insert_ignore(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL; returns rows inserted."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    stmt: Any
+    table = model.__table__  # type: ignore[attr-defined]
+    if dialect == "postgresql":
+        stmt = postgresql.insert(table).on_conflict_do_nothing()
+    else:
+        stmt = sqlite.insert(table).on_conflict_do_nothing()
+    result = session.connection().execute(stmt, list(rows))
+    return max(int(result.rowcount or 0), 0)
+
+
+# --- plans and devices -------------------------------------------------------------
+
+
+def load_plan(session: Session, plan: MonitoringPlan, source_text: str, actor: str) -> Project:
+    """Register (or update) a project from its plan, with its devices; audited."""
+    now = datetime.now(UTC)
+    sha = hashlib.sha256(source_text.encode()).hexdigest()
+    data = plan.model_dump(mode="json")
+    project = session.get(Project, plan.project.id)
+    if project is None:
+        project = Project(id=plan.project.id)
+        session.add(project)
+    project.name = plan.project.name
+    project.host_country = plan.project.host_country
+    project.methodology_id = plan.project.methodology.id
+    project.methodology_version = plan.project.methodology.version
+    project.plan_version = plan.plan_version
+    project.plan = data
+    project.plan_sha256 = sha
+    project.updated_at = now
+    session.flush()
+    _insert_ignore(
+        session,
+        PlanRevision,
+        [
+            {
+                "project_id": plan.project.id,
+                "plan_version": plan.plan_version,
+                "plan_sha256": sha,
+                "source_text": source_text,
+                "loaded_at": now,
+            }
+        ],
+    )
+    in_plan = {d.id for d in plan.devices}
+    for record in plan.devices:
+        device = session.get(Device, (plan.project.id, record.id)) or Device(
+            project_id=plan.project.id, id=record.id
+        )
+        device.site_id = record.site
+        device.type = record.type
+        device.serial = record.serial
+        device.quantities = list(record.quantities)
+        device.register_max = record.register_max
+        ref = record.reference_conditions
+        device.reference_temperature_c = ref.temperature_c if ref else None
+        device.reference_pressure_kpa = ref.pressure_kpa if ref else None
+        device.atmosphere_kpa = record.atmosphere_kpa
+        device.expected_interval_s = record.expected_interval_s
+        device.status = "retired" if record.removed and record.removed <= now.date() else "active"
+        device.record = record.model_dump(mode="json")
+        session.add(device)
+    # Devices dropped from the plan are retired, never deleted: their readings stay.
+    for device in session.scalars(select(Device).where(Device.project_id == plan.project.id)):
+        if device.id not in in_plan:
+            device.status = "retired"
+    audit.append(
+        session,
+        action="plan.load",
+        actor=actor,
+        project_id=plan.project.id,
+        body={"plan_sha256": sha, "plan_version": plan.plan_version, "devices": sorted(in_plan)},
+    )
+    return project
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What the gateway needs to know about a device, cached in memory."""
+
+    project: str
+    device: str
+    site: str
+    quantities: frozenset[str]
+    register_max: float | None
+    reference: ReferenceConditions | None
+    atmosphere_kpa: float | None
+    active: bool
+    expected_interval_s: int = 60
+    # A replaced meter's last readings often arrive after it was retired (read from its
+    # logger): those timed before the end of its removal day are still its data.
+    retired_from_ms: int | None = None
+
+    def accepts(self, time_ms: int) -> bool:
+        return self.active or (self.retired_from_ms is not None and time_ms < self.retired_from_ms)
+
+
+@dataclass
+class Registry:
+    devices: dict[tuple[str, str], DeviceInfo] = field(default_factory=dict)
+
+    def get(self, project: str, device: str) -> DeviceInfo | None:
+        return self.devices.get((project, device))
+
+
+def load_registry(session: Session) -> Registry:
+    registry = Registry()
+    for row in session.scalars(select(Device)):
+        ref = (
+            ReferenceConditions(row.reference_temperature_c, row.reference_pressure_kpa)
+            if row.reference_temperature_c is not None and row.reference_pressure_kpa is not None
+            else None
+        )
+        registry.devices[(row.project_id, row.id)] = DeviceInfo(
+            project=row.project_id,
+            device=row.id,
+            site=row.site_id,
+            quantities=frozenset(row.quantities),
+            register_max=row.register_max,
+            reference=ref,
+            atmosphere_kpa=row.atmosphere_kpa,
+            active=row.status == "active",
+            expected_interval_s=row.expected_interval_s,
+            retired_from_ms=_day_after_ms(row.record.get("removed")),
+        )
+    return registry
+
+
+def _day_after_ms(day: object) -> int | None:
+    if not isinstance(day, str):
+        return None
+    after = date.fromisoformat(day) + timedelta(days=1)
+    return day_start_ms(after)
+
+
+# --- quarantine and events -----------------------------------------------------------
+
+
+def payload_digest(topic: str, payload: bytes) -> str:
+    return hashlib.sha256(topic.encode("utf-8", "replace") + b"\0" + payload).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineItem:
+    topic: str
+    payload: bytes
+    received_ms: int
+    reason: str
+    detail: str
+    item: str = "message"
+    field: str | None = None
+    project: str | None = None
+    device: str | None = None
+    seq: int | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "digest": payload_digest(self.topic, self.payload),
+            "item": self.item[:64],
+            "received_at": from_ms(self.received_ms),
+            "topic": self.topic[:512],
+            "payload": self.payload,
+            "reason": self.reason,
+            "detail": self.detail[:2000],
+            "field": self.field[:128] if self.field else None,
+            "project_id": self.project[:64] if self.project else None,
+            "device_id": self.device[:64] if self.device else None,
+            "seq": self.seq,
+            "status": "open",
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EventItem:
+    project: str
+    device: str
+    quantity: str
+    time_ms: int
+    kind: str
+    detail: dict[str, Any]
+
+    def row(self, now: datetime) -> dict[str, Any]:
+        return {
+            "project_id": self.project,
+            "device_id": self.device,
+            "quantity": self.quantity,
+            "time_ms": self.time_ms,
+            "kind": self.kind,
+            "detail": self.detail,
+            "recorded_at": now,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StatusItem:
+    project: str
+    site: str
+    device: str
+    state: str
+    firmware: str | None
+    buffered: int | None
+    reported_at: datetime | None
+    received_ms: int
+
+
+def upsert_statuses(session: Session, statuses: Iterable[StatusItem]) -> None:
+    """Keep each device's newest status; an older one arriving late changes nothing."""
+    table: Any = DeviceStatus.__table__
+    dialect = session.get_bind().dialect.name
+    for s in statuses:
+        values = {
+            "project_id": s.project,
+            "device_id": s.device,
+            "site_id": s.site,
+            "state": s.state,
+            "firmware": s.firmware,
+            "buffered": s.buffered,
+            "reported_at": s.reported_at,
+            "received_ms": s.received_ms,
+        }
+        insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+        stmt = insert.values(**values).on_conflict_do_update(
+            index_elements=["project_id", "device_id"],
+            set_={k: v for k, v in values.items() if k not in ("project_id", "device_id")},
+            where=table.c.received_ms <= s.received_ms,
+        )
+        session.connection().execute(stmt)
+
+
+def record_outcome(
+    session: Session,
+    quarantine: Iterable[QuarantineItem],
+    events: Iterable[EventItem],
+    batch_body: dict[str, Any] | None,
+    actor: str,
+    statuses: Iterable[StatusItem] = (),
+) -> tuple[int, int]:
+    """Write a batch's quarantine entries and events (both idempotent), device statuses
+    and the batch's audit link."""
+    now = datetime.now(UTC)
+    q_rows = [q.row() for q in quarantine]
+    e_rows = [e.row(now) for e in events]
+    q_new = _insert_ignore(session, QuarantineEntry, q_rows)
+    e_new = _insert_ignore(session, Event, e_rows)
+    upsert_statuses(session, statuses)
+    if batch_body is not None:
+        audit.append(session, action="readings.batch", actor=actor, body=batch_body)
+    return q_new, e_new
+
+
+def quarantine_counts(session: Session) -> dict[tuple[str | None, str], int]:
+    rows = session.execute(
+        select(QuarantineEntry.project_id, QuarantineEntry.reason, func.count())
+        .where(QuarantineEntry.status == "open")
+        .group_by(QuarantineEntry.project_id, QuarantineEntry.reason)
+    )
+    return {(p, r): int(n) for p, r, n in rows}

@@ -1,0 +1,226 @@
+"""The embedded SQLite time-series store: zero set-up, the default backend."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mrv.persistence.stores.timeseries import (
+    Identity,
+    ReadingRow,
+    SeriesArrays,
+    SeriesPoint,
+    StoreUnavailable,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS readings (
+    project TEXT NOT NULL,
+    device TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    quantity TEXT NOT NULL,
+    site TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    value REAL NOT NULL,
+    kind TEXT NOT NULL,
+    interval_s REAL,
+    raw_value REAL NOT NULL,
+    raw_unit TEXT NOT NULL,
+    historical INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    PRIMARY KEY (project, device, seq, quantity)
+) WITHOUT ROWID;
+-- Per-series reads (verification, neighbours) are answered from this index alone: it
+-- holds every column they read, so a year of minute data is one range scan with no
+-- lookups into the table. It replaces the narrower readings_series_time.
+DROP INDEX IF EXISTS readings_series_time;
+CREATE INDEX IF NOT EXISTS readings_series_cover
+    ON readings (project, device, quantity, time_ms, seq, value, interval_s);
+CREATE INDEX IF NOT EXISTS readings_project_time ON readings (project, time_ms);
+"""
+
+_COLUMNS = (
+    "project, site, device, seq, quantity, time_ms, value, kind, interval_s, "
+    "raw_value, raw_unit, historical, received_ms"
+)
+_IN_CHUNK = 500
+
+
+def lookup_identities(
+    conn: sqlite3.Connection, table: str, identities: Iterable[Identity]
+) -> dict[Identity, float]:
+    """The stored value of each identity found in ``table`` (project, device, seq,
+    quantity, value; keyed by identity).
+
+    Grouped by (project, device) so each lookup is a primary-key prefix with an IN list
+    of seqs, chunked below SQLite's parameter limit.
+    """
+    grouped: dict[tuple[str, str], set[int]] = defaultdict(set)
+    wanted: set[Identity] = set()
+    for ident in identities:
+        grouped[(ident[0], ident[1])].add(ident[2])
+        wanted.add(ident)
+    found: dict[Identity, float] = {}
+    for (project, device), seqs in grouped.items():
+        ordered = sorted(seqs)
+        for i in range(0, len(ordered), _IN_CHUNK):
+            chunk = ordered[i : i + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            cur = conn.execute(
+                f"SELECT seq, quantity, value FROM {table} WHERE project=? AND device=? "
+                f"AND seq IN ({marks})",
+                (project, device, *chunk),
+            )
+            for seq, quantity, value in cur:
+                ident = (project, device, seq, quantity)
+                if ident in wanted:
+                    found[ident] = value
+    return found
+
+
+class SQLiteTimeSeriesStore:
+    """Readings in one SQLite file (WAL). Safe for several processes on one machine."""
+
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "FULL", busy_timeout_ms: int = 5000
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(
+            self.path,
+            timeout=busy_timeout_ms / 1000.0,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(f"PRAGMA synchronous={synchronous}")
+        self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        self._conn.executescript(_SCHEMA)
+
+    def existing(self, identities: Iterable[Identity]) -> dict[Identity, float]:
+        try:
+            with self._lock:
+                return lookup_identities(self._conn, "readings", identities)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"sqlite store {self.path}: {exc}") from exc
+
+    def insert(self, rows: Sequence[ReadingRow]) -> int:
+        if not rows:
+            return 0
+        try:
+            with self._lock:
+                before = self._conn.total_changes
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.executemany(
+                        f"INSERT OR IGNORE INTO readings ({_COLUMNS}) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        rows,
+                    )
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+                return self._conn.total_changes - before
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"sqlite store {self.path}: {exc}") from exc
+
+    def neighbours(
+        self, project: str, device: str, quantity: str, time_ms: int
+    ) -> tuple[SeriesPoint | None, SeriesPoint | None]:
+        base = "SELECT time_ms, value FROM readings WHERE project=? AND device=? AND quantity=? "
+        args = (project, device, quantity, time_ms)
+        with self._lock:
+            before = self._conn.execute(
+                base + "AND time_ms < ? ORDER BY time_ms DESC LIMIT 1", args
+            ).fetchone()
+            after = self._conn.execute(
+                base + "AND time_ms > ? ORDER BY time_ms ASC LIMIT 1", args
+            ).fetchone()
+        return (
+            SeriesPoint(*before) if before else None,
+            SeriesPoint(*after) if after else None,
+        )
+
+    def query(
+        self,
+        project: str,
+        *,
+        device: str | None = None,
+        quantity: str | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+    ) -> Iterator[ReadingRow]:
+        where, args = ["project = ?"], [project]
+        for column, value in (("device", device), ("quantity", quantity)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if start_ms is not None:
+            where.append("time_ms >= ?")
+            args.append(start_ms)  # type: ignore[arg-type]
+        if end_ms is not None:
+            where.append("time_ms < ?")
+            args.append(end_ms)  # type: ignore[arg-type]
+        sql = (
+            f"SELECT {_COLUMNS} FROM readings WHERE {' AND '.join(where)} "
+            "ORDER BY time_ms, device, quantity, seq"
+        )
+        # A separate connection so that a long export does not hold the writer's lock.
+        conn = sqlite3.connect(self.path, timeout=30.0)
+        try:
+            for row in conn.execute(sql, args):
+                yield ReadingRow._make((*row[:11], bool(row[11]), row[12]))
+        finally:
+            conn.close()
+
+    def series(
+        self, project: str, device: str, quantity: str, start_ms: int, end_ms: int
+    ) -> SeriesArrays:
+        # One statement, three index range scans; the rows come back as tuples straight
+        # into numpy, with no per-reading Python objects beyond sqlite3's own.
+        where = "project=? AND device=? AND quantity=?"
+        sql = f"""
+            SELECT * FROM (SELECT time_ms, value, interval_s FROM readings
+                           WHERE {where} AND time_ms < ? ORDER BY time_ms DESC, seq DESC LIMIT 1)
+            UNION ALL
+            SELECT * FROM (SELECT time_ms, value, interval_s FROM readings
+                           WHERE {where} AND time_ms >= ? AND time_ms <= ?
+                           ORDER BY time_ms, seq)
+            UNION ALL
+            SELECT * FROM (SELECT time_ms, value, interval_s FROM readings
+                           WHERE {where} AND time_ms > ? ORDER BY time_ms, seq LIMIT 1)
+        """
+        key = (project, device, quantity)
+        conn = sqlite3.connect(self.path, timeout=30.0)
+        try:
+            rows = conn.execute(
+                sql, (*key, start_ms, *key, start_ms, end_ms, *key, end_ms)
+            ).fetchall()
+        finally:
+            conn.close()
+        if not rows:
+            return SeriesArrays.empty()
+        table = np.array(rows, dtype=float)  # a NULL interval becomes NaN
+        return SeriesArrays(table[:, 0].astype(np.int64), table[:, 1], table[:, 2])
+
+    def count(self, project: str | None = None) -> int:
+        with self._lock:
+            if project is None:
+                return int(self._conn.execute("SELECT count(*) FROM readings").fetchone()[0])
+            return int(
+                self._conn.execute(
+                    "SELECT count(*) FROM readings WHERE project=?", (project,)
+                ).fetchone()[0]
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

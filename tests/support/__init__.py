@@ -1,0 +1,1 @@
+"""What the tests share beyond fixtures: paths, service helpers, API and report builders."""
