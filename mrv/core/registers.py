@@ -33,7 +33,10 @@ def wrapped_increment(
     previous: npt.ArrayLike, value: npt.ArrayLike, register_max: float
 ) -> npt.NDArray[np.float64]:
     """The rise across a wrap past ``register_max``: ``max − previous + value``."""
-    return (register_max - np.asarray(previous, dtype=float)) + np.asarray(value, dtype=float)
+    rise: npt.NDArray[np.float64] = (register_max - np.asarray(previous, dtype=float)) + np.asarray(
+        value, dtype=float
+    )
+    return rise
 
 
 def is_rollover(

@@ -24,7 +24,7 @@ NORMAL_PRESSURE_KPA = 101.325
 SCF_TEMPERATURE_K = 273.15 + (60 - 32) * 5 / 9  # 60 °F
 SCF_PRESSURE_PA = 14.696 * 6894.757293168361  # 14.696 psia
 
-ureg: pint.UnitRegistry = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+ureg: pint.UnitRegistry[float] = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 Quantity = ureg.Quantity
 
 _DEFINITIONS = [

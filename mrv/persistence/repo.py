@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import DeclarativeBase, Session
 
 from mrv.core.plans.schema import MonitoringPlan
 from mrv.core.times import day_start_ms, from_ms
@@ -26,17 +26,18 @@ from mrv.persistence.models import (
 )
 
 
-def _insert_ignore(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> int:
+def _insert_ignore(
+    session: Session, model: type[DeclarativeBase], rows: Sequence[dict[str, Any]]
+) -> int:
     """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL; returns rows inserted."""
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
-    stmt: Any
-    table = model.__table__  # type: ignore[attr-defined]
+    stmt: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
-        stmt = postgresql.insert(table).on_conflict_do_nothing()
+        stmt = postgresql.insert(model).on_conflict_do_nothing()
     else:
-        stmt = sqlite.insert(table).on_conflict_do_nothing()
+        stmt = sqlite.insert(model).on_conflict_do_nothing()
     result = session.connection().execute(stmt, list(rows))
     return max(int(result.rowcount or 0), 0)
 
@@ -238,7 +239,6 @@ class StatusItem:
 
 def upsert_statuses(session: Session, statuses: Iterable[StatusItem]) -> None:
     """Keep each device's newest status; an older one arriving late changes nothing."""
-    table: Any = DeviceStatus.__table__
     dialect = session.get_bind().dialect.name
     for s in statuses:
         values = {
@@ -251,11 +251,15 @@ def upsert_statuses(session: Session, statuses: Iterable[StatusItem]) -> None:
             "reported_at": s.reported_at,
             "received_ms": s.received_ms,
         }
-        insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+        insert = (
+            postgresql.insert(DeviceStatus)
+            if dialect == "postgresql"
+            else sqlite.insert(DeviceStatus)
+        )
         stmt = insert.values(**values).on_conflict_do_update(
             index_elements=["project_id", "device_id"],
             set_={k: v for k, v in values.items() if k not in ("project_id", "device_id")},
-            where=table.c.received_ms <= s.received_ms,
+            where=DeviceStatus.received_ms <= s.received_ms,
         )
         session.connection().execute(stmt)
 

@@ -6,7 +6,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -40,6 +39,10 @@ class PlanProblem:
     def __str__(self) -> str:
         where = f"line {self.line}, column {self.column}: " if self.line else ""
         return f"{where}{self.path or '(plan)'}: {self.message}"
+
+
+#: Makes the problem at a path in the plan (with its line and column in the file).
+ProblemAt = Callable[[Path_, str], "PlanProblem"]
 
 
 class PlanError(ValueError):
@@ -120,7 +123,7 @@ def validate_plan_text(
     return plan, problems
 
 
-def _cross_check(plan: MonitoringPlan, problem: Any) -> list[PlanProblem]:
+def _cross_check(plan: MonitoringPlan, problem: ProblemAt) -> list[PlanProblem]:
     problems: list[PlanProblem] = []
     site_ids = {s.id for s in plan.sites}
     device_ids = {d.id for d in plan.devices}
@@ -247,7 +250,7 @@ def _lineage(plan: MonitoringPlan, device_id: str) -> set[str]:
     return {d.id for d in plan.lineage(device_id)}
 
 
-def _counted_once(plan: MonitoringPlan, problem: Any) -> list[PlanProblem]:
+def _counted_once(plan: MonitoringPlan, problem: ProblemAt) -> list[PlanProblem]:
     """No meter may feed the calculation twice: a monitoring point in two parameters (or
     twice in one), or two points on the same meter's quantity (its replacements
     included)."""

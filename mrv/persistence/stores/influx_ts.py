@@ -553,7 +553,7 @@ class InfluxTimeSeriesStore:
         try:
             self._ledger = _Ledger(Path(ledger_path), target, busy)
         except BaseException:
-            self._client.close()
+            self._client.close()  # type: ignore[no-untyped-call]  # influxdb-client is untyped
             raise
 
     @classmethod
@@ -742,8 +742,8 @@ class InfluxTimeSeriesStore:
     def close(self) -> None:
         with self._lock:
             try:
-                self._write_api.close()
-                self._client.close()
+                self._write_api.close()  # type: ignore[no-untyped-call]  # untyped library
+                self._client.close()  # type: ignore[no-untyped-call]
             finally:
                 self._ledger.conn.close()
 
