@@ -43,7 +43,7 @@ DEMO_FILES = ("readings.sqlite", "mrv.sqlite", "demo-broker", "demo-sim", "gatew
 
 
 def default_plans_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "examples" / "plans"
+    return Path(__file__).resolve().parents[2] / "examples" / "plans"  # the source tree's
 
 
 class DemoError(RuntimeError):
