@@ -16,7 +16,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from firmware_sim.faults import FaultConfig
-from firmware_sim.runner import run_simulation
+from firmware_sim.runner import SimulationResult, run_simulation
 from gateway.importer import ImportError_, import_csv
 from gateway.processor import BatchProcessor
 from gateway.release import release
@@ -97,7 +97,6 @@ def sim(
     ack_timeout: Annotated[float, typer.Option(help="Seconds to wait for gateway acks")] = 60,
 ) -> None:
     """Simulate the devices of monitoring plans and publish their readings over MQTT."""
-
     settings = common.settings(home, mqtt_url=mqtt_url)
     try:
         loaded = [load_plan_file(p) for p in plans]
@@ -105,15 +104,6 @@ def sim(
         for problem in exc.problems:
             err.print(f"[red]✗[/] {problem}")
         raise typer.Exit(1) from None
-    if faults == "none":
-        fault_config = FaultConfig.none()
-    elif faults == "typical":
-        fault_config = FaultConfig.typical()
-    else:
-        try:
-            fault_config = FaultConfig.from_dict(json.loads(faults))
-        except (ValueError, TypeError) as exc:
-            raise typer.BadParameter(str(exc), param_hint="--faults") from None
     start_ms = common.parse_time(start, "--start")
     begin = from_ms(start_ms) if start_ms is not None else datetime.now(UTC) - timedelta(days=days)
     result = run_simulation(
@@ -124,46 +114,50 @@ def sim(
         seed=seed,
         speed=speed,
         backfill=backfill,
-        faults=fault_config,
+        faults=_fault_config(faults),
         state_dir=state_dir or settings.ensure_home() / "sim",
         ack_timeout_s=ack_timeout,
     )
-    table = Table(title=f"simulated {result.start:%Y-%m-%d %H:%M} to {result.end:%Y-%m-%d %H:%M}")
-    for column in (
-        "project",
-        "messages",
-        "readings",
-        "duplicates",
-        "garbage",
-        "wrong unit",
-        "outages",
-        "resets",
-        "unacked",
-    ):
-        table.add_column(column)
-    for pid, c in result.projects.items():
-        table.add_row(
-            pid,
-            *(
-                str(v)
-                for v in (
-                    c.messages,
-                    c.readings,
-                    c.duplicates,
-                    c.garbage,
-                    c.wrong_unit,
-                    c.outages,
-                    c.resets,
-                    c.unacked,
-                )
-            ),
-        )
-    console.print(table)
+    console.print(_simulation_table(result))
     if not result.all_acked:
         err.print(
             "[yellow]not every message was acknowledged by a gateway; the buffer keeps "
             "them for the next run[/]"
         )
+
+
+def _fault_config(faults: str) -> FaultConfig:
+    """``--faults``: none, typical, or a JSON object of rates."""
+    if faults == "none":
+        return FaultConfig.none()
+    if faults == "typical":
+        return FaultConfig.typical()
+    try:
+        return FaultConfig.from_dict(json.loads(faults))
+    except (ValueError, TypeError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--faults") from None
+
+
+SIM_COLUMNS = {  # header: ProjectCounts attribute
+    "project": "",
+    "messages": "messages",
+    "readings": "readings",
+    "duplicates": "duplicates",
+    "garbage": "garbage",
+    "wrong unit": "wrong_unit",
+    "outages": "outages",
+    "resets": "resets",
+    "unacked": "unacked",
+}
+
+
+def _simulation_table(result: SimulationResult) -> Table:
+    table = Table(title=f"simulated {result.start:%Y-%m-%d %H:%M} to {result.end:%Y-%m-%d %H:%M}")
+    for column in SIM_COLUMNS:
+        table.add_column(column)
+    for pid, counts in result.projects.items():
+        table.add_row(pid, *(str(getattr(counts, a)) for a in list(SIM_COLUMNS.values())[1:]))
+    return table
 
 
 def broker_auth(

@@ -26,7 +26,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from firmware_sim.faults import FaultConfig
-from firmware_sim.runner import SimProgress, run_simulation
+from firmware_sim.runner import SimProgress, SimulationResult, run_simulation
 from mrv.core.config import MqttEndpoint, Settings
 from mrv.core.plans.schema import MonitoringPlan
 from mrv.demo.broker import MosquittoBroker, free_port, wait_for_port
@@ -96,106 +96,23 @@ def run_demo(
     seed: int = 2026,
     console: Console | None = None,
 ) -> DemoSummary:
-
+    """Register the plans, run broker, gateway and simulated devices, then report."""
     console = console or Console()
     started = time.monotonic()
     _prepare_home(settings)
     home = settings.home
     (home / DEMO_MARKER).write_text(json.dumps({"started": datetime.now(UTC).isoformat()}))
-
-    plans_dir = plans_dir or default_plans_dir()
-    plan_files = sorted(plans_dir.glob("*.yaml"))
-    if not plan_files:
-        raise DemoError(f"no plan files in {plans_dir}")
-    plans = [load_plan_file(path) for path in plan_files]
     db = Database(settings.effective_database_url)
-    with db.session() as session, session.begin():
-        for path, plan in zip(plan_files, plans, strict=True):
-            load_plan(session, plan, path.read_text(encoding="utf-8"), actor="demo")
+    plans = _register_plans(db, plans_dir or default_plans_dir())
     console.print(f"registered {len(plans)} plans: {', '.join(p.project.id for p in plans)}")
-
-    broker = MosquittoBroker(home / "demo-broker")
-    broker.start()
-    console.print(f"broker: mosquitto on {broker.url}")
-    metrics_port = free_port()
-    env = {**os.environ, "MRV_HOME": str(home)}
-    log = (home / "gateway.log").open("ab")
-    gateway = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mrv.cli",
-            "gateway",
-            "--mqtt-url",
-            broker.url,
-            "--client-id",
-            "mrv-demo-gateway",
-            "--metrics-port",
-            str(metrics_port),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = end - timedelta(days=days)
     summary = DemoSummary(elapsed_s=0.0)
-    try:
-        wait_for_port(metrics_port, timeout_s=30)
-        # Devices must not publish before the gateway's subscription exists, or the broker
-        # has no session queue to keep their first messages in.
-        deadline = time.monotonic() + 30
-        while _scrape(metrics_port).get("mrv_gateway_subscribed", 0) < 1:
-            if time.monotonic() > deadline:
-                raise DemoError(f"the gateway did not subscribe; see {log.name}")
-            time.sleep(0.05)
-        console.print(f"gateway: pid {gateway.pid}, metrics on :{metrics_port}, log {log.name}")
-        end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        start = end - timedelta(days=days)
-        faults = FaultConfig.typical()
-        with Progress(
-            TextColumn("simulating {task.fields[when]}"),
-            BarColumn(),
-            TextColumn("{task.fields[messages]} messages"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("sim", total=1.0, when="", messages=0)
-
-            def on_progress(p: SimProgress) -> None:
-                bar.update(
-                    task,
-                    completed=p.fraction,
-                    when=p.sim_time.strftime("%Y-%m-%d"),
-                    messages=p.messages,
-                )
-
-            result = run_simulation(
-                plans,
-                MqttEndpoint.parse(broker.url),
-                start=start,
-                days=days,
-                seed=seed,
-                speed=None,
-                backfill=True,
-                faults=faults,
-                state_dir=home / "demo-sim",
-                wait_for_acks=True,
-                ack_timeout_s=180,
-                progress=on_progress,
-            )
-        if not result.all_acked:
-            console.print("[yellow]some messages were not acknowledged in time[/]")
-        summary.gateway_metrics = _scrape(metrics_port)
-    finally:
-        if gateway.poll() is None:
-            gateway.send_signal(signal.SIGTERM)
-            try:
-                gateway.wait(60)
-            except subprocess.TimeoutExpired:
-                gateway.kill()
-        log.close()
-        broker.stop()
-
+    with MosquittoBroker(home / "demo-broker") as broker, _Gateway(home, broker) as gateway:
+        console.print(f"broker: mosquitto on {broker.url}")
+        console.print(gateway.describe())
+        result = _simulate(plans, broker, start, days, seed, home, console)
+        summary.gateway_metrics = _scrape(gateway.metrics_port)
     store = open_timeseries(settings)
     with db.session() as session:
         quarantined = quarantine_counts(session)
@@ -215,6 +132,113 @@ def run_demo(
     summary.elapsed_s = time.monotonic() - started
     _print_summary(console, summary, start, end)
     return summary
+
+
+def _register_plans(db: Database, plans_dir: Path) -> list[MonitoringPlan]:
+    """Validate and load every plan file in ``plans_dir``."""
+    plan_files = sorted(plans_dir.glob("*.yaml"))
+    if not plan_files:
+        raise DemoError(f"no plan files in {plans_dir}")
+    plans = [load_plan_file(path) for path in plan_files]
+    with db.session() as session, session.begin():
+        for path, plan in zip(plan_files, plans, strict=True):
+            load_plan(session, plan, path.read_text(encoding="utf-8"), actor="demo")
+    return plans
+
+
+class _Gateway:
+    """``mrv gateway`` as a real process on the demo's broker, its log in MRV_HOME; stopped
+    with SIGTERM (a graceful stop: it flushes and acknowledges) on the way out."""
+
+    def __init__(self, home: Path, broker: MosquittoBroker) -> None:
+        self.home, self.broker = home, broker
+        self.metrics_port = free_port()
+
+    def __enter__(self) -> _Gateway:
+        self.log = (self.home / "gateway.log").open("ab")
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "mrv.cli", "gateway", "--mqtt-url", self.broker.url),
+                *("--client-id", "mrv-demo-gateway", "--metrics-port", str(self.metrics_port)),
+            ],
+            env={**os.environ, "MRV_HOME": str(self.home)},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            self._wait_subscribed()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _wait_subscribed(self) -> None:
+        # Devices must not publish before the gateway's subscription exists, or the broker
+        # has no session queue to keep their first messages in.
+        wait_for_port(self.metrics_port, timeout_s=30)
+        deadline = time.monotonic() + 30
+        while _scrape(self.metrics_port).get("mrv_gateway_subscribed", 0) < 1:
+            if time.monotonic() > deadline:
+                raise DemoError(f"the gateway did not subscribe; see {self.log.name}")
+            time.sleep(0.05)
+
+    def describe(self) -> str:
+        return (
+            f"gateway: pid {self.process.pid}, metrics on :{self.metrics_port}, log {self.log.name}"
+        )
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+
+
+def _simulate(
+    plans: list[MonitoringPlan],
+    broker: MosquittoBroker,
+    start: datetime,
+    days: float,
+    seed: int,
+    home: Path,
+    console: Console,
+) -> SimulationResult:
+    """Every plan's devices over ``days`` from ``start``, as fast as they can publish,
+    with typical faults, until the gateway has acknowledged everything."""
+    with Progress(
+        TextColumn("simulating {task.fields[when]}"),
+        BarColumn(),
+        TextColumn("{task.fields[messages]} messages"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("sim", total=1.0, when="", messages=0)
+
+        def on_progress(p: SimProgress) -> None:
+            when = p.sim_time.strftime("%Y-%m-%d")
+            bar.update(task, completed=p.fraction, when=when, messages=p.messages)
+
+        result = run_simulation(
+            plans,
+            MqttEndpoint.parse(broker.url),
+            start=start,
+            days=days,
+            seed=seed,
+            speed=None,
+            backfill=True,
+            faults=FaultConfig.typical(),
+            state_dir=home / "demo-sim",
+            wait_for_acks=True,
+            ack_timeout_s=180,
+            progress=on_progress,
+        )
+    if not result.all_acked:
+        console.print("[yellow]some messages were not acknowledged in time[/]")
+    return result
 
 
 def _reports(
@@ -245,6 +269,22 @@ def _reports(
 
 
 def _print_summary(console: Console, summary: DemoSummary, start: datetime, end: datetime) -> None:
+    _print_ingestion(console, summary, start, end)
+    if summary.reports:
+        _print_reductions(console, summary, start, end)
+    first_pid = next(iter(summary.projects))
+    console.print(
+        f"finished in {summary.elapsed_s:.0f} s. Try: mrv readings export --project "
+        f"{first_pid} | head; mrv report --project {first_pid} --start {start:%Y-%m-%d} "
+        f"--end {end - timedelta(days=1):%Y-%m-%d} --format pdf --out report.pdf",
+        soft_wrap=True,
+    )
+
+
+def _print_ingestion(
+    console: Console, summary: DemoSummary, start: datetime, end: datetime
+) -> None:
+    """What each project's devices sent and what the gateway stored or quarantined."""
     table = Table(title=f"demo: {start:%Y-%m-%d} to {end:%Y-%m-%d}")
     for column in ("project", "devices", "messages", "stored", "dups sent", "quarantined"):
         table.add_column(column, justify="left" if column == "project" else "right", no_wrap=True)
@@ -275,39 +315,29 @@ def _print_summary(console: Console, summary: DemoSummary, start: datetime, end:
         f"{m.get('mrv_gateway_events_total', 0):,.0f} data-quality events",
         soft_wrap=True,
     )
-    if summary.reports:
-        ers = Table(
-            title=f"emission reductions, {start:%Y-%m-%d} to {end - timedelta(days=1):%Y-%m-%d}"
+
+
+def _print_reductions(
+    console: Console, summary: DemoSummary, start: datetime, end: datetime
+) -> None:
+    """Each project's emission reductions from its monitoring report."""
+    last = end - timedelta(days=1)
+    ers = Table(title=f"emission reductions, {start:%Y-%m-%d} to {last:%Y-%m-%d}")
+    columns = ("project", "RE tCO2", "PE tCO2", "ER unrounded", "ER tCO2", "gaps", "corrections")
+    for column in columns:
+        ers.add_column(column, justify="left" if column == "project" else "right", no_wrap=True)
+    for pid, rep in summary.reports.items():
+        if "error" in rep:
+            ers.add_row(pid, "[red]no report[/]", "", "", "", "", "")
+            console.print(f"[red]{pid}: {rep['error']}[/]", soft_wrap=True)
+            continue
+        ers.add_row(
+            pid,
+            f"{rep['reference_tco2']:,.3f}",
+            f"{rep['project_tco2']:,.3f}",
+            f"{rep['er_unrounded']:,.3f}",
+            f"{rep['er']:,.0f}",
+            str(rep["gaps"]),
+            str(rep["corrections"]),
         )
-        for column in (
-            "project",
-            "RE tCO2",
-            "PE tCO2",
-            "ER unrounded",
-            "ER tCO2",
-            "gaps",
-            "corrections",
-        ):
-            ers.add_column(column, justify="left" if column == "project" else "right", no_wrap=True)
-        for pid, rep in summary.reports.items():
-            if "error" in rep:
-                ers.add_row(pid, "[red]no report[/]", "", "", "", "", "")
-                console.print(f"[red]{pid}: {rep['error']}[/]", soft_wrap=True)
-                continue
-            ers.add_row(
-                pid,
-                f"{rep['reference_tco2']:,.3f}",
-                f"{rep['project_tco2']:,.3f}",
-                f"{rep['er_unrounded']:,.3f}",
-                f"{rep['er']:,.0f}",
-                str(rep["gaps"]),
-                str(rep["corrections"]),
-            )
-        console.print(ers)
-    first_pid = next(iter(summary.projects))
-    console.print(
-        f"finished in {summary.elapsed_s:.0f} s. Try: mrv readings export --project "
-        f"{first_pid} | head; mrv report --project {first_pid} --start {start:%Y-%m-%d} "
-        f"--end {end - timedelta(days=1):%Y-%m-%d} --format pdf --out report.pdf",
-        soft_wrap=True,
-    )
+    console.print(ers)

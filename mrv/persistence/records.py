@@ -155,29 +155,7 @@ def define_period(
     for period in periods:
         if (period.start, period.end) == (start, end):
             return period
-    if not periods:
-        if start != crediting.start:
-            raise RecordError(
-                "start",
-                f"the first monitoring period must start on the crediting period's start, "
-                f"{crediting.start}",
-            )
-    else:
-        last = periods[-1]
-        expected = last.end + timedelta(days=1)
-        if start < expected:
-            clash = next(p for p in periods if p.start <= end and start <= p.end)
-            raise RecordError(
-                "start",
-                f"{start} to {end} overlaps period {clash.number} ({clash.start} to "
-                f"{clash.end}); the next period starts on {expected}",
-            )
-        if start > expected:
-            raise RecordError(
-                "start",
-                f"{start} leaves a gap after period {last.number} (ends {last.end}); the "
-                f"next period must start on {expected}",
-            )
+    _check_follows(periods, start, end, crediting.start)
     number = periods[-1].number + 1 if periods else 1
     row = MonitoringPeriod(
         project_id=project_id,
@@ -197,6 +175,34 @@ def define_period(
         body={"number": number, "start": start.isoformat(), "end": end.isoformat()},
     )
     return _period(row)
+
+
+def _check_follows(periods: list[PeriodRow], start: date, end: date, first_day: date) -> None:
+    """A new period starts on ``first_day`` (the crediting period's start) or the day
+    after the last one ends: no overlap, no gap."""
+    if not periods:
+        if start != first_day:
+            raise RecordError(
+                "start",
+                f"the first monitoring period must start on the crediting period's start, "
+                f"{first_day}",
+            )
+        return
+    last = periods[-1]
+    expected = last.end + timedelta(days=1)
+    if start < expected:
+        clash = next(p for p in periods if p.start <= end and start <= p.end)
+        raise RecordError(
+            "start",
+            f"{start} to {end} overlaps period {clash.number} ({clash.start} to "
+            f"{clash.end}); the next period starts on {expected}",
+        )
+    if start > expected:
+        raise RecordError(
+            "start",
+            f"{start} leaves a gap after period {last.number} (ends {last.end}); the "
+            f"next period must start on {expected}",
+        )
 
 
 # --- field entries ----------------------------------------------------------------------
@@ -299,19 +305,7 @@ def add_entry(
     serialise(session)
     existing = session.get(Entry, entry_id)
     if existing is not None:
-        if existing.project_id != project_id or existing.entry_type != entry.type:
-            raise Conflict(
-                "id",
-                f"entry {entry_id} is already stored as a {existing.entry_type} of project "
-                f"{existing.project_id}",
-            )
-        if _resend_matches(session, existing, sha):
-            return _stored(existing), False
-        raise Conflict(
-            "id",
-            f"entry {entry_id} is already stored (revision {existing.revision}) with a "
-            f"different body; edit it with a reason instead",
-        )
+        return _resent(session, existing, project_id, entry.type, sha), False
     if plan is None:
         plan = stored_plan(session, project_id)
     elif session.get(Project, project_id) is None:
@@ -323,6 +317,47 @@ def add_entry(
     if problems:
         raise EntryRejected(problems)
     recorded_at = (entry.recorded_at or now or datetime.now(UTC)).astimezone(UTC)
+    row = _insert_entry(session, project_id, entry, data, sha, recorded_at)
+    audit.append(
+        session,
+        action="entry.add",
+        actor=entry.author,
+        project_id=project_id,
+        body={"id": entry_id, "type": entry.type, "revision": 1, "body_sha256": sha},
+    )
+    return _stored(row), True
+
+
+def _resent(
+    session: Session, existing: Entry, project_id: str, type_: str, sha: str
+) -> StoredEntry:
+    """The stored entry again if this is a resend of it; a ``Conflict`` if the id holds
+    something else."""
+    if existing.project_id != project_id or existing.entry_type != type_:
+        raise Conflict(
+            "id",
+            f"entry {existing.id} is already stored as a {existing.entry_type} of project "
+            f"{existing.project_id}",
+        )
+    if _resend_matches(session, existing, sha):
+        return _stored(existing)
+    raise Conflict(
+        "id",
+        f"entry {existing.id} is already stored (revision {existing.revision}) with a "
+        f"different body; edit it with a reason instead",
+    )
+
+
+def _insert_entry(
+    session: Session,
+    project_id: str,
+    entry: EntryIn,
+    data: dict[str, Any],
+    sha: str,
+    recorded_at: datetime,
+) -> Entry:
+    """The entry's row and its first revision."""
+    entry_id = str(entry.id)
     row = Entry(
         id=entry_id,
         project_id=project_id,
@@ -350,14 +385,7 @@ def add_entry(
         )
     )
     session.flush()
-    audit.append(
-        session,
-        action="entry.add",
-        actor=entry.author,
-        project_id=project_id,
-        body={"id": entry_id, "type": entry.type, "revision": 1, "body_sha256": sha},
-    )
-    return _stored(row), True
+    return row
 
 
 def _photo_problems(session: Session, project_id: str, body: EntryBody) -> list[Problem]:
@@ -379,6 +407,24 @@ def _check_author(author: str) -> str:
     return author
 
 
+def _check_reason(reason: str) -> str:
+    reason = reason.strip()
+    if not reason:
+        raise RecordError("reason", "an edit needs a reason")
+    if len(reason) > MAX_REASON:
+        raise RecordError("reason", f"at most {MAX_REASON} characters")
+    return reason
+
+
+def _active_entry(session: Session, entry_id: UUID | str) -> Entry:
+    row = session.get(Entry, str(entry_id))
+    if row is None:
+        raise NotFound("id", f"no entry {entry_id}")
+    if row.status != "active":
+        raise Conflict("status", f"entry {entry_id} is {row.status}")
+    return row
+
+
 def edit_entry(
     session: Session,
     entry_id: UUID | str,
@@ -397,18 +443,10 @@ def edit_entry(
     came first this is a ``Conflict`` rather than a silent overwrite. An edit that
     changes nothing (e.g. a resend) adds no revision.
     """
-    reason = reason.strip()
-    if not reason:
-        raise RecordError("reason", "an edit needs a reason")
-    if len(reason) > MAX_REASON:
-        raise RecordError("reason", f"at most {MAX_REASON} characters")
+    reason = _check_reason(reason)
     author = _check_author(author)
     serialise(session)
-    row = session.get(Entry, str(entry_id))
-    if row is None:
-        raise NotFound("id", f"no entry {entry_id}")
-    if row.status != "active":
-        raise Conflict("status", f"entry {entry_id} is {row.status}")
+    row = _active_entry(session, entry_id)
     try:
         typed = parse_body(row.entry_type, body)
     except ValidationError as exc:

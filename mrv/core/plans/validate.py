@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from mrv.core import quantities
 from mrv.core.errors import field_path, message_of
-from mrv.core.plans.schema import MonitoringPlan
+from mrv.core.plans.schema import Device, MonitoringPlan, Parameter
 from mrv.core.units import UnitError, conversion, parse_unit
 
 Path_ = tuple[str | int, ...]
@@ -124,9 +124,18 @@ def validate_plan_text(
 
 
 def _cross_check(plan: MonitoringPlan, problem: ProblemAt) -> list[PlanProblem]:
+    """Every problem between the plan's parts (the schema checks each part alone)."""
+    problems = _duplicates(plan, problem)
+    for i, device in enumerate(plan.devices):
+        problems += _device(plan, i, device, problem)
+    problems += _points(plan, problem)
+    for i, param in enumerate(plan.parameters):
+        problems += _parameter(plan, i, param, problem)
+    return problems + _counted_once(plan, problem)
+
+
+def _duplicates(plan: MonitoringPlan, problem: ProblemAt) -> list[PlanProblem]:
     problems: list[PlanProblem] = []
-    site_ids = {s.id for s in plan.sites}
-    device_ids = {d.id for d in plan.devices}
     for section, ids in (
         ("sites", [s.id for s in plan.sites]),
         ("devices", [d.id for d in plan.devices]),
@@ -137,90 +146,73 @@ def _cross_check(plan: MonitoringPlan, problem: ProblemAt) -> list[PlanProblem]:
             if count > 1:
                 index = ids.index(ident, ids.index(ident) + 1)
                 problems.append(problem((section, index), f"{ident!r} is defined {count} times"))
+    return problems
 
-    for i, record in enumerate(plan.devices):
-        device = record
-        if device.site not in site_ids:
-            problems.append(problem(("devices", i, "site"), f"unknown site {device.site!r}"))
-        if device.replaces is not None and device.replaces not in device_ids:
-            problems.append(
-                problem(("devices", i, "replaces"), f"unknown device {device.replaces!r}")
-            )
-        for j, qname in enumerate(device.quantities):
-            spec = quantities.get(qname)
-            if spec is None:
-                problems.append(
-                    problem(
-                        ("devices", i, "quantities", j),
-                        f"unknown quantity {qname!r} (see the quantity catalogue)",
-                    )
-                )
-            elif spec.default_kind == "cumulative" and device.register_max is None:
-                problems.append(
-                    problem(
-                        ("devices", i, "register_max"),
-                        f"register_max is required for the cumulative quantity {qname!r}",
-                    )
-                )
-        has_gas_volume = any(q.startswith("gas_") and "normal" in q for q in device.quantities)
-        if has_gas_volume and device.reference_conditions is None:
-            problems.append(
-                problem(
-                    ("devices", i),
-                    "a meter of normal gas volume or flow needs reference_conditions",
-                )
-            )
-        if device.accuracy_class is None and device.max_permissible_error_pct is None:
-            problems.append(
-                problem(
-                    ("devices", i),
-                    "state accuracy_class or max_permissible_error_pct (calibration rules need it)",
-                )
-            )
 
-    points = {m.id: m for m in plan.monitoring_points}
+def _device(plan: MonitoringPlan, i: int, device: Device, problem: ProblemAt) -> list[PlanProblem]:
+    """The device at ``devices[i]``: its site, what it replaces, its quantities and what
+    they need (a register maximum, reference conditions), its accuracy."""
+    problems: list[PlanProblem] = []
+    if device.site not in {s.id for s in plan.sites}:
+        problems.append(problem(("devices", i, "site"), f"unknown site {device.site!r}"))
+    if device.replaces is not None and plan.device(device.replaces) is None:
+        problems.append(problem(("devices", i, "replaces"), f"unknown device {device.replaces!r}"))
+    for j, qname in enumerate(device.quantities):
+        spec = quantities.get(qname)
+        if spec is None:
+            message = f"unknown quantity {qname!r} (see the quantity catalogue)"
+            problems.append(problem(("devices", i, "quantities", j), message))
+        elif spec.default_kind == "cumulative" and device.register_max is None:
+            message = f"register_max is required for the cumulative quantity {qname!r}"
+            problems.append(problem(("devices", i, "register_max"), message))
+    has_gas_volume = any(q.startswith("gas_") and "normal" in q for q in device.quantities)
+    if has_gas_volume and device.reference_conditions is None:
+        message = "a meter of normal gas volume or flow needs reference_conditions"
+        problems.append(problem(("devices", i), message))
+    if device.accuracy_class is None and device.max_permissible_error_pct is None:
+        message = "state accuracy_class or max_permissible_error_pct (calibration rules need it)"
+        problems.append(problem(("devices", i), message))
+    return problems
+
+
+def _points(plan: MonitoringPlan, problem: ProblemAt) -> list[PlanProblem]:
+    """Each monitoring point names a device of the plan and a quantity it measures."""
+    problems: list[PlanProblem] = []
     for i, point in enumerate(plan.monitoring_points):
         owner = plan.device(point.device)
         if owner is None:
-            problems.append(
-                problem(("monitoring_points", i, "device"), f"unknown device {point.device!r}")
-            )
+            message = f"unknown device {point.device!r}"
+            problems.append(problem(("monitoring_points", i, "device"), message))
         elif point.quantity not in owner.quantities:
-            problems.append(
-                problem(
-                    ("monitoring_points", i, "quantity"),
-                    f"device {owner.id!r} does not measure {point.quantity!r}",
-                )
-            )
+            message = f"device {owner.id!r} does not measure {point.quantity!r}"
+            problems.append(problem(("monitoring_points", i, "quantity"), message))
+    return problems
 
-    for i, param in enumerate(plan.parameters):
-        try:
-            parse_unit(param.unit)
-        except UnitError as exc:
-            problems.append(problem(("parameters", i, "unit"), str(exc)))
+
+def _parameter(
+    plan: MonitoringPlan, i: int, param: Parameter, problem: ProblemAt
+) -> list[PlanProblem]:
+    """The parameter at ``parameters[i]``: a unit pint reads, monitoring points of the
+    plan, each of a quantity the unit can hold."""
+    try:
+        parse_unit(param.unit)
+    except UnitError as exc:
+        return [problem(("parameters", i, "unit"), str(exc))]
+    points = {m.id: m for m in plan.monitoring_points}
+    problems: list[PlanProblem] = []
+    for j, point_id in enumerate(param.monitoring_points):
+        found = points.get(point_id)
+        if found is None:
+            message = f"unknown monitoring point {point_id!r}"
+            problems.append(problem(("parameters", i, "monitoring_points", j), message))
             continue
-        for j, point_id in enumerate(param.monitoring_points):
-            found = points.get(point_id)
-            if found is None:
-                problems.append(
-                    problem(
-                        ("parameters", i, "monitoring_points", j),
-                        f"unknown monitoring point {point_id!r}",
-                    )
-                )
-                continue
-            spec = quantities.get(found.quantity)
-            if spec is None:
-                continue
-            if not _can_hold(spec, param.unit):
-                problems.append(
-                    problem(
-                        ("parameters", i, "unit"),
-                        f"{param.unit!r} cannot hold {found.quantity!r} "
-                        f"({spec.canonical_unit}) from monitoring point {point_id!r}",
-                    )
-                )
-    problems += _counted_once(plan, problem)
+        spec = quantities.get(found.quantity)
+        if spec is not None and not _can_hold(spec, param.unit):
+            message = (
+                f"{param.unit!r} cannot hold {found.quantity!r} "
+                f"({spec.canonical_unit}) from monitoring point {point_id!r}"
+            )
+            problems.append(problem(("parameters", i, "unit"), message))
     return problems
 
 
