@@ -76,6 +76,20 @@ def load_plan(session: Session, plan: MonitoringPlan, source_text: str, actor: s
             }
         ],
     )
+    in_plan = _register_devices(session, plan, now.date())
+    audit.append(
+        session,
+        action="plan.load",
+        actor=actor,
+        project_id=plan.project.id,
+        body={"plan_sha256": sha, "plan_version": plan.plan_version, "devices": sorted(in_plan)},
+    )
+    return project
+
+
+def _register_devices(session: Session, plan: MonitoringPlan, today: date) -> set[str]:
+    """The plan's devices as registry rows; returns their ids. Devices dropped from the
+    plan are retired, never deleted: their readings stay."""
     in_plan = {d.id for d in plan.devices}
     for record in plan.devices:
         device = session.get(Device, (plan.project.id, record.id)) or Device(
@@ -91,21 +105,13 @@ def load_plan(session: Session, plan: MonitoringPlan, source_text: str, actor: s
         device.reference_pressure_kpa = ref.pressure_kpa if ref else None
         device.atmosphere_kpa = record.atmosphere_kpa
         device.expected_interval_s = record.expected_interval_s
-        device.status = "retired" if record.removed and record.removed <= now.date() else "active"
+        device.status = "retired" if record.removed and record.removed <= today else "active"
         device.record = record.model_dump(mode="json")
         session.add(device)
-    # Devices dropped from the plan are retired, never deleted: their readings stay.
     for device in session.scalars(select(Device).where(Device.project_id == plan.project.id)):
         if device.id not in in_plan:
             device.status = "retired"
-    audit.append(
-        session,
-        action="plan.load",
-        actor=actor,
-        project_id=plan.project.id,
-        body={"plan_sha256": sha, "plan_version": plan.plan_version, "devices": sorted(in_plan)},
-    )
-    return project
+    return in_plan
 
 
 @dataclass(frozen=True, slots=True)
