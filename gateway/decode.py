@@ -22,6 +22,7 @@ from mrv.core.wire import (
     MAX_PAYLOAD_BYTES,
     SEQ_MAX,
     DecodeError,
+    Reading,
     ReadingMessage,
     StatusMessage,
     TopicError,
@@ -105,264 +106,245 @@ class Decoder:
             raise cached
         return cached
 
-    def _decode_status(
-        self,
-        message: Inbound,
-        project: str,
-        site: str,
-        device_id: str,
-        out: Decoded,
-        quarantine: Callable[..., None],
-    ) -> None:
+    def decode(self, message: Inbound, out: Decoded) -> None:
+        """Add the message's valid readings to ``out.candidates``, everything wrong with
+        it to ``out.quarantine``, its seqs to ``out.acks`` (kept either way)."""
+        try:
+            project, site, device_id, kind = parse_topic(message.topic)
+        except TopicError as exc:
+            out.quarantine.append(_quarantined(message, _Problem("wrong_topic", str(exc), "topic")))
+            return
+        if kind == "status":
+            self._decode_status(message, _Source(project, site, device_id), out)
+        elif kind == "readings":
+            self._decode_readings(message, _Source(project, site, device_id), out)
+        else:
+            problem = _Problem("wrong_topic", f"topic kind {kind!r} is not 'readings'", "topic")
+            out.quarantine.append(_quarantined(message, problem))
+
+    def _decode_status(self, message: Inbound, source: _Source, out: Decoded) -> None:
         if not message.payload:
             return  # an empty retained message clears the topic: nothing to record
+        problem: _Problem | None
         try:
             status = StatusMessage.model_validate_json(message.payload)
         except ValidationError as exc:
             field_, text = describe_validation_error(exc)
-            quarantine("schema", text, field_=field_, project=project, device=device_id)
-            return
-        info = self._lookup(project, device_id)
-        if status.device != device_id:
-            quarantine(
-                "device_mismatch",
-                f"device: {status.device!r} does not match the topic's {device_id!r}",
-                field_="device",
-                project=project,
-                device=device_id,
-            )
-        elif info is None or info.site != site:
-            quarantine(
-                "unknown_device",
-                f"device {device_id!r} at site {site!r} is not registered in {project!r}",
-                field_="device",
-                project=project,
-                device=device_id,
-            )
+            problem = _Problem("schema", text, field_)
         else:
-            out.statuses.append(
-                StatusItem(
-                    project,
-                    site,
-                    device_id,
-                    status.state,
-                    status.firmware,
-                    status.buffered,
-                    status.time,
-                    message.received_ms,
-                )
+            problem = _status_problem(status, source, self._lookup(source.project, source.device))
+        if problem is not None:
+            out.quarantine.append(_quarantined(message, problem, source))
+            return
+        out.statuses.append(
+            StatusItem(
+                source.project,
+                source.site,
+                source.device,
+                status.state,
+                status.firmware,
+                status.buffered,
+                status.time,
+                message.received_ms,
             )
+        )
 
-    def decode(self, message: Inbound, out: Decoded) -> None:
-        def quarantine(
-            reason: str,
-            detail: str,
-            item: str = "message",
-            field_: str | None = None,
-            project: str | None = None,
-            device: str | None = None,
-            seq: int | None = None,
-        ) -> None:
-            out.quarantine.append(
-                QuarantineItem(
-                    topic=message.topic,
-                    payload=message.payload,
-                    received_ms=message.received_ms,
-                    reason=reason,
-                    detail=detail,
-                    item=item,
-                    field=field_,
-                    project=project,
-                    device=device,
-                    seq=seq,
-                )
-            )
-
-        try:
-            project, site, device_id, kind = parse_topic(message.topic)
-        except TopicError as exc:
-            quarantine("wrong_topic", str(exc), field_="topic")
+    def _decode_readings(self, message: Inbound, source: _Source, out: Decoded) -> None:
+        parsed = _parse_items(message.payload)
+        if isinstance(parsed, _Problem):
+            out.quarantine.append(_quarantined(message, parsed, source))
             return
-        if kind == "status":
-            self._decode_status(message, project, site, device_id, out, quarantine)
-            return
-        if kind != "readings":
-            quarantine("wrong_topic", f"topic kind {kind!r} is not 'readings'", field_="topic")
-            return
-        fast: ReadingMessage | None = None
-        if message.payload[:1] == b"{" and len(message.payload) <= MAX_PAYLOAD_BYTES:
-            # Hot path: pydantic-core parses and validates one object straight from bytes.
-            # Anything it rejects takes the slow path below, which says exactly what is wrong.
-            try:
-                fast = ReadingMessage.model_validate_json(message.payload)
-            except ValidationError:
-                fast = None
-        items: list[Any]
-        if fast is not None:
-            items = [fast]
-        else:
-            try:
-                items = decode_items(message.payload)
-            except DecodeError as exc:
-                quarantine(exc.code, str(exc), field_=exc.field, project=project, device=device_id)
-                return
-
+        items, validated = parsed
         is_batch = not (len(items) == 1 and message.payload.lstrip()[:1] == b"{")
-        info = self._lookup(project, device_id)
+        info = self._lookup(source.project, source.device)
         now_ms = self._clock_ms()
-        ack_key = (project, site, device_id)
-
+        ack_key = (source.project, source.site, source.device)
         for index, item in enumerate(items):
-            where = f"[{index}]" if is_batch else "message"
-            prefix = f"[{index}]." if is_batch else ""
+            at = _Element(index) if is_batch else _Element(None)
             try:
-                msg = item if fast is not None else validate_item(item, index if is_batch else None)
+                msg = item if validated else validate_item(item, at.index)
             except DecodeError as exc:
                 seq = item.get("seq") if isinstance(item, dict) else None
-                quarantine(
-                    exc.code,
-                    str(exc),
-                    where,
-                    exc.field,
-                    project,
-                    device_id,
-                    seq if type(seq) is int and 0 <= seq <= SEQ_MAX else None,
-                )
+                seq = seq if type(seq) is int and 0 <= seq <= SEQ_MAX else None
+                problem = _Problem(exc.code, str(exc), exc.field, at.where)
+                out.quarantine.append(_quarantined(message, problem, source, seq))
                 continue
             out.acks.setdefault(ack_key, set()).add(msg.seq)
-            if msg.device != device_id:
-                quarantine(
-                    "device_mismatch",
-                    f"{prefix}device: {msg.device!r} does not match the topic's {device_id!r}",
-                    where,
-                    f"{prefix}device",
-                    project,
-                    device_id,
-                    msg.seq,
-                )
-                continue
-            if info is None:
-                quarantine(
-                    "unknown_device",
-                    f"device {device_id!r} is not registered in project {project!r}",
-                    where,
-                    f"{prefix}device",
-                    project,
-                    device_id,
-                    msg.seq,
-                )
-                continue
-            if info.site != site:
-                quarantine(
-                    "wrong_topic",
-                    f"topic site {site!r} is not device {device_id!r}'s site {info.site!r}",
-                    where,
-                    "topic",
-                    project,
-                    device_id,
-                    msg.seq,
-                )
-                continue
             time_ms = to_ms(msg.time)
-            if not info.accepts(time_ms):
-                quarantine(
-                    "device_retired",
-                    f"device {device_id!r} is retired in project {project!r}",
-                    where,
-                    f"{prefix}device",
-                    project,
-                    device_id,
-                    msg.seq,
-                )
+            refused = self._message_problem(msg, time_ms, now_ms, info, source, at)
+            if refused is not None:
+                out.quarantine.append(_quarantined(message, refused, source, msg.seq))
                 continue
-            if time_ms > now_ms + self._future_tolerance_ms:
-                quarantine(
-                    "future_time",
-                    f"{prefix}time: {msg.time.isoformat()} is "
-                    f"{(time_ms - now_ms) / 1000:.0f} s in the future",
-                    where,
-                    f"{prefix}time",
-                    project,
-                    device_id,
-                    msg.seq,
-                )
-                continue
-            position = index if is_batch else None
+            assert info is not None  # _message_problem refuses an unknown device
             for j, reading in enumerate(msg.readings):
-                spec = quantities.get(reading.quantity)
-                if spec is None:
-                    rfield, ritem = f"{prefix}readings[{j}]", reading_item(position, j)
-                    quarantine(
-                        "unknown_quantity",
-                        f"{rfield}.quantity: {reading.quantity!r} is not in the catalogue",
-                        ritem,
-                        f"{rfield}.quantity",
-                        project,
-                        device_id,
-                        msg.seq,
-                    )
+                made = self._reading(reading, j, info, at)
+                if isinstance(made, _Problem):
+                    out.quarantine.append(_quarantined(message, made, source, msg.seq))
                     continue
-                if reading.quantity not in info.quantities:
-                    rfield, ritem = f"{prefix}readings[{j}]", reading_item(position, j)
-                    quarantine(
-                        "unknown_quantity",
-                        f"{rfield}.quantity: device {device_id!r} does not measure "
-                        f"{reading.quantity!r} in its plan",
-                        ritem,
-                        f"{rfield}.quantity",
-                        project,
-                        device_id,
-                        msg.seq,
-                    )
-                    continue
-                try:
-                    factor = self._factor(reading.unit, spec, info)
-                except UnitError as exc:
-                    rfield, ritem = f"{prefix}readings[{j}]", reading_item(position, j)
-                    quarantine(
-                        exc.code,
-                        f"{rfield}.unit: {exc} for {reading.quantity}",
-                        ritem,
-                        f"{rfield}.unit",
-                        project,
-                        device_id,
-                        msg.seq,
-                    )
-                    continue
-                value = factor(reading.value)
-                if not spec.in_range(value):
-                    rfield, ritem = f"{prefix}readings[{j}]", reading_item(position, j)
-                    quarantine(
-                        "out_of_range",
-                        f"{rfield}.value: {reading.value:g} {reading.unit} = {value:g} "
-                        f"{spec.canonical_unit} is outside {reading.quantity}'s plausible range "
-                        f"{spec.minimum:g} to {spec.maximum:g} {spec.canonical_unit}",
-                        ritem,
-                        f"{rfield}.value",
-                        project,
-                        device_id,
-                        msg.seq,
-                    )
-                    continue
-                out.candidates.append(
-                    Candidate(
-                        ReadingRow(
-                            project=project,
-                            site=site,
-                            device=device_id,
-                            seq=msg.seq,
-                            quantity=reading.quantity,
-                            time_ms=time_ms,
-                            value=value,
-                            kind=(reading.kind or spec.default_kind).value,
-                            interval_s=reading.interval_s,
-                            raw_value=reading.value,
-                            raw_unit=reading.unit,
-                            historical=msg.historical,
-                            received_ms=message.received_ms,
-                        ),
-                        message,
-                        position,
-                        j,
-                    )
+                value, spec = made
+                row = ReadingRow(
+                    project=source.project,
+                    site=source.site,
+                    device=source.device,
+                    seq=msg.seq,
+                    quantity=reading.quantity,
+                    time_ms=time_ms,
+                    value=value,
+                    kind=(reading.kind or spec.default_kind).value,
+                    interval_s=reading.interval_s,
+                    raw_value=reading.value,
+                    raw_unit=reading.unit,
+                    historical=msg.historical,
+                    received_ms=message.received_ms,
                 )
+                out.candidates.append(Candidate(row, message, at.index, j))
+
+    def _message_problem(
+        self,
+        msg: ReadingMessage,
+        time_ms: int,
+        now_ms: int,
+        info: DeviceInfo | None,
+        source: _Source,
+        at: _Element,
+    ) -> _Problem | None:
+        """Why a valid message as a whole cannot be taken from this topic, if it cannot:
+        another device's, an unregistered or retired device, the wrong site, the future."""
+        device_id, project, prefix = source.device, source.project, at.prefix
+        if msg.device != device_id:
+            detail = f"{prefix}device: {msg.device!r} does not match the topic's {device_id!r}"
+            return _Problem("device_mismatch", detail, f"{prefix}device", at.where)
+        if info is None:
+            detail = f"device {device_id!r} is not registered in project {project!r}"
+            return _Problem("unknown_device", detail, f"{prefix}device", at.where)
+        if info.site != source.site:
+            detail = f"topic site {source.site!r} is not device {device_id!r}'s site {info.site!r}"
+            return _Problem("wrong_topic", detail, "topic", at.where)
+        if not info.accepts(time_ms):
+            detail = f"device {device_id!r} is retired in project {project!r}"
+            return _Problem("device_retired", detail, f"{prefix}device", at.where)
+        if time_ms > now_ms + self._future_tolerance_ms:
+            detail = (
+                f"{prefix}time: {msg.time.isoformat()} is "
+                f"{(time_ms - now_ms) / 1000:.0f} s in the future"
+            )
+            return _Problem("future_time", detail, f"{prefix}time", at.where)
+        return None
+
+    def _reading(
+        self, reading: Reading, j: int, info: DeviceInfo, at: _Element
+    ) -> tuple[float, quantities.QuantitySpec] | _Problem:
+        """A reading's canonical value (and its quantity), or why it cannot be stored: a
+        quantity not in the catalogue or not the device's, a unit that does not convert,
+        a value outside the quantity's plausible range."""
+        # The field's name is built only for a problem: labels cost more than a row.
+        spec = quantities.get(reading.quantity)
+        if spec is None:
+            detail = f"{reading.quantity!r} is not in the catalogue"
+            return _reading_problem("unknown_quantity", at, j, "quantity", detail)
+        if reading.quantity not in info.quantities:
+            detail = f"device {info.device!r} does not measure {reading.quantity!r} in its plan"
+            return _reading_problem("unknown_quantity", at, j, "quantity", detail)
+        try:
+            factor = self._factor(reading.unit, spec, info)
+        except UnitError as exc:
+            detail = f"{exc} for {reading.quantity}"
+            return _reading_problem(exc.code, at, j, "unit", detail)
+        value = factor(reading.value)
+        if not spec.in_range(value):
+            detail = (
+                f"{reading.value:g} {reading.unit} = {value:g} "
+                f"{spec.canonical_unit} is outside {reading.quantity}'s plausible range "
+                f"{spec.minimum:g} to {spec.maximum:g} {spec.canonical_unit}"
+            )
+            return _reading_problem("out_of_range", at, j, "value", detail)
+        return value, spec
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """Where a message came from, by its topic."""
+
+    project: str
+    site: str
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Element:
+    """One message of a payload: an element of a backfill array (``index``) or the whole
+    payload (None); how its problems are named."""
+
+    index: int | None
+
+    @property
+    def where(self) -> str:
+        return f"[{self.index}]" if self.index is not None else "message"
+
+    @property
+    def prefix(self) -> str:
+        return f"[{self.index}]." if self.index is not None else ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    """Why (part of) a message is quarantined: reason code, a sentence, the field at fault,
+    and which part (``message``, ``[3]``, ``readings[0]``...)."""
+
+    reason: str
+    detail: str
+    field: str | None
+    item: str = "message"
+
+
+def _quarantined(
+    message: Inbound, problem: _Problem, source: _Source | None = None, seq: int | None = None
+) -> QuarantineItem:
+    return QuarantineItem(
+        topic=message.topic,
+        payload=message.payload,
+        received_ms=message.received_ms,
+        reason=problem.reason,
+        detail=problem.detail,
+        item=problem.item,
+        field=problem.field,
+        project=source.project if source else None,
+        device=source.device if source else None,
+        seq=seq,
+    )
+
+
+def _reading_problem(reason: str, at: _Element, j: int, key: str, detail: str) -> _Problem:
+    """A problem with the ``key`` of reading ``j``, named as ``[3].readings[0].unit``."""
+    field_ = f"{at.prefix}readings[{j}].{key}"
+    return _Problem(reason, f"{field_}: {detail}", field_, reading_item(at.index, j))
+
+
+def _parse_items(payload: bytes) -> tuple[list[Any], bool] | _Problem:
+    """The payload's items, and whether they are validated messages already (the hot path:
+    pydantic-core parses and validates one object straight from bytes); anything it
+    rejects takes the slow path, which says exactly what is wrong."""
+    if payload[:1] == b"{" and len(payload) <= MAX_PAYLOAD_BYTES:
+        try:
+            return [ReadingMessage.model_validate_json(payload)], True
+        except ValidationError:
+            pass
+    try:
+        return decode_items(payload), False
+    except DecodeError as exc:
+        return _Problem(exc.code, str(exc), exc.field)
+
+
+def _status_problem(
+    status: StatusMessage, source: _Source, info: DeviceInfo | None
+) -> _Problem | None:
+    if status.device != source.device:
+        detail = f"device: {status.device!r} does not match the topic's {source.device!r}"
+        return _Problem("device_mismatch", detail, "device")
+    if info is None or info.site != source.site:
+        detail = (
+            f"device {source.device!r} at site {source.site!r} is not registered in "
+            f"{source.project!r}"
+        )
+        return _Problem("unknown_device", detail, "device")
+    return None
