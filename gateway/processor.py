@@ -22,13 +22,14 @@ from sqlalchemy.exc import DBAPIError
 
 from gateway.decode import Candidate, Decoded, Decoder, Inbound
 from mrv.core.registers import find_decreases
-from mrv.core.times import now_ms as wall_ms
+from mrv.core.times import now_ms
 from mrv.persistence.engine import Database
 from mrv.persistence.repo import (
     DeviceInfo,
     EventItem,
     QuarantineItem,
     Registry,
+    StatusItem,
     load_registry,
     record_outcome,
 )
@@ -108,8 +109,36 @@ class RegistryCache:
         return self._registry
 
 
-def _now_ms() -> int:
-    return wall_ms()
+def _conflict_item(cand: Candidate, stored_value: float) -> QuarantineItem:
+    """A reading whose identity is stored with another value: quarantined, never stored."""
+    row = cand.row
+    return QuarantineItem(
+        topic=cand.message.topic,
+        payload=cand.message.payload,
+        received_ms=cand.message.received_ms,
+        reason="conflict",
+        detail=(
+            f"{cand.item}: seq {row.seq} {row.quantity} = {row.value:g} differs "
+            f"from the stored {stored_value:g}; the stored value is kept"
+        ),
+        item=cand.item,
+        field=f"{cand.item}.value",
+        project=row.project,
+        device=row.device,
+        seq=row.seq,
+    )
+
+
+def _conflict_event(cand: Candidate, stored_value: float) -> EventItem:
+    row = cand.row
+    return EventItem(
+        row.project,
+        row.device,
+        row.quantity,
+        row.time_ms,
+        "conflict",
+        {"seq": row.seq, "stored": stored_value, "received": row.value},
+    )
 
 
 class BatchProcessor:
@@ -120,7 +149,7 @@ class BatchProcessor:
         *,
         actor: str = "gateway",
         future_tolerance_s: float = 600.0,
-        clock_ms: Callable[[], int] = _now_ms,
+        clock_ms: Callable[[], int] = now_ms,
     ) -> None:
         self.store = store
         self.db = db
@@ -138,7 +167,11 @@ class BatchProcessor:
         self._last_live: dict[tuple[str, str], int] = {}
 
     def process(self, messages: list[Inbound]) -> BatchResult:
-        """Decode, classify and durably write a batch. Raises Unavailable to spool it."""
+        """Decode, classify and durably write a batch. Raises Unavailable to spool it.
+
+        The writes are ordered so that a kill between any two of them is repaired by the
+        broker's redelivery: quarantine, events and the batch's audit link first (all
+        idempotent on natural keys), then the readings, then the acknowledgements."""
         try:
             self.registry.maybe_refresh()
         except DBAPIError as exc:
@@ -147,81 +180,12 @@ class BatchProcessor:
         for message in messages:
             self.decoder.decode(message, decoded)
         result = BatchResult(messages=len(messages), acks=decoded.acks)
-        quarantine = list(decoded.quarantine)
-
-        # Dedupe inside the batch first (a device resending at once), then against the store.
-        unique: dict[Identity, Candidate] = {}
-        conflicts: list[tuple[Candidate, float]] = []
-        for cand in decoded.candidates:
-            first = unique.get(cand.row.identity)
-            if first is None:
-                unique[cand.row.identity] = cand
-            elif value_matches(first.row.value, cand.row.value):
-                result.duplicates += 1
-            else:
-                conflicts.append((cand, first.row.value))
-        try:
-            existing = self.store.existing(unique.keys())
-        except StoreUnavailable as exc:
-            raise Unavailable(str(exc)) from exc
-        new: list[ReadingRow] = []
-        for ident, cand in unique.items():
-            stored = existing.get(ident)
-            if stored is None:
-                new.append(cand.row)
-            elif value_matches(stored, cand.row.value):
-                result.duplicates += 1
-            else:
-                conflicts.append((cand, stored))
-
-        events: list[EventItem] = []
-        for cand, stored_value in conflicts:
-            row = cand.row
-            quarantine.append(
-                QuarantineItem(
-                    topic=cand.message.topic,
-                    payload=cand.message.payload,
-                    received_ms=cand.message.received_ms,
-                    reason="conflict",
-                    detail=(
-                        f"{cand.item}: seq {row.seq} {row.quantity} = {row.value:g} differs "
-                        f"from the stored {stored_value:g}; the stored value is kept"
-                    ),
-                    item=cand.item,
-                    field=f"{cand.item}.value",
-                    project=row.project,
-                    device=row.device,
-                    seq=row.seq,
-                )
-            )
-            events.append(
-                EventItem(
-                    row.project,
-                    row.device,
-                    row.quantity,
-                    row.time_ms,
-                    "conflict",
-                    {"seq": row.seq, "stored": stored_value, "received": row.value},
-                )
-            )
-        result.conflicts = len(conflicts)
-        events.extend(self._register_events(new))
-        events.extend(self._arrival_gaps(new))
-
-        body = None
-        if new:
-            body = {
-                "readings": len(new),
-                "projects": sorted({r.project for r in new}),
-                "sha256": _rows_digest(new),
-            }
-        try:
-            with self.db.session() as session, session.begin():
-                record_outcome(
-                    session, quarantine, events, body, self.actor, statuses=decoded.statuses
-                )
-        except DBAPIError as exc:
-            raise Unavailable(f"relational store: {exc}") from exc
+        new, conflicts, result.duplicates = self._classify(decoded.candidates)
+        quarantine = [*decoded.quarantine, *(_conflict_item(c, v) for c, v in conflicts)]
+        events = [_conflict_event(c, v) for c, v in conflicts]
+        events += self._register_events(new)
+        events += self._arrival_gaps(new)
+        self._write_outcome(quarantine, events, new, decoded.statuses)
         try:
             inserted = self.store.insert(new)
         except StoreUnavailable as exc:
@@ -235,12 +199,8 @@ class BatchProcessor:
             # Everything is now stored by one process or the other, so the second pass
             # finds no new rows and ends there.
             return self.process(messages)
-        for row in new:
-            if row.kind == "cumulative":
-                key = (row.project, row.device, row.quantity)
-                last = self._last_point.get(key)
-                if last is None or row.time_ms > last[0]:
-                    self._last_point[key] = (row.time_ms, row.value)
+        self._remember_last_points(new)
+        result.conflicts = len(conflicts)
         result.stored = len(new)
         result.events = len(events)
         for item in quarantine:
@@ -248,6 +208,67 @@ class BatchProcessor:
         result.quarantine_items = quarantine
         result.statuses = len(decoded.statuses)
         return result
+
+    def _classify(
+        self, candidates: list[Candidate]
+    ) -> tuple[list[ReadingRow], list[tuple[Candidate, float]], int]:
+        """The new rows, the conflicts (each with the value it differs from) and how many
+        duplicates: inside the batch first (a device resending at once), then against the
+        store."""
+        duplicates = 0
+        unique: dict[Identity, Candidate] = {}
+        conflicts: list[tuple[Candidate, float]] = []
+        for cand in candidates:
+            first = unique.get(cand.row.identity)
+            if first is None:
+                unique[cand.row.identity] = cand
+            elif value_matches(first.row.value, cand.row.value):
+                duplicates += 1
+            else:
+                conflicts.append((cand, first.row.value))
+        try:
+            existing = self.store.existing(unique.keys())
+        except StoreUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
+        new: list[ReadingRow] = []
+        for ident, cand in unique.items():
+            stored = existing.get(ident)
+            if stored is None:
+                new.append(cand.row)
+            elif value_matches(stored, cand.row.value):
+                duplicates += 1
+            else:
+                conflicts.append((cand, stored))
+        return new, conflicts, duplicates
+
+    def _write_outcome(
+        self,
+        quarantine: list[QuarantineItem],
+        events: list[EventItem],
+        new: list[ReadingRow],
+        statuses: list[StatusItem],
+    ) -> None:
+        """Quarantine, events, statuses and the batch's audit link, in one transaction."""
+        body = None
+        if new:
+            body = {
+                "readings": len(new),
+                "projects": sorted({r.project for r in new}),
+                "sha256": _rows_digest(new),
+            }
+        try:
+            with self.db.session() as session, session.begin():
+                record_outcome(session, quarantine, events, body, self.actor, statuses=statuses)
+        except DBAPIError as exc:
+            raise Unavailable(f"relational store: {exc}") from exc
+
+    def _remember_last_points(self, new: list[ReadingRow]) -> None:
+        for row in new:
+            if row.kind == "cumulative":
+                key = (row.project, row.device, row.quantity)
+                last = self._last_point.get(key)
+                if last is None or row.time_ms > last[0]:
+                    self._last_point[key] = (row.time_ms, row.value)
 
     def _arrival_gaps(self, new: list[ReadingRow]) -> list[EventItem]:
         """A live (non-historical) stream that skipped more than ARRIVAL_GAP_INTERVALS of
