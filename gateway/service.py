@@ -20,12 +20,13 @@ import time
 import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from types import FrameType
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.decode import Inbound
 from gateway.metrics import GatewayMetrics
@@ -58,7 +59,7 @@ class GatewayOptions:
     future_tolerance_s: float = 600.0
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> GatewayOptions:
+    def from_settings(cls, settings: Settings, **overrides: object) -> GatewayOptions:
         opts = cls(
             client_id=settings.gateway_client_id,
             batch_size=settings.gateway_batch_size,
@@ -132,7 +133,14 @@ class Gateway:
             return [shared_filter(group), f"$share/{group}/{STATUS_FILTER}"]
         return [READINGS_FILTER, STATUS_FILTER]
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
         if reason.is_failure:
             log.error("broker refused the connection: %s", reason)
             return
@@ -141,8 +149,15 @@ class Gateway:
         client.subscribe([(f, 1) for f in filters])
         self._connected.set()
 
-    def _on_subscribe(self, _c: Any, _u: Any, _mid: Any, reasons: Any, _p: Any) -> None:
-        failed = [r for r in reasons if getattr(r, "is_failure", False)]
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _mid: int,
+        reasons: list[ReasonCode],
+        _properties: Properties | None,
+    ) -> None:
+        failed = [r for r in reasons if r.is_failure]
         if failed:
             log.error("broker refused the subscription: %s", failed)
             return
@@ -150,13 +165,22 @@ class Gateway:
         self.ready.set()
         self.metrics.subscribed.set(1)
 
-    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
         self._connected.clear()
         self.metrics.subscribed.set(0)
         if not self._stop.is_set():
             log.warning("disconnected from the broker (%s); reconnecting", reason)
 
-    def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
+    def _on_message(
+        self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage
+    ) -> None:
         # Runs on paho's network thread: enqueue only. The queue cannot fill up, since the
         # broker sends no more than ReceiveMaximum unacknowledged messages.
         self._queue.put(
@@ -173,7 +197,7 @@ class Gateway:
         endpoint = self.settings.mqtt()
         properties = None
         if self.options.protocol == 5:
-            properties = Properties(PacketTypes.CONNECT)
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho
             properties.SessionExpiryInterval = SESSION_EXPIRY_S
             properties.ReceiveMaximum = self.options.receive_maximum
             self.client.connect(
@@ -190,7 +214,7 @@ class Gateway:
     # --- the writer loop -------------------------------------------------------------
 
     def install_signal_handlers(self) -> None:
-        def _handler(signum: int, _frame: Any) -> None:
+        def _handler(signum: int, _frame: FrameType | None) -> None:
             log.info("signal %s: stopping after the current batch", signum)
             self._stop.set()
 
@@ -380,13 +404,3 @@ class Gateway:
         for (project, site, device), seqs in acks.items():
             ack = AckMessage.of(device, seqs, now)
             self.client.publish(ack_topic(project, site, device), ack.encode(), qos=1)
-
-
-def summarise(result: BatchResult) -> dict[str, Any]:
-    return {
-        "messages": result.messages,
-        "stored": result.stored,
-        "duplicates": result.duplicates,
-        "conflicts": result.conflicts,
-        "quarantined": dict(result.quarantined),
-    }
