@@ -179,60 +179,21 @@ class SimDevice:
 
     # ------------------------------------------------------------------ messages
     def build(self, t_s: float, faults: MessageFaults) -> Emission:
-        """The reading message for true time ``t_s`` (advances registers and seq)."""
-        dt_s = self.interval_s if self._prev_t is None else t_s - self._prev_t
-        rollovers = 0
-        for q in self.cumulative:
-            rate = self.signals[q](t_s)
-            prev = self._prev_rate.get(q)
-            if prev is None:
-                prev = self.signals[q](t_s - dt_s)
-            self._prev_rate[q] = rate
-            increment = max(0.5 * (prev + rate), 0.0) * dt_s / 3600.0 * self.bias
-            rollovers += self._add(q, increment)
-        self._prev_t = t_s
-        self.state.last_t_s = t_s
+        """The reading message for true time ``t_s`` (advances registers and seq).
 
-        reset = False
-        if faults.reset and self.cumulative:
-            self.state.registers[self.cumulative[self.injector.pick(len(self.cumulative))]] = 0.0
-            reset = True
-
-        raw: dict[str, float] = {}
-        for q in self.quantities:
-            if q in self.state.registers and self.kinds[q] is Kind.CUMULATIVE:
-                canonical = self.state.registers[q]
-            elif q == "flame_detected":
-                canonical = self.signals[q](t_s)
-            else:
-                noise = physics.measurement_noise(self._noise_seeds[q], int(t_s), 0.002)
-                canonical = self.signals[q](t_s) * self.bias * noise
-            value = round(self._to_device_unit[q](canonical), self._decimals[q])
-            raw[q] = value + 0.0  # normalise -0.0
-
-        stuck = False
-        if faults.stuck_messages and self.instant and self._stuck_left == 0:
-            self._stuck_quantity = self.instant[self.injector.pick(len(self.instant))]
-            self._stuck_value = raw[self._stuck_quantity]
-            self._stuck_left = faults.stuck_messages
-        if self._stuck_left > 0 and self._stuck_quantity is not None:
-            raw[self._stuck_quantity] = self._stuck_value
-            self._stuck_left -= 1
-            stuck = True
-
-        negative = False
-        if faults.negative and self.instant:
-            q = self.instant[self.injector.pick(len(self.instant))]
-            raw[q] = round(-(abs(raw[q]) + 1.0), decimals(self.units[q]))
-            negative = True
-
+        The faults are drawn in a fixed order (reset, stuck, negative, wrong unit), so a
+        seed gives the same messages run after run."""
+        rollovers = self._advance_registers(t_s)
+        reset = self._reset(faults)
+        raw = self._raw_values(t_s)
+        stuck = self._stick(faults, raw)
+        negative = self._negate(faults, raw)
         units = dict(self.units)
         bad_unit = False
         if faults.wrong_unit:
             q = self.quantities[self.injector.pick(len(self.quantities))]
             units[q] = wrong_unit(q)
             bad_unit = True
-
         readings = [
             Reading(
                 quantity=q,
@@ -251,18 +212,74 @@ class SimDevice:
             readings=readings,
         )
         self.state.seq_next += 1
-        valid = sum(1 for r in readings if self.is_valid(r))
         return Emission(
             message=message,
             payload=encode(message),
             readings=len(readings),
-            valid_readings=valid,
+            valid_readings=sum(1 for r in readings if self.is_valid(r)),
             rollovers=rollovers,
             reset=reset,
             wrong_unit=bad_unit,
             negative=negative,
             stuck=stuck,
         )
+
+    def _advance_registers(self, t_s: float) -> int:
+        """Integrate each cumulative quantity's rate up to ``t_s`` (trapezoid); returns how
+        many registers rolled over."""
+        dt_s = self.interval_s if self._prev_t is None else t_s - self._prev_t
+        rollovers = 0
+        for q in self.cumulative:
+            rate = self.signals[q](t_s)
+            prev = self._prev_rate.get(q)
+            if prev is None:
+                prev = self.signals[q](t_s - dt_s)
+            self._prev_rate[q] = rate
+            increment = max(0.5 * (prev + rate), 0.0) * dt_s / 3600.0 * self.bias
+            rollovers += self._add(q, increment)
+        self._prev_t = t_s
+        self.state.last_t_s = t_s
+        return rollovers
+
+    def _reset(self, faults: MessageFaults) -> bool:
+        if faults.reset and self.cumulative:
+            self.state.registers[self.cumulative[self.injector.pick(len(self.cumulative))]] = 0.0
+            return True
+        return False
+
+    def _raw_values(self, t_s: float) -> dict[str, float]:
+        """Each quantity as the device shows it: in its unit, to its decimals."""
+        raw: dict[str, float] = {}
+        for q in self.quantities:
+            if q in self.state.registers and self.kinds[q] is Kind.CUMULATIVE:
+                canonical = self.state.registers[q]
+            elif q == "flame_detected":
+                canonical = self.signals[q](t_s)
+            else:
+                noise = physics.measurement_noise(self._noise_seeds[q], int(t_s), 0.002)
+                canonical = self.signals[q](t_s) * self.bias * noise
+            value = round(self._to_device_unit[q](canonical), self._decimals[q])
+            raw[q] = value + 0.0  # normalise -0.0
+        return raw
+
+    def _stick(self, faults: MessageFaults, raw: dict[str, float]) -> bool:
+        """A stuck sensor repeats one instant value for a few messages."""
+        if faults.stuck_messages and self.instant and self._stuck_left == 0:
+            self._stuck_quantity = self.instant[self.injector.pick(len(self.instant))]
+            self._stuck_value = raw[self._stuck_quantity]
+            self._stuck_left = faults.stuck_messages
+        if self._stuck_left > 0 and self._stuck_quantity is not None:
+            raw[self._stuck_quantity] = self._stuck_value
+            self._stuck_left -= 1
+            return True
+        return False
+
+    def _negate(self, faults: MessageFaults, raw: dict[str, float]) -> bool:
+        if faults.negative and self.instant:
+            q = self.instant[self.injector.pick(len(self.instant))]
+            raw[q] = round(-(abs(raw[q]) + 1.0), decimals(self.units[q]))
+            return True
+        return False
 
     def is_valid(self, reading: Reading) -> bool:
         """Would the gateway accept this reading (right dimension, plausible value)?"""
