@@ -104,7 +104,7 @@ def test_photos_are_stored_by_hash_checked_and_cited(server: tuple[str, Path]) -
     assert no.status_code == 422
     assert no.json()["problems"] == [
         {
-            "field": "body.photos.1",
+            "field": "body.photos[1]",
             "message": f"no photo {'ab' * 32} in project {PROJECT}: upload it first",
         }
     ]
