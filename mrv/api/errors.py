@@ -97,20 +97,22 @@ def committed(s: Session) -> Iterator[None]:
         raise record_error(exc) from None
 
 
-def _sentence(request: Request, exc: StarletteHTTPException) -> str:
-    """Starlette's and FastAPI's own refusals ("Not Found") as sentences."""
+def _framework_error(request: Request, exc: StarletteHTTPException) -> ErrorBody:
+    """Starlette's and FastAPI's own refusals ("Not Found", ...) as sentences."""
+    if exc.status_code == 400:  # FastAPI could not parse the body (not UTF-8, say)
+        return ErrorBody.of("could not be parsed (JSON in UTF-8 is expected)", "body")
     if exc.status_code == 404:
-        return f"there is no {request.url.path}"
+        return ErrorBody.of(f"there is no {request.url.path}")
     if exc.status_code == 405:
         allowed = exc.headers.get("Allow") if exc.headers else None
         suffix = f" (allowed: {allowed})" if allowed else ""
-        return f"{request.method} is not allowed on {request.url.path}{suffix}"
-    return str(exc.detail)
+        return ErrorBody.of(f"{request.method} is not allowed on {request.url.path}{suffix}")
+    return ErrorBody.of(str(exc.detail))
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    body = exc.body if isinstance(exc, ApiError) else ErrorBody.of(_sentence(request, exc))
+    body = exc.body if isinstance(exc, ApiError) else _framework_error(request, exc)
     return body.response(exc.status_code, exc.headers)
 
 
@@ -139,7 +141,7 @@ def install(app: FastAPI) -> None:
 
 
 DESCRIPTIONS = {
-    400: "The request could not be read.",
+    400: "The body could not be parsed.",
     401: "No valid bearer token.",
     403: "The token does not grant this project or this action.",
     404: "No such project, or no such object in it.",
@@ -168,3 +170,5 @@ def errors(*codes: int, also: Responses | None = None) -> Responses:
 #: (422 too: FastAPI would otherwise declare its own validation error for the path).
 AUTH = (401, 429)
 PROJECT = (401, 403, 404, 422, 429)
+#: ... and those of a route that reads a JSON body.
+JSON_BODY = (400, 413)

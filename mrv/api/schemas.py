@@ -40,11 +40,18 @@ def _isoformat(moment: datetime) -> str:
     return moment.isoformat()
 
 
-#: A moment as ``datetime.isoformat()`` writes it (what the API has always sent).
+#: A moment as ``datetime.isoformat()`` writes it (what the API has always sent): in UTC,
+#: with its offset where the relational store keeps one (PostgreSQL), without on SQLite.
 IsoDateTime = Annotated[
     datetime,
     PlainSerializer(_isoformat, return_type=str),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d)?$",
+            "description": "ISO 8601, UTC (the offset is absent on SQLite stores)",
+        }
+    ),
 ]
 #: A JSON document whose shape another part of the system defines.
 JsonObject = dict[str, JsonValue]

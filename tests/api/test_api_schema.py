@@ -61,6 +61,8 @@ def test_every_error_answer_is_declared_with_the_one_schema(spec: dict[str, Any]
             assert {"403", "404", "422"} <= set(responses), (method, path)
         if "requestBody" in op:
             assert {"413", "422"} <= set(responses), (method, path)
+            if "application/json" in op["requestBody"]["content"]:
+                assert "400" in responses, (method, path)
     assert "HTTPValidationError" not in spec["components"]["schemas"]
     error = spec["components"]["schemas"]["ErrorBody"]
     assert set(error["required"]) == {"error", "field"}
@@ -119,6 +121,10 @@ def test_the_frameworks_own_errors_have_the_one_shape(server: tuple[str, Path]) 
         entries, content=b'{"id": ', headers={**auth, "Content-Type": "application/json"}
     )
     assert error_of(broken, 422)["field"] == "body"
+    unreadable = httpx.post(
+        entries, content=b'{"id": "\xff"}', headers={**auth, "Content-Type": "application/json"}
+    )
+    assert error_of(unreadable, 400)["field"] == "body"
     several = error_of(httpx.post(entries, json={"id": ENTRY["id"]}, headers=auth), 422)
     assert several["field"] == "type" and len(several["problems"]) == 3
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mrv.api.deps import ProjectId, SessionDep, actor, operator
-from mrv.api.errors import PROJECT, Responses, committed, errors, refuse
+from mrv.api.errors import JSON_BODY, PROJECT, Responses, committed, errors, refuse
 from mrv.api.routers.entries import store_entry
 from mrv.api.schemas import (
     CalibrationIn,
@@ -51,7 +51,7 @@ def devices(project: ProjectId, s: SessionDep) -> list[DeviceOut]:
     "",
     status_code=201,
     operation_id="devices-register",
-    responses=errors(*PROJECT, 409, 413),
+    responses=errors(*PROJECT, *JSON_BODY, 409),
 )
 def new_device(
     project: ProjectId,
@@ -69,7 +69,7 @@ def new_device(
 @router.post(
     "/{device}/retire",
     operation_id="devices-retire",
-    responses=errors(*PROJECT, 409, 413),
+    responses=errors(*PROJECT, *JSON_BODY, 409),
 )
 def retire(
     project: ProjectId,
@@ -108,7 +108,7 @@ def calibrations(project: ProjectId, s: SessionDep, device: DeviceId) -> Calibra
     "/{device}/calibrations",
     status_code=201,
     operation_id="calibrations-record",
-    responses=errors(*PROJECT, 409, 413, also=RESENT),
+    responses=errors(*PROJECT, *JSON_BODY, 409, also=RESENT),
 )
 def record_calibration(
     project: ProjectId,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
 from mrv.api.deps import ProjectId, SessionDep, Writer
-from mrv.api.errors import PROJECT, Responses, committed, errors, record_error, refuse
+from mrv.api.errors import JSON_BODY, PROJECT, Responses, committed, errors, record_error, refuse
 from mrv.api.schemas import EntryEdit, EntryOut, EntryPage, EntryWithHistory, RevisionOut
 from mrv.api.tokens import TokenInfo
 from mrv.core.entries import EntryIn, EntryType
@@ -58,7 +58,7 @@ def store_entry(s: Session, project: str, entry: EntryIn, response: Response) ->
     "",
     status_code=201,
     operation_id="entries-create",
-    responses=errors(*PROJECT, 409, 413, also=RESENT),
+    responses=errors(*PROJECT, *JSON_BODY, 409, also=RESENT),
 )
 def create_entry(
     project: ProjectId, who: Writer, s: SessionDep, entry: EntryIn, response: Response
@@ -101,7 +101,7 @@ def read_entry(project: ProjectId, s: SessionDep, entry_id: UUID) -> EntryWithHi
     return EntryWithHistory.of_revisions(entry, history)
 
 
-@router.put("/{entry_id}", operation_id="entries-edit", responses=errors(*PROJECT, 409, 413))
+@router.put("/{entry_id}", operation_id="entries-edit", responses=errors(*PROJECT, *JSON_BODY, 409))
 def edit(
     project: ProjectId, who: Writer, s: SessionDep, entry_id: UUID, change: EntryEdit
 ) -> EntryOut:

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from mrv.api.deps import ProjectId, SessionDep, actor, operator
-from mrv.api.errors import PROJECT, committed, errors
+from mrv.api.errors import JSON_BODY, PROJECT, committed, errors
 from mrv.api.schemas import PeriodIn, PeriodOut
 from mrv.api.tokens import TokenInfo
 from mrv.persistence.records import define_period, list_periods
@@ -18,7 +18,9 @@ def periods(project: ProjectId, s: SessionDep) -> list[PeriodOut]:
     return [PeriodOut.of(p) for p in list_periods(s, project)]
 
 
-@router.post("", status_code=201, operation_id="periods-define", responses=errors(*PROJECT, 413))
+@router.post(
+    "", status_code=201, operation_id="periods-define", responses=errors(*PROJECT, *JSON_BODY)
+)
 def new_period(
     project: ProjectId,
     who: Annotated[TokenInfo, Depends(operator("defining monitoring periods"))],

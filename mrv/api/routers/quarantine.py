@@ -8,7 +8,7 @@ from sqlalchemy import select
 from gateway.processor import BatchProcessor
 from gateway.release import release
 from mrv.api.deps import Db, ProjectId, SessionDep, Store, actor, operator
-from mrv.api.errors import PROJECT, errors, refuse
+from mrv.api.errors import JSON_BODY, PROJECT, errors, refuse
 from mrv.api.schemas import QuarantineOut, Released, ReleaseIn, ReleaseOutcomeOut
 from mrv.api.tokens import TokenInfo
 from mrv.persistence.models import QuarantineEntry
@@ -35,7 +35,7 @@ def quarantine(
     return [QuarantineOut.of(q) for q in s.scalars(query)]
 
 
-@router.post("/release", operation_id="quarantine-release", responses=errors(*PROJECT, 413))
+@router.post("/release", operation_id="quarantine-release", responses=errors(*PROJECT, *JSON_BODY))
 def release_quarantine(
     project: ProjectId,
     who: Annotated[TokenInfo, Depends(operator("releasing quarantined messages"))],
