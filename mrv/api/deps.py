@@ -1,0 +1,193 @@
+"""What the routes depend on: the application's state (settings, the relational store,
+the time-series store, opened once per application), a session per request, the caller
+(a bearer token, with failed attempts slowed down), its access to the project, and its
+role.
+
+Each is a FastAPI dependency, named by an ``Annotated`` alias (``Caller``, ``ProjectId``,
+...) so that a route states what it needs in its signature and nothing else.
+"""
+
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from mrv.api.errors import refuse
+from mrv.api.tokens import TokenInfo, check_token
+from mrv.core.config import Settings
+from mrv.persistence import audit
+from mrv.persistence.engine import Database
+from mrv.persistence.models import Project
+from mrv.persistence.stores import open_timeseries
+from mrv.persistence.stores.timeseries import TimeSeriesStore
+
+# A report is CPU-bound Python: more of them at once in one process only pass the GIL to
+# and fro (bench/api.py: one worker served 18 reports/s with one in flight, 9 with eight,
+# each costing 130 ms of CPU instead of 53). Others wait their turn; add workers to scale.
+REPORTS_AT_ONCE = 2
+MAX_FAILURES = 5  # failed authentications per client ...
+FAILURE_WINDOW_S = 60.0  # ... within this many seconds, then it waits
+WRITERS = frozenset({"field", "operator", "admin"})
+OPERATORS = frozenset({"operator", "admin"})
+
+
+class FailedAuthLimiter:
+    """Guessing tokens is slowed down: after ``MAX_FAILURES`` failed authentications within
+    ``FAILURE_WINDOW_S`` a client waits until the oldest of them is out of the window."""
+
+    def __init__(self, max_failures: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S):
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def wait_s(self, client: str, now: float) -> int | None:
+        """Whole seconds ``client`` must wait before trying again, or None."""
+        with self._lock:
+            recent = self._failures[client]
+            while recent and now - recent[0] > self.window_s:
+                recent.popleft()
+            if len(recent) < self.max_failures:
+                return None
+            return int(self.window_s - (now - recent[0])) + 1
+
+    def failed(self, client: str, now: float) -> None:
+        with self._lock:
+            self._failures[client].append(now)
+
+
+@dataclass
+class ApiState:
+    """What one application holds for its lifetime (``app.state.api``). Both stores are
+    safe to share between the threads that serve requests: the SQLite time-series store
+    serialises its one connection with a lock and reads on connections of their own, the
+    InfluxDB one likewise; SQLAlchemy's engine pools connections."""
+
+    settings: Settings
+    db: Database
+    store: TimeSeriesStore
+    limiter: FailedAuthLimiter = field(default_factory=FailedAuthLimiter)
+    report_slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(REPORTS_AT_ONCE)
+    )
+
+    @classmethod
+    def open(cls, settings: Settings) -> "ApiState":
+        db = Database(settings.effective_database_url)
+        try:
+            return cls(settings, db, open_timeseries(settings))
+        except BaseException:
+            db.dispose()
+            raise
+
+    def close(self) -> None:
+        try:
+            self.store.close()
+        finally:
+            self.db.dispose()
+
+
+async def api_state(request: Request) -> ApiState:
+    state: ApiState = request.app.state.api
+    return state
+
+
+State = Annotated[ApiState, Depends(api_state)]
+
+
+async def database(state: State) -> Database:
+    return state.db
+
+
+async def timeseries(state: State) -> TimeSeriesStore:
+    return state.store
+
+
+def session(db: Annotated[Database, Depends(database)]) -> Iterator[Session]:
+    with db.session() as s:
+        yield s
+
+
+Db = Annotated[Database, Depends(database)]
+Store = Annotated[TimeSeriesStore, Depends(timeseries)]
+SessionDep = Annotated[Session, Depends(session)]
+bearer = HTTPBearer(auto_error=False)
+
+
+def caller(
+    request: Request,
+    state: State,
+    s: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> TokenInfo:
+    """The token's grant; 401 without a valid one, 429 after too many wrong ones."""
+    client = request.client.host if request.client else "?"
+    now = time.monotonic()
+    wait = state.limiter.wait_s(client, now)
+    if wait is not None:
+        raise refuse(
+            429, f"too many failed attempts: retry in {wait} s", headers={"Retry-After": str(wait)}
+        )
+    info = check_token(s, credentials.credentials) if credentials else None
+    if info is None:
+        if credentials is not None:  # a wrong token is a guess; a missing one is not
+            state.limiter.failed(client, now)
+        raise refuse(401, "a valid bearer token is required (mrv token create)")
+    return info
+
+
+Caller = Annotated[TokenInfo, Depends(caller)]
+
+
+def project_of(project: str, who: Caller, s: SessionDep) -> str:
+    """The project in the path, if the token grants it (403, audited) and it exists (404)."""
+    if not who.may_see(project):
+        audit.append(
+            s,
+            action="api.denied",
+            actor=f"token:{who.id}",
+            project_id=None,
+            body={"project": project, "role": who.role},
+        )
+        s.commit()
+        raise refuse(403, f"this token does not grant project {project!r}")
+    if s.get(Project, project) is None:
+        raise refuse(404, f"no project {project!r}")
+    return project
+
+
+ProjectId = Annotated[str, Depends(project_of)]
+
+
+async def writer(who: Caller) -> TokenInfo:
+    """The caller, if its role may write (field staff, operators, admins)."""
+    if who.role not in WRITERS:
+        raise refuse(403, f"a {who.role} token is read-only")
+    return who
+
+
+Writer = Annotated[TokenInfo, Depends(writer)]
+RoleCheck = Callable[[TokenInfo], Awaitable[TokenInfo]]
+
+
+def operator(action: str) -> RoleCheck:
+    """A dependency: the caller, if it is an operator (or admin), who may take ``action``
+    (named in the refusal, e.g. "registering a device")."""
+
+    async def check(who: Caller) -> TokenInfo:
+        if who.role not in OPERATORS:
+            raise refuse(403, f"{action} is an operator's action")
+        return who
+
+    return check
+
+
+def actor(who: TokenInfo) -> str:
+    """How the audit chain names a token's actions."""
+    return f"token:{who.id}"

@@ -1,0 +1,134 @@
+"""A project's devices: listed, registered and retired by operators (each a new plan
+version), and their calibrations, read and recorded."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mrv.api.deps import ProjectId, SessionDep, actor, operator
+from mrv.api.errors import JSON_BODY, PROJECT, Responses, committed, errors, refuse
+from mrv.api.routers.entries import store_entry
+from mrv.api.schemas import (
+    CalibrationIn,
+    CalibrationOut,
+    Calibrations,
+    DeviceOut,
+    EntryOut,
+    RetireIn,
+)
+from mrv.api.tokens import TokenInfo
+from mrv.core.entries import EntryIn
+from mrv.core.plans.schema import Device as DeviceIn
+from mrv.core.times import add_months
+from mrv.persistence.devices import register_device, retire_device
+from mrv.persistence.models import Device
+from mrv.persistence.records import calibration_records, stored_plan
+from verification.plan_check import PLAN_CHECKS
+
+router = APIRouter(prefix="/v1/projects/{project}/devices", tags=["devices"])
+RESENT: Responses = {200: {"model": EntryOut, "description": "A resend: the stored entry."}}
+DeviceId = Annotated[str, Path(max_length=64)]
+
+
+def _device(s: Session, project: str, device: str) -> DeviceOut:
+    row = s.get(Device, (project, device))
+    assert row is not None  # just registered or retired
+    return DeviceOut.of(row)
+
+
+@router.get("", operation_id="devices-list", responses=errors(*PROJECT))
+def devices(project: ProjectId, s: SessionDep) -> list[DeviceOut]:
+    """The project's devices, retired ones included (their readings stay)."""
+    rows = s.scalars(select(Device).where(Device.project_id == project).order_by(Device.id))
+    return [DeviceOut.of(d) for d in rows]
+
+
+@router.post(
+    "",
+    status_code=201,
+    operation_id="devices-register",
+    responses=errors(*PROJECT, *JSON_BODY, 409),
+)
+def new_device(
+    project: ProjectId,
+    who: Annotated[TokenInfo, Depends(operator("registering a device"))],
+    s: SessionDep,
+    device: DeviceIn,
+) -> DeviceOut:
+    """Register a device (operators): the plan gains it in a new version, validated as a
+    whole; the gateway accepts its readings from then on. Audited."""
+    with committed(s):
+        register_device(s, project, device, actor=actor(who), checks=PLAN_CHECKS)
+    return _device(s, project, device.id)
+
+
+@router.post(
+    "/{device}/retire",
+    operation_id="devices-retire",
+    responses=errors(*PROJECT, *JSON_BODY, 409),
+)
+def retire(
+    project: ProjectId,
+    who: Annotated[TokenInfo, Depends(operator("retiring a device"))],
+    s: SessionDep,
+    device: DeviceId,
+    retirement: RetireIn,
+) -> DeviceOut:
+    """Retire a device (operators) from the day after ``removed``: it stays in the plan
+    with its readings; later readings from it are quarantined. Audited."""
+    removed, reason = retirement.removed, retirement.reason
+    with committed(s):
+        retire_device(s, project, device, removed, reason, actor(who), checks=PLAN_CHECKS)
+    return _device(s, project, device)
+
+
+@router.get("/{device}/calibrations", operation_id="calibrations-list", responses=errors(*PROJECT))
+def calibrations(project: ProjectId, s: SessionDep, device: DeviceId) -> Calibrations:
+    """A device's calibrations from the plan and from certificates, in date order, as the
+    verification rules see them, and when the next one is due."""
+    plan = stored_plan(s, project)
+    found = plan.device(device)
+    if found is None:
+        raise refuse(404, f"no device {device!r}", "device")
+    records = calibration_records(s, project, plan).get(device, [])
+    interval = found.calibration.interval_months if found.calibration else None
+    return Calibrations(
+        device=device,
+        interval_months=interval,
+        next_due=add_months(records[-1].date, interval) if records and interval else None,
+        calibrations=[CalibrationOut.of(r) for r in records],
+    )
+
+
+@router.post(
+    "/{device}/calibrations",
+    status_code=201,
+    operation_id="calibrations-record",
+    responses=errors(*PROJECT, *JSON_BODY, 409, also=RESENT),
+)
+def record_calibration(
+    project: ProjectId,
+    who: Annotated[TokenInfo, Depends(operator("recording a calibration"))],
+    s: SessionDep,
+    device: DeviceId,
+    calibration: CalibrationIn,
+    response: Response,
+) -> EntryOut:
+    """Record a calibration (operators) as a calibration_certificate entry of the device,
+    under the client's id (a resend is harmless). Audited."""
+    body = calibration.model_dump(mode="json", exclude={"id", "author"})
+    entry = {
+        "id": calibration.id,
+        "type": "calibration_certificate",
+        "author": calibration.author,
+        "body": {**body, "device": device},
+    }
+    try:
+        checked = EntryIn.model_validate(entry)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    return store_entry(s, project, checked, response)

@@ -1,0 +1,89 @@
+"""Stored readings, a page at a time, as JSON or CSV. There is no route that changes a
+reading: no role can."""
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from mrv.api.deps import ProjectId, Store
+from mrv.api.errors import PROJECT, Responses, errors, refuse
+from mrv.api.schemas import READING_FIELDS, ReadingOut, ReadingsPage
+from mrv.core.times import to_ms
+from mrv.persistence.stores.timeseries import ReadingRow
+from verification.render import formats
+
+router = APIRouter(prefix="/v1/projects/{project}/readings", tags=["readings"])
+Cursor = tuple[int, str, str, int]  # time_ms, device, quantity, seq: the sort key
+CSV = formats.MEDIA_TYPES["csv"]
+PAGE: Responses = {
+    200: {
+        "description": "A page of readings: JSON, or CSV with the next cursor in the "
+        "X-Next-Cursor header.",
+        "content": {CSV: {"schema": {"type": "string"}}},
+    }
+}
+
+
+def parse_cursor(cursor: str) -> Cursor:
+    try:
+        t, d, q, n = cursor.split("~")
+        return int(t), d, q, int(n)
+    except ValueError:
+        raise refuse(422, "not a cursor", "cursor") from None
+
+
+def cursor_of(row: ReadingRow) -> str:
+    return f"{row.time_ms}~{row.device}~{row.quantity}~{row.seq}"
+
+
+def page_after(rows: Iterable[ReadingRow], after: Cursor | None, limit: int) -> list[ReadingRow]:
+    """Up to ``limit + 1`` rows past ``after`` (one more tells that there is a next page)."""
+    page: list[ReadingRow] = []
+    for row in rows:
+        if after is not None and (row.time_ms, row.device, row.quantity, row.seq) <= after:
+            continue
+        page.append(row)
+        if len(page) > limit:
+            break
+    return page
+
+
+def as_csv(rows: list[ReadingRow], next_cursor: str | None) -> Response:
+    lines = [",".join(READING_FIELDS)]
+    lines += [",".join(str(getattr(r, f)) for f in READING_FIELDS) for r in rows]
+    headers = {"X-Next-Cursor": next_cursor} if next_cursor else {}
+    return Response("\n".join(lines) + "\n", media_type=CSV, headers=headers)
+
+
+@router.get(
+    "",
+    operation_id="readings-list",
+    response_model=ReadingsPage,
+    responses=errors(*PROJECT, also=PAGE),
+)
+def readings(
+    project: ProjectId,
+    store: Store,
+    device: Annotated[str | None, Query(max_length=64)] = None,
+    quantity: Annotated[str | None, Query(max_length=64)] = None,
+    start: Annotated[datetime | None, Query()] = None,
+    end: Annotated[datetime | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=300)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> ReadingsPage | Response:
+    """Stored readings in time order, a page at a time: pass ``next_cursor`` back as
+    ``cursor`` for the next page (JSON), or read the ``X-Next-Cursor`` header (CSV)."""
+    after = parse_cursor(cursor) if cursor else None
+    start_ms = after[0] if after else to_ms(start) if start else None
+    end_ms = to_ms(end) if end else None
+    found = store.query(project, device=device, quantity=quantity, start_ms=start_ms, end_ms=end_ms)
+    rows = page_after(found, after, limit)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = cursor_of(rows[-1]) if more else None
+    if format == "csv":
+        return as_csv(rows, next_cursor)
+    return ReadingsPage(readings=[ReadingOut.of(r) for r in rows], next_cursor=next_cursor)

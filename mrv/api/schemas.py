@@ -1,0 +1,437 @@
+"""What the API reads and answers, as pydantic models: the OpenAPI schema is made from
+these, and every JSON answer is serialised through one of them.
+
+The answers are the JSON the field app and the tests read: field names, types and
+nullability are kept exactly. Times are sent as Python's ``isoformat()`` (``+00:00``, not
+``Z``); documents whose shape is another module's (a plan, an entry's body, an event's
+detail) are passed through as JSON objects.
+"""
+
+from datetime import date, datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PlainSerializer,
+    WithJsonSchema,
+)
+
+from mrv.api.tokens import Role
+from mrv.core.entries import CalibrationResult, Gps, PhotoHash, body_json
+from mrv.core.photos import MAX_PHOTOS_PER_ENTRY
+from mrv.persistence.audit import ChainVerdict
+from mrv.persistence.models import Device, Event, QuarantineEntry
+from mrv.persistence.photos import StoredPhoto
+from mrv.persistence.records import (
+    CalibrationRecord,
+    EntryBreak,
+    PeriodRow,
+    StoredEntry,
+    StoredRevision,
+)
+from mrv.persistence.stores.timeseries import ReadingRow
+
+
+def _isoformat(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+#: A moment as ``datetime.isoformat()`` writes it (what the API has always sent): in UTC,
+#: with its offset where the relational store keeps one (PostgreSQL), without on SQLite.
+IsoDateTime = Annotated[
+    datetime,
+    PlainSerializer(_isoformat, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d)?$",
+            "description": "ISO 8601, UTC (the offset is absent on SQLite stores)",
+        }
+    ),
+]
+#: A JSON document whose shape another part of the system defines.
+JsonObject = dict[str, JsonValue]
+
+# --- requests ---------------------------------------------------------------------------
+
+
+class EntryEdit(BaseModel):
+    """An edit of an entry: the new body and why (both required)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    body: JsonObject
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    author: Annotated[str, Field(min_length=1, max_length=128)]
+    base_revision: Annotated[int, Field(ge=1)] | None = None
+
+
+class RetireIn(BaseModel):
+    """A device's retirement: the last day its readings count, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    removed: date
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class CalibrationIn(BaseModel):
+    """A calibration recorded by an operator: stored as a calibration_certificate entry of
+    the device (so it feeds the verification rules as one from the field app would)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: UUID
+    author: Annotated[str, Field(min_length=1, max_length=128)]
+    calibrated_on: date
+    certificate: Annotated[str, Field(min_length=1, max_length=128)]
+    result: CalibrationResult
+    error_pct: Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)]
+    tolerance_pct: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] | None = None
+    photos: Annotated[list[PhotoHash], Field(max_length=MAX_PHOTOS_PER_ENTRY)] = []
+
+
+class ReleaseIn(BaseModel):
+    """Quarantined messages to re-process: these ids, or every open one of the project."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=1000)] = []
+    all: bool = False
+
+
+class PeriodIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: date
+    end: date = Field(description="the last day (inclusive)")
+
+
+# --- service, caller, reference data ----------------------------------------------------
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class Me(BaseModel):
+    """What a token is: its role, its projects (none: every project) and its label (for a
+    field token, the person: the author the field app puts on entries)."""
+
+    role: Role
+    projects: list[str]
+    label: str
+
+
+class QuantityOut(BaseModel):
+    name: str
+    description: str
+    canonical_unit: str
+    kind: str = Field(description="cumulative, interval or instant")
+    minimum: float
+    maximum: float
+    units: list[str]
+    to_canonical: dict[str, tuple[float, float]] = Field(
+        description="unit -> (scale, offset): value_in_canonical = scale * value + offset"
+    )
+
+
+class Catalogue(BaseModel):
+    quantities: list[QuantityOut]
+    unit_groups: list[list[str]] = Field(description="groups of interconvertible units")
+
+
+class ProjectOut(BaseModel):
+    id: str
+    name: str
+    methodology: str = Field(description="methodology id and version")
+
+
+class PlanVersionOut(BaseModel):
+    version: int
+    sha256: str
+    loaded_at: IsoDateTime
+
+
+class PlanOut(BaseModel):
+    version: int
+    sha256: str
+    plan: JsonObject = Field(description="the monitoring plan (mrv.core.plans.schema)")
+    versions: list[PlanVersionOut]
+
+
+# --- entries and photos -----------------------------------------------------------------
+
+
+class EntryOut(BaseModel):
+    """An entry at its current revision."""
+
+    id: UUID
+    project: str
+    type: str = Field(description="the entry type (see the request's type)")
+    revision: int
+    body: JsonObject
+    author: str
+    recorded_at: IsoDateTime
+    gps: Gps | None
+    status: str
+    body_sha256: str
+
+    @classmethod
+    def of(cls, entry: StoredEntry) -> "EntryOut":
+        return cls(
+            id=entry.id,
+            project=entry.project_id,
+            type=entry.type,
+            revision=entry.revision,
+            body=body_json(entry.body),
+            author=entry.author,
+            recorded_at=entry.recorded_at,
+            gps=entry.gps,
+            status=entry.status,
+            body_sha256=entry.body_sha256,
+        )
+
+
+class RevisionOut(BaseModel):
+    revision: int
+    body: JsonObject
+    reason: str | None = Field(description="why it was edited; null for the first revision")
+    author: str
+    recorded_at: IsoDateTime
+
+    @classmethod
+    def of(cls, r: StoredRevision) -> "RevisionOut":
+        return cls(
+            revision=r.revision,
+            body=body_json(r.body),
+            reason=r.reason,
+            author=r.author,
+            recorded_at=r.recorded_at,
+        )
+
+
+class EntryWithHistory(EntryOut):
+    history: list[RevisionOut] = Field(description="every revision, the first one first")
+
+    @classmethod
+    def of_revisions(cls, entry: StoredEntry, history: list[RevisionOut]) -> "EntryWithHistory":
+        return cls.model_validate({**dict(EntryOut.of(entry)), "history": history})
+
+
+class EntryPage(BaseModel):
+    entries: list[EntryOut]
+    next_cursor: str | None = Field(description="pass back as cursor for the next page")
+
+
+class PhotoOut(BaseModel):
+    sha256: str
+    media_type: str
+    size_bytes: int
+    width: int
+    height: int
+    uploaded_by: str
+    uploaded_at: IsoDateTime
+
+    @classmethod
+    def of(cls, photo: StoredPhoto) -> "PhotoOut":
+        info = photo.info
+        return cls(
+            sha256=info.sha256,
+            media_type=info.media_type,
+            size_bytes=info.size_bytes,
+            width=info.width,
+            height=info.height,
+            uploaded_by=photo.uploaded_by,
+            uploaded_at=photo.uploaded_at,
+        )
+
+
+# --- periods and devices ----------------------------------------------------------------
+
+
+class PeriodOut(BaseModel):
+    number: int
+    start: date
+    end: date = Field(description="the last day (inclusive)")
+
+    @classmethod
+    def of(cls, period: PeriodRow) -> "PeriodOut":
+        return cls(number=period.number, start=period.start, end=period.end)
+
+
+class DeviceOut(BaseModel):
+    id: str
+    site: str
+    type: str
+    serial: str
+    quantities: list[str]
+    status: str = Field(description="active or retired")
+    installed: date | None
+    removed: date | None
+    calibration: JsonObject | None = Field(description="the plan's calibration record")
+
+    @classmethod
+    def of(cls, row: Device) -> "DeviceOut":
+        return cls(
+            id=row.id,
+            site=row.site_id,
+            type=row.type,
+            serial=row.serial,
+            quantities=row.quantities,
+            status=row.status,
+            installed=row.record.get("installed"),
+            removed=row.record.get("removed"),
+            calibration=row.record.get("calibration"),
+        )
+
+
+class CalibrationOut(BaseModel):
+    date: date
+    result: CalibrationResult
+    error_pct: float = Field(description="signed: positive means the device over-reads")
+    certificate: str | None
+    source: str = Field(description='"plan", or "entry:<id>" for a certificate entry')
+
+    @classmethod
+    def of(cls, r: CalibrationRecord) -> "CalibrationOut":
+        return cls(
+            date=r.date,
+            result=r.result,
+            error_pct=r.error_pct,
+            certificate=r.certificate,
+            source=r.source,
+        )
+
+
+class Calibrations(BaseModel):
+    device: str
+    interval_months: int | None
+    next_due: date | None
+    calibrations: list[CalibrationOut] = Field(description="in date order")
+
+
+# --- quarantine, events, audit ----------------------------------------------------------
+
+
+class QuarantineOut(BaseModel):
+    id: int
+    received_at: IsoDateTime
+    topic: str
+    device: str | None
+    reason: str
+    field: str | None = Field(description="the field at fault in the message")
+    detail: str
+    status: str = Field(description="open, released or resolved")
+
+    @classmethod
+    def of(cls, q: QuarantineEntry) -> "QuarantineOut":
+        return cls(
+            id=q.id,
+            received_at=q.received_at,
+            topic=q.topic,
+            device=q.device_id,
+            reason=q.reason,
+            field=q.field,
+            detail=q.detail,
+            status=q.status,
+        )
+
+
+class ReleaseOutcomeOut(BaseModel):
+    id: int
+    released: bool
+    message: str
+
+
+class Released(BaseModel):
+    released: int
+    kept: int
+    outcomes: list[ReleaseOutcomeOut]
+
+
+class EventOut(BaseModel):
+    time_ms: int
+    device: str
+    quantity: str
+    kind: str = Field(description="reset, rollover, conflict or arrival_gap")
+    detail: JsonObject
+
+    @classmethod
+    def of(cls, e: Event) -> "EventOut":
+        return cls(
+            time_ms=e.time_ms, device=e.device_id, quantity=e.quantity, kind=e.kind, detail=e.detail
+        )
+
+
+class EntryChange(BaseModel):
+    id: str
+    revision: int
+    message: str
+
+    @classmethod
+    def of(cls, b: EntryBreak) -> "EntryChange":
+        return cls(id=b.entry_id, revision=b.revision, message=b.message)
+
+
+class AuditVerdict(BaseModel):
+    intact: bool = Field(description="the chain, every entry and every photo verify")
+    length: int
+    broken_at: int | None = Field(description="the first link that does not verify")
+    reason: str | None
+    entries_checked: int
+    entries_changed: list[EntryChange]
+    photos_changed: list[str] = Field(description="photos whose bytes changed, by SHA-256")
+
+    @classmethod
+    def of(
+        cls, chain: ChainVerdict, checked: int, breaks: list[EntryBreak], photos: list[str]
+    ) -> "AuditVerdict":
+        return cls(
+            intact=chain.intact and not breaks and not photos,
+            length=chain.length,
+            broken_at=chain.broken_at,
+            reason=chain.reason,
+            entries_checked=checked,
+            entries_changed=[EntryChange.of(b) for b in breaks],
+            photos_changed=photos,
+        )
+
+
+# --- readings ---------------------------------------------------------------------------
+
+#: The columns of a reading, in the order of the JSON objects and the CSV export.
+READING_FIELDS = ("time_ms", "device", "quantity", "seq", "value", "kind", "raw_value", "raw_unit")
+
+
+class ReadingOut(BaseModel):
+    time_ms: int
+    device: str
+    quantity: str
+    seq: int
+    value: float = Field(description="in the quantity's canonical unit")
+    kind: str
+    raw_value: float = Field(description="as the device sent it")
+    raw_unit: str
+
+    @classmethod
+    def of(cls, r: ReadingRow) -> "ReadingOut":
+        return cls(
+            time_ms=r.time_ms,
+            device=r.device,
+            quantity=r.quantity,
+            seq=r.seq,
+            value=r.value,
+            kind=r.kind,
+            raw_value=r.raw_value,
+            raw_unit=r.raw_unit,
+        )
+
+
+class ReadingsPage(BaseModel):
+    readings: list[ReadingOut]
+    next_cursor: str | None = Field(description="pass back as cursor for the next page")
