@@ -55,11 +55,6 @@ def allowed(importer: str, imported: str) -> bool:
     return LAYERS[b] < LAYERS[a]
 
 
-def package_of(module: str, root: Path) -> str:
-    path = root.joinpath(*module.split("."))
-    return module if (path / "__init__.py").exists() else module.rsplit(".", 1)[0]
-
-
 def strongly_connected(edges: dict[str, set[str]], nodes: Iterable[str]) -> list[list[str]]:
     """Tarjan's algorithm, iteratively: the groups of nodes that reach each other."""
     index: dict[str, int] = {}
@@ -112,17 +107,42 @@ def import_figures(root: Path) -> None:
     print(f"imports against the layers: {len(forbidden)}")
     for a, b in forbidden:
         print(f"  {a} -> {b}")
-    edges: dict[str, set[str]] = defaultdict(set)
-    for a in graph.modules:
-        for b in graph.find_modules_directly_imported_by(a):
-            pa, pb = package_of(a, root), package_of(b, root)
-            if pa != pb:
-                edges[pa].add(pb)
-    packages = {package_of(m, root) for m in graph.modules}
-    cycles = [g for g in strongly_connected(edges, packages) if len(g) > 1]
+    cycles = sibling_cycles(graph)
     print(f"package cycles: {len(cycles)}")
-    for members in cycles:
-        print("  " + " <-> ".join(members))
+    for parent, members in cycles:
+        print(f"  in {parent}: " + " <-> ".join(members))
+
+
+def sibling_cycles(graph: grimp.ImportGraph) -> list[tuple[str, list[str]]]:
+    """Cycles among the children of each package (its modules and its subpackages, each
+    subpackage taken whole), and among the top-level packages: import-linter's
+    acyclic-siblings rule, applied at every depth."""
+    children: dict[str, set[str]] = defaultdict(set)
+    for module in graph.modules:
+        parts = module.split(".")
+        for depth in range(len(parts)):
+            children[".".join(parts[:depth])].add(".".join(parts[: depth + 1]))
+    found: list[tuple[str, list[str]]] = []
+    for parent, kids in sorted(children.items()):
+        if len(kids) < 2:
+            continue
+        depth = len(parent.split(".")) if parent else 0
+
+        def child(module: str, depth: int = depth) -> str:
+            return ".".join(module.split(".")[: depth + 1])
+
+        edges: dict[str, set[str]] = defaultdict(set)
+        for a in graph.modules:
+            if a not in kids and not any(a.startswith(k + ".") for k in kids):
+                continue
+            for b in graph.find_modules_directly_imported_by(a):
+                ca, cb = child(a), child(b)
+                if ca != cb and ca in kids and cb in kids:
+                    edges[ca].add(cb)
+        for members in strongly_connected(edges, kids):
+            if len(members) > 1:
+                found.append((parent or "(top level)", members))
+    return found
 
 
 def _is_any(node: ast.AST) -> bool:
