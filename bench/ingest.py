@@ -57,8 +57,8 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench.common import code_version, cpu_model, percentile, verdict  # noqa: E402
-from mrv.core.config import Settings  # noqa: E402
-from mrv.core.wire import READINGS_FILTER, readings_topic  # noqa: E402
+from core.config import Settings  # noqa: E402
+from core.wire import READINGS_FILTER, readings_topic  # noqa: E402
 from mrv.demo.broker import MosquittoBroker, free_port  # noqa: E402
 
 out = Console(width=max(Console().width, 132))  # a piped run would wrap at 80 columns
@@ -373,7 +373,7 @@ class NaiveConsumer:
     def __init__(self, path: Path) -> None:
         import pint
 
-        from mrv.core.quantities import CATALOGUE
+        from core.quantities import CATALOGUE
 
         self.ureg: Any = pint.UnitRegistry()
         self.canonical = {name: spec.canonical_unit for name, spec in CATALOGUE.items()}
@@ -505,8 +505,8 @@ def _log_time(line: str) -> float | None:
 
 def prepare_home(home: Path, bench_plan: Path) -> None:
     """A fresh MRV_HOME with the solar plan and the bench plan registered."""
-    from mrv.persistence.engine import Database
-    from mrv.persistence.repo import load_plan
+    from persistence.engine import Database
+    from persistence.repo import load_plan
     from verification.plan_check import load_plan_file
 
     home.mkdir(parents=True, exist_ok=True)

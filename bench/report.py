@@ -388,12 +388,12 @@ def check_plan() -> str:
 
 def generate(ds: Dataset) -> dict[str, Any]:
     """Write the plan into a fresh relational DB and the readings into a fresh store."""
-    from mrv.core.quantities import CATALOGUE
-    from mrv.core.times import day_start_ms
-    from mrv.persistence.engine import Database
-    from mrv.persistence.repo import load_plan
-    from mrv.persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
-    from mrv.persistence.stores.timeseries import ReadingRow
+    from core.quantities import CATALOGUE
+    from core.times import day_start_ms
+    from persistence.engine import Database
+    from persistence.repo import load_plan
+    from persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
+    from persistence.stores.timeseries import ReadingRow
     from verification.plan_check import validate_plan_text
 
     began = time.perf_counter()
@@ -502,7 +502,7 @@ def peak_rss_kb() -> int:
 
 def _bounds(ds: Dataset) -> tuple[int, int]:
     """The time range load_inputs reads (the period and its margin)."""
-    from mrv.core.times import day_start_ms
+    from core.times import day_start_ms
     from verification.inputs import MARGIN
 
     return day_start_ms(ds.start - MARGIN), day_start_ms(ds.end + MARGIN)
@@ -564,8 +564,8 @@ SCANS = {
 
 def run_report(ds: Dataset) -> dict[str, Any]:
     """The production path, timed: load_inputs, build_report, to_json."""
-    from mrv.persistence.engine import Database
-    from mrv.persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
+    from persistence.engine import Database
+    from persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
     from verification.engine import build_report
     from verification.loading import load_inputs
 
@@ -618,8 +618,8 @@ def run_profile(ds: Dataset, top: int) -> str:
     import io
     import pstats
 
-    from mrv.persistence.engine import Database
-    from mrv.persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
+    from persistence.engine import Database
+    from persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
     from verification.engine import build_report
     from verification.loading import load_inputs
 

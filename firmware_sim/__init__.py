@@ -9,7 +9,7 @@ as real firmware would.
 - ``buffer``: the device's flash (SQLite): messages kept until the gateway acks them.
 - ``publisher``: the MQTT client (birth/last will, acks); ``runner``: the simulation loop.
 
-It is a device: it knows the wire contract (``mrv.core``: wire schema, units, quantities,
+It is a device: it knows the wire contract (``core``: wire schema, units, quantities,
 the plan's schema) and nothing else of ours, never the gateway or the verifier
 (import-linter keeps it so). Where a test needs the expected answer, the test computes it.
 """

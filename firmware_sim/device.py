@@ -20,6 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from core import quantities
+from core.plans.schema import Device
+from core.quantities import Kind
+from core.units import Affine, UnitError
+from core.wire import Reading, ReadingMessage, ack_topic, encode, readings_topic, status_topic
 from firmware_sim import physics
 from firmware_sim.faults import FaultConfig, FaultInjector, MessageFaults
 from firmware_sim.model import SiteModel
@@ -30,11 +35,6 @@ from firmware_sim.units_out import (
     to_canonical_rule,
     wrong_unit,
 )
-from mrv.core import quantities
-from mrv.core.plans.schema import Device
-from mrv.core.quantities import Kind
-from mrv.core.units import Affine, UnitError
-from mrv.core.wire import Reading, ReadingMessage, ack_topic, encode, readings_topic, status_topic
 
 DEFAULT_REGISTER_MAX = 1e9
 MAX_CATCH_UP_S = 400 * 86_400.0  # integrate at most this much time between two runs

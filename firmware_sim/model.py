@@ -4,7 +4,7 @@ A site is modelled once (its chillers, its landfill gas system, its sun) so that
 devices at a site see the same plant: the chiller meters add up to what the grid meter
 sees, and the flare thermocouple cools down when the gas flow meter reads zero.
 
-Values are in the quantity's canonical unit (mrv.core.quantities). For a cumulative quantity
+Values are in the quantity's canonical unit (core.quantities). For a cumulative quantity
 the value is its *rate* per hour (kWh/h = kW, Nm³/h), which the device integrates.
 
 Simulator hints read from a device's ``nameplate`` (all floats):
@@ -24,10 +24,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from core.plans.schema import Device, MonitoringPlan, Site
+from core.units import NORMAL_PRESSURE_KPA, ReferenceConditions
 from firmware_sim import physics
 from firmware_sim.noise import centred, stable_seed
-from mrv.core.plans.schema import Device, MonitoringPlan, Site
-from mrv.core.units import NORMAL_PRESSURE_KPA, ReferenceConditions
 
 Signal = Callable[[float], float]
 

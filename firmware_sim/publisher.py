@@ -22,8 +22,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
-from mrv.core.config import MqttEndpoint
-from mrv.core.wire import TOPIC_ROOT, AckMessage, TopicError, parse_topic
+from core.config import MqttEndpoint
+from core.wire import TOPIC_ROOT, AckMessage, TopicError, parse_topic
 
 log = logging.getLogger(__name__)
 

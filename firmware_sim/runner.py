@@ -25,15 +25,15 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from core.config import MqttEndpoint
+from core.plans.schema import MonitoringPlan
+from core.wire import MAX_PAYLOAD_BYTES, ReadingMessage, StatusMessage, encode
 from firmware_sim.buffer import MessageBuffer
 from firmware_sim.device import SimDevice
 from firmware_sim.faults import FaultConfig
 from firmware_sim.model import site_models
 from firmware_sim.noise import stable_seed
 from firmware_sim.publisher import Publisher
-from mrv.core.config import MqttEndpoint
-from mrv.core.plans.schema import MonitoringPlan
-from mrv.core.wire import MAX_PAYLOAD_BYTES, ReadingMessage, StatusMessage, encode
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ dimension (SPEC section 4). A device's ``nameplate`` flags choose odd but valid 
 
 from __future__ import annotations
 
-from mrv.core import quantities
-from mrv.core.plans.schema import Device
-from mrv.core.units import Affine, ReferenceConditions, UnitError, conversion
+from core import quantities
+from core.plans.schema import Device
+from core.units import Affine, ReferenceConditions, UnitError, conversion
 
 _DEFAULT_UNITS: dict[str, str] = {
     "energy_export": "kWh",

@@ -15,10 +15,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mrv.core import quantities
-from mrv.core.times import to_ms
-from mrv.core.units import Affine, UnitError, conversion
-from mrv.core.wire import (
+from core import quantities
+from core.times import to_ms
+from core.units import Affine, UnitError, conversion
+from core.wire import (
     MAX_PAYLOAD_BYTES,
     SEQ_MAX,
     DecodeError,
@@ -31,8 +31,8 @@ from mrv.core.wire import (
     parse_topic,
     validate_item,
 )
-from mrv.persistence.repo import DeviceInfo, QuarantineItem, StatusItem
-from mrv.persistence.stores.timeseries import ReadingRow
+from persistence.repo import DeviceInfo, QuarantineItem, StatusItem
+from persistence.stores.timeseries import ReadingRow
 
 
 @dataclass(slots=True)

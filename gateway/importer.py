@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from core.times import now_ms as wall_ms
+from core.wire import readings_topic
 from gateway.decode import Inbound
 from gateway.processor import BatchProcessor, BatchResult
-from mrv.core.times import now_ms as wall_ms
-from mrv.core.wire import readings_topic
 
 REQUIRED = ("time", "site", "device", "seq", "quantity")
 

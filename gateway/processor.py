@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import DBAPIError
 
+from core.registers import find_decreases
+from core.times import now_ms
 from gateway.decode import Candidate, Decoded, Decoder, Inbound
-from mrv.core.registers import find_decreases
-from mrv.core.times import now_ms
-from mrv.persistence.engine import Database
-from mrv.persistence.repo import (
+from persistence.engine import Database
+from persistence.repo import (
     DeviceInfo,
     EventItem,
     QuarantineItem,
@@ -33,7 +33,7 @@ from mrv.persistence.repo import (
     load_registry,
     record_outcome,
 )
-from mrv.persistence.stores.timeseries import (
+from persistence.stores.timeseries import (
     Identity,
     ReadingRow,
     StoreUnavailable,

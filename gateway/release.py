@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from core.times import to_ms
 from gateway.decode import Inbound
 from gateway.processor import BatchProcessor
-from mrv.core.times import to_ms
-from mrv.persistence import audit
-from mrv.persistence.models import QuarantineEntry
+from persistence import audit
+from persistence.models import QuarantineEntry
 
 
 @dataclass(frozen=True)

@@ -28,16 +28,16 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from core.config import Settings
+from core.times import now_ms
+from core.wire import READINGS_FILTER, STATUS_FILTER, AckMessage, ack_topic, shared_filter
 from gateway.decode import Inbound
 from gateway.metrics import GatewayMetrics
 from gateway.processor import BatchProcessor, BatchResult, Unavailable
 from gateway.spool import Spool
-from mrv.core.config import Settings
-from mrv.core.times import now_ms
-from mrv.core.wire import READINGS_FILTER, STATUS_FILTER, AckMessage, ack_topic, shared_filter
-from mrv.persistence.engine import Database
-from mrv.persistence.repo import QuarantineItem, record_outcome
-from mrv.persistence.stores import open_timeseries
+from persistence.engine import Database
+from persistence.repo import QuarantineItem, record_outcome
+from persistence.stores import open_timeseries
 
 log = logging.getLogger("mrv.gateway")
 

@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from mrv.core.wire import TOPIC_ROOT, ack_topic, readings_topic, status_topic
+from core.wire import TOPIC_ROOT, ack_topic, readings_topic, status_topic
 
 PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes
 CREDENTIALS_FILE = "device-credentials.csv"

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import grimp
 
-PACKAGES = ("mrv", "gateway", "verification", "firmware_sim", "mobile_app")
+PACKAGES = ("core", "persistence", "gateway", "verification", "firmware_sim", "mobile_app", "mrv")
 LAYERS = {  # prefix: rank (higher may import lower)
-    "mrv.core": 0,
-    "mrv.persistence": 1,
+    "core": 0,
+    "persistence": 1,
     "gateway": 2,
     "verification": 2,
     "firmware_sim": 2,
@@ -49,7 +49,7 @@ def allowed(importer: str, imported: str) -> bool:
     if a == b:
         return True
     if a in ON_CORE_ONLY:
-        return b == "mrv.core"
+        return b == "core"
     if a in APPS and b in APPS:
         return False
     return LAYERS[b] < LAYERS[a]

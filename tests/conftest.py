@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from core.config import Settings
 from devtools.pgserver import PostgresMissing, PostgresServer
-from mrv.core.config import Settings
 from mrv.demo.broker import MosquittoBroker
-from mrv.persistence.engine import Database
-from mrv.persistence.repo import load_plan
+from persistence.engine import Database
+from persistence.repo import load_plan
 from tests.support.paths import SOLAR_PLAN
 from tests.support.services import Publisher, RunningGateway, db_counter
 from verification.plan_check import load_plan_file

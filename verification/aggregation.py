@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mrv.core.registers import is_rollover, wrapped_increment
+from core.registers import is_rollover, wrapped_increment
 
 
 @dataclass(frozen=True)

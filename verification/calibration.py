@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal, Protocol
 
-from mrv.core.times import add_months
+from core.times import add_months
 
 #: Which way a parameter moves emission reductions: a parameter that raises reference
 #: emissions is corrected down, one that raises project emissions is corrected up.

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from mrv.core.times import format_ms
+from core.times import format_ms
 from verification import __version__
 from verification.inputs import ReportInputs
 from verification.methodologies import methodology

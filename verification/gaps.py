@@ -39,7 +39,7 @@ import yaml
 from numpy.typing import ArrayLike
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mrv.core.times import HOUR_MS
+from core.times import HOUR_MS
 from verification.calibration import Effect
 
 RULES_DIR = Path(__file__).resolve().parent / "data" / "gap-rules"

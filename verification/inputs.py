@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from mrv.core.plans.schema import MonitoringPlan
-from mrv.core.times import day_start_ms
-from mrv.persistence.stores.timeseries import SeriesArrays
+from core.plans.schema import MonitoringPlan
+from core.times import day_start_ms
+from persistence.stores.timeseries import SeriesArrays
 from verification.calibration import CalibrationEvidence
 
 #: Data loaded beyond each end of the period. A gap that starts inside the period is

@@ -14,12 +14,12 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mrv.core.entries import FuelInvoice, MeterReading, WeighbridgeTicket, canonical_value
-from mrv.core.plans.schema import MonitoringPlan
-from mrv.core.times import day_start_ms, to_ms
-from mrv.persistence.models import Event, Project
-from mrv.persistence.records import calibration_records, entries_for, list_periods, stored_plan
-from mrv.persistence.stores.timeseries import SeriesArrays, TimeSeriesStore
+from core.entries import FuelInvoice, MeterReading, WeighbridgeTicket, canonical_value
+from core.plans.schema import MonitoringPlan
+from core.times import day_start_ms, to_ms
+from persistence.models import Event, Project
+from persistence.records import calibration_records, entries_for, list_periods, stored_plan
+from persistence.stores.timeseries import SeriesArrays, TimeSeriesStore
 from verification import __version__
 from verification.gaps import gap_rules_sha256
 from verification.inputs import (

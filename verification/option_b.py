@@ -8,11 +8,11 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from mrv.core import quantities
-from mrv.core.plans.schema import MonitoringPoint
-from mrv.core.times import day_start_ms
-from mrv.core.units import conversion
-from mrv.persistence.stores.timeseries import SeriesArrays
+from core import quantities
+from core.plans.schema import MonitoringPoint
+from core.times import day_start_ms
+from core.units import conversion
+from persistence.stores.timeseries import SeriesArrays
 from verification import aggregation as agg
 from verification.inputs import Invoice, ManualRead, Ticket
 from verification.model import PointValue, Resolved

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mrv.core.plans import validate as plan_validate
-from mrv.core.plans.schema import MonitoringPlan
-from mrv.core.plans.validate import PlanCheck, PlanProblem
-from mrv.core.units import UnitError, conversion
+from core.plans import validate as plan_validate
+from core.plans.schema import MonitoringPlan
+from core.plans.validate import PlanCheck, PlanProblem
+from core.units import UnitError, conversion
 from verification.methodologies import registry
 from verification.parameters import load_table
 

@@ -9,12 +9,12 @@ from datetime import date, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
-from mrv.core import quantities
-from mrv.core.plans.schema import Device, MonitoringPoint
-from mrv.core.quantities import Kind
-from mrv.core.times import HOUR_MS, day_start_ms
-from mrv.core.units import UnitError, conversion
-from mrv.persistence.stores.timeseries import SeriesArrays
+from core import quantities
+from core.plans.schema import Device, MonitoringPoint
+from core.quantities import Kind
+from core.times import HOUR_MS, day_start_ms
+from core.units import UnitError, conversion
+from persistence.stores.timeseries import SeriesArrays
 from verification.aggregation import BoundaryRule
 from verification.calibration import CalibrationWindow, calibration_windows
 from verification.inputs import Invoice

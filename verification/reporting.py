@@ -12,10 +12,10 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
-from mrv.core.quantities import CATALOGUE
-from mrv.core.units import UnitError, conversion
-from mrv.persistence import audit
-from mrv.persistence.stores.timeseries import TimeSeriesStore
+from core.quantities import CATALOGUE
+from core.units import UnitError, conversion
+from persistence import audit
+from persistence.stores.timeseries import TimeSeriesStore
 from verification.engine import build_report
 from verification.inputs import ReportInputs
 from verification.loading import load_inputs

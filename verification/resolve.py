@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from mrv.core import quantities
-from mrv.core.plans.schema import Device, MonitoringPoint
-from mrv.core.quantities import Kind
-from mrv.core.times import HOUR_MS
-from mrv.core.units import conversion
-from mrv.persistence.stores.timeseries import SeriesArrays
+from core import quantities
+from core.plans.schema import Device, MonitoringPoint
+from core.quantities import Kind
+from core.times import HOUR_MS
+from core.units import conversion
+from persistence.stores.timeseries import SeriesArrays
 from verification import aggregation as agg
 from verification.gaps import Substitution, load_gap_rules, substitute_gap
 from verification.inputs import ReportInputs

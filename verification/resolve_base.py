@@ -10,9 +10,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from mrv.core.plans.schema import Device, MonitoringPlan, MonitoringPoint, Parameter
-from mrv.core.times import HOUR_MS, format_ms
-from mrv.core.units import UnitError, conversion
+from core.plans.schema import Device, MonitoringPlan, MonitoringPoint, Parameter
+from core.times import HOUR_MS, format_ms
+from core.units import UnitError, conversion
 from verification.calibration import Effect
 from verification.gaps import GapRuleSet, load_gap_rules
 from verification.inputs import MARGIN, ReportInputs

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from mrv.core import quantities
-from mrv.core.plans.schema import Device
-from mrv.core.quantities import Kind
-from mrv.core.times import HOUR_MS
-from mrv.core.units import UnitError, conversion
-from mrv.persistence.stores.timeseries import SeriesArrays
+from core import quantities
+from core.plans.schema import Device
+from core.quantities import Kind
+from core.times import HOUR_MS
+from core.units import UnitError, conversion
+from persistence.stores.timeseries import SeriesArrays
 from verification import aggregation as agg
 
 

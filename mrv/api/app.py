@@ -9,11 +9,11 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import Counter
 from starlette.middleware.base import RequestResponseEndpoint
 
+from core.config import Settings
 from mrv.api import errors
 from mrv.api.deps import ApiState
 from mrv.api.limits import BodyLimit
 from mrv.api.routers import ROUTERS
-from mrv.core.config import Settings
 
 REQUESTS = Counter("mrv_api_requests_total", "API requests", ["route", "status"])
 

@@ -18,14 +18,14 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from core.config import Settings
 from mrv.api.errors import refuse
 from mrv.api.tokens import TokenInfo, check_token
-from mrv.core.config import Settings
-from mrv.persistence import audit
-from mrv.persistence.engine import Database
-from mrv.persistence.models import Project
-from mrv.persistence.stores import open_timeseries
-from mrv.persistence.stores.timeseries import TimeSeriesStore
+from persistence import audit
+from persistence.engine import Database
+from persistence.models import Project
+from persistence.stores import open_timeseries
+from persistence.stores.timeseries import TimeSeriesStore
 
 # A report is CPU-bound Python: more of them at once in one process only pass the GIL to
 # and fro (bench/api.py: one worker served 18 reports/s with one in flight, 9 with eight,

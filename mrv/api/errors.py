@@ -21,8 +21,8 @@ from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mrv.core.errors import Problem, problems_from
-from mrv.persistence.records import Conflict, EntryRejected, NotFound, RecordError
+from core.errors import Problem, problems_from
+from persistence.records import Conflict, EntryRejected, NotFound, RecordError
 
 
 class ProblemOut(BaseModel):

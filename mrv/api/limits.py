@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.photos import MAX_PHOTO_BYTES
 from mrv.api.errors import ApiError, ErrorBody
-from mrv.core.photos import MAX_PHOTO_BYTES
 
 MAX_BODY_BYTES = 1_000_000  # an entry is a few kB
 PHOTO_PATH = re.compile(r"^/v1/projects/[^/]+/photos/?$")

@@ -20,20 +20,20 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from core.entries import CalibrationResult, Gps, PhotoHash, body_json
+from core.photos import MAX_PHOTOS_PER_ENTRY
 from mrv.api.tokens import Role
-from mrv.core.entries import CalibrationResult, Gps, PhotoHash, body_json
-from mrv.core.photos import MAX_PHOTOS_PER_ENTRY
-from mrv.persistence.audit import ChainVerdict
-from mrv.persistence.models import Device, Event, QuarantineEntry
-from mrv.persistence.photos import StoredPhoto
-from mrv.persistence.records import (
+from persistence.audit import ChainVerdict
+from persistence.models import Device, Event, QuarantineEntry
+from persistence.photos import StoredPhoto
+from persistence.records import (
     CalibrationRecord,
     EntryBreak,
     PeriodRow,
     StoredEntry,
     StoredRevision,
 )
-from mrv.persistence.stores.timeseries import ReadingRow
+from persistence.stores.timeseries import ReadingRow
 
 
 def _isoformat(moment: datetime) -> str:
@@ -160,7 +160,7 @@ class PlanVersionOut(BaseModel):
 class PlanOut(BaseModel):
     version: int
     sha256: str
-    plan: JsonObject = Field(description="the monitoring plan (mrv.core.plans.schema)")
+    plan: JsonObject = Field(description="the monitoring plan (core.plans.schema)")
     versions: list[PlanVersionOut]
 
 

@@ -12,8 +12,8 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mrv.persistence import audit
-from mrv.persistence.models import ApiToken, Project
+from persistence import audit
+from persistence.models import ApiToken, Project
 
 Role = Literal["field", "verifier", "operator", "admin"]
 ROLES: tuple[Role, ...] = ("field", "verifier", "operator", "admin")

@@ -14,10 +14,10 @@ import typer
 from rich.console import Console
 from sqlalchemy.orm import Session
 
-from mrv.core.config import Settings, load_settings
-from mrv.core.logs import configure
-from mrv.core.times import to_ms
-from mrv.persistence.engine import Database
+from core.config import Settings, load_settings
+from core.logs import configure
+from core.times import to_ms
+from persistence.engine import Database
 
 console = Console()
 err = Console(stderr=True)

@@ -15,6 +15,10 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
+from core import quantities
+from core.config import Settings
+from core.plans.validate import PlanError
+from core.times import format_ms, from_ms
 from firmware_sim.faults import FaultConfig
 from firmware_sim.runner import SimulationResult, run_simulation
 from gateway.importer import ImportError_, import_csv
@@ -24,13 +28,9 @@ from gateway.service import Gateway, GatewayOptions
 from mrv.broker_auth import DeviceEntry, write_auth_files
 from mrv.cli import common
 from mrv.cli.common import HomeOption, console, err
-from mrv.core import quantities
-from mrv.core.config import Settings
-from mrv.core.plans.validate import PlanError
-from mrv.core.times import format_ms, from_ms
-from mrv.persistence.engine import Database
-from mrv.persistence.models import Device, DeviceStatus, Event, QuarantineEntry
-from mrv.persistence.stores import open_timeseries
+from persistence.engine import Database
+from persistence.models import Device, DeviceStatus, Event, QuarantineEntry
+from persistence.stores import open_timeseries
 from verification.plan_check import load_plan_file
 
 readings_app = typer.Typer(help="Stored readings: export and import.", no_args_is_help=True)

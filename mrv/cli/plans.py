@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
+from core.plans.validate import PlanError
 from mrv.cli import common
 from mrv.cli.common import HomeOption, console, err
-from mrv.core.plans.validate import PlanError
-from mrv.persistence.engine import Database
-from mrv.persistence.repo import load_plan
+from persistence.engine import Database
+from persistence.repo import load_plan
 from verification.plan_check import load_plan_file, validate_plan_text
 
 plan_app = typer.Typer(help="Monitoring plans: validate and load.", no_args_is_help=True)

@@ -12,9 +12,7 @@ import yaml
 from pydantic import ValidationError
 from rich.table import Table
 
-from mrv.cli import common
-from mrv.cli.common import FormatOption, HomeOption, ProjectOption, console, err
-from mrv.core.entries import (
+from core.entries import (
     ENTRY_TYPES,
     CalibrationCertificate,
     EntryBody,
@@ -24,8 +22,10 @@ from mrv.core.entries import (
     SiteVisitChecklist,
     WeighbridgeTicket,
 )
-from mrv.core.errors import problems_from
-from mrv.persistence.records import (
+from core.errors import problems_from
+from mrv.cli import common
+from mrv.cli.common import FormatOption, HomeOption, ProjectOption, console, err
+from persistence.records import (
     EntryRejected,
     RecordError,
     add_entry,

@@ -11,8 +11,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mrv.cli import common
 from mrv.cli.common import HomeOption, err
-from mrv.persistence.records import RecordError
-from mrv.persistence.stores import open_timeseries
+from persistence.records import RecordError
+from persistence.stores import open_timeseries
 from verification.render.formats import BINARY, FORMATS
 from verification.reporting import issue_report
 

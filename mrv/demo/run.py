@@ -25,15 +25,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.config import MqttEndpoint, Settings
+from core.plans.schema import MonitoringPlan
 from firmware_sim.faults import FaultConfig
 from firmware_sim.runner import SimProgress, SimulationResult, run_simulation
-from mrv.core.config import MqttEndpoint, Settings
-from mrv.core.plans.schema import MonitoringPlan
 from mrv.demo.broker import MosquittoBroker, free_port, wait_for_port
-from mrv.persistence.engine import Database
-from mrv.persistence.repo import load_plan, quarantine_counts
-from mrv.persistence.stores import open_timeseries
-from mrv.persistence.stores.timeseries import TimeSeriesStore
+from persistence.engine import Database
+from persistence.repo import load_plan, quarantine_counts
+from persistence.stores import open_timeseries
+from persistence.stores.timeseries import TimeSeriesStore
 from verification.plan_check import load_plan_file
 from verification.reporting import issue_report
 

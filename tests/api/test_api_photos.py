@@ -12,7 +12,7 @@ import httpx
 from PIL import Image
 from sqlalchemy import text
 
-from mrv.core.photos import MAX_PHOTO_BYTES
+from core.photos import MAX_PHOTO_BYTES
 from tests.support.api import ENTRY, behind_the_api, token
 
 PROJECT = "th-solar-rooftops"

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from core.config import Settings
+from core.photos import MEDIA_TYPES as PHOTO_TYPES
 from mrv.api.app import create_app
-from mrv.core.config import Settings
-from mrv.core.photos import MEDIA_TYPES as PHOTO_TYPES
 from tests.support.api import ENTRY, token
 from verification.render import formats
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from core.catalogue import catalogue
+from core.entries import EntryIn, validate_against_plan
 from mobile_app.forms import ENTRY_TYPES, FormContext, check, check_gps, defaults, refresh_choices
-from mrv.core.catalogue import catalogue
-from mrv.core.entries import EntryIn, validate_against_plan
 from tests.support.paths import SOLAR_PLAN
 from verification.plan_check import load_plan_file
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.paths import ROOT
 
-PACKAGES = ("mrv", "gateway", "verification", "firmware_sim", "mobile_app")
+PACKAGES = ("core", "persistence", "gateway", "verification", "firmware_sim", "mobile_app", "mrv")
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 
@@ -58,14 +58,17 @@ TOP_LEVEL = "\nimport {target}  # noqa\n"
 
 BAD_IMPORTS = [
     # (module that gains the import, what it imports, how, the contract that breaks)
-    ("mrv/core/units.py", "mrv.persistence.audit", FUNCTION_LEVEL, "Layers"),
-    ("mrv/persistence/records.py", "verification.engine", FUNCTION_LEVEL, "Layers"),
-    ("mrv/core/wire.py", "mrv.api.app", TOP_LEVEL, "Layers"),
+    ("core/units.py", "persistence.audit", FUNCTION_LEVEL, "Layers"),
+    ("persistence/records.py", "verification.engine", FUNCTION_LEVEL, "Layers"),
+    ("core/wire.py", "mrv.api.app", TOP_LEVEL, "Layers"),
+    ("persistence/audit.py", "mrv.cli", FUNCTION_LEVEL, "Layers"),
+    ("mrv/api/deps.py", "mrv.cli.common", FUNCTION_LEVEL, "Inside the edge"),
+    ("gateway/service.py", "firmware_sim.device", FUNCTION_LEVEL, "Layers"),
     ("gateway/decode.py", "verification.gaps", TOP_LEVEL, "Layers"),
     ("verification/aggregation.py", "gateway.processor", FUNCTION_LEVEL, "Layers"),
-    ("firmware_sim/device.py", "mrv.persistence.models", FUNCTION_LEVEL, "simulated devices"),
+    ("firmware_sim/device.py", "persistence.models", FUNCTION_LEVEL, "simulated devices"),
     ("mobile_app/client.py", "mrv.api.tokens", FUNCTION_LEVEL, "field app"),
-    ("mrv/core/times.py", "mrv.core.registers", TOP_LEVEL, "No import cycles"),
+    ("core/times.py", "core.registers", TOP_LEVEL, "No import cycles"),
 ]
 
 
@@ -74,8 +77,8 @@ def test_a_bad_import_breaks_a_contract(
     tree: Path, module: str, target: str, how: str, contract: str
 ) -> None:
     if contract == "No import cycles":  # registers must import times for a cycle
-        registers = tree / "mrv/core/registers.py"
-        registers.write_text(registers.read_text() + TOP_LEVEL.format(target="mrv.core.times"))
+        registers = tree / "core/registers.py"
+        registers.write_text(registers.read_text() + TOP_LEVEL.format(target="core.times"))
     path = tree / module
     path.write_text(path.read_text() + how.format(target=target))
     result = lint(tree)

@@ -11,12 +11,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
+from core.config import Settings
+from core.wire import readings_topic
 from mrv.broker_auth import device_username, mosquitto_hash
 from mrv.cli import app
-from mrv.core.config import Settings
-from mrv.core.wire import readings_topic
 from mrv.demo.broker import MosquittoBroker
-from mrv.persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
+from persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
 from tests.support.paths import SOLAR_PLAN
 from tests.support.services import RunningGateway, wait_until
 

@@ -94,8 +94,8 @@ def test_report_in_every_format(home: Path, tmp_path: Path) -> None:
     again = tmp_path / "again.pdf"
     run("report", *period, "--format", "pdf", "--out", str(again), home=home)
     assert again.read_bytes() == outputs["pdf"]
-    from mrv.persistence.engine import Database
-    from mrv.persistence.models import AuditEntry
+    from persistence.engine import Database
+    from persistence.models import AuditEntry
 
     db = Database(f"sqlite:///{home / 'mrv.sqlite'}")
     with db.session() as s:

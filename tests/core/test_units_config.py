@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from core import quantities
+from core.config import MqttEndpoint, Settings
+from core.units import ReferenceConditions, UnitError, conversion, to_canonical
 from gateway.decode import Decoded, Decoder, Inbound
-from mrv.core import quantities
-from mrv.core.config import MqttEndpoint, Settings
-from mrv.core.units import ReferenceConditions, UnitError, conversion, to_canonical
-from mrv.persistence.repo import DeviceInfo
+from persistence.repo import DeviceInfo
 
 
 @pytest.mark.parametrize(
@@ -115,8 +115,8 @@ def test_settings_from_file_and_environment(tmp_path: Path, monkeypatch):
 
 
 def test_the_catalogue_offers_units_that_convert_for_every_quantity() -> None:
-    from mrv.core.catalogue import FIELD_UNITS, catalogue
-    from mrv.core.units import conversion
+    from core.catalogue import FIELD_UNITS, catalogue
+    from core.units import conversion
 
     data = catalogue()
     for q in data["quantities"]:

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from core.wire import readings_topic
 from gateway.decode import Inbound
 from gateway.processor import BatchProcessor
-from mrv.core.wire import readings_topic
-from mrv.persistence.engine import Database
-from mrv.persistence.repo import load_plan
-from mrv.persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
+from persistence.engine import Database
+from persistence.repo import load_plan
+from persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
 from tests.support.paths import TEST_PLAN
 from verification.plan_check import load_plan_file
 

@@ -26,12 +26,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import func, select
 
-from mrv.core.config import Settings
-from mrv.core.wire import readings_topic
+from core.config import Settings
+from core.wire import readings_topic
 from mrv.demo.broker import free_port
-from mrv.persistence.engine import Database
-from mrv.persistence.models import QuarantineEntry
-from mrv.persistence.repo import load_plan
+from persistence.engine import Database
+from persistence.models import QuarantineEntry
+from persistence.repo import load_plan
 from tests.support.paths import SOLAR_PLAN
 from tests.support.services import wait_until
 from verification.plan_check import load_plan_file

@@ -11,12 +11,12 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
-from mrv.core.config import Settings
-from mrv.core.wire import AckMessage, ack_topic, readings_topic
-from mrv.persistence.engine import Database
-from mrv.persistence.models import Event, QuarantineEntry
-from mrv.persistence.repo import load_plan
-from mrv.persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
+from core.config import Settings
+from core.wire import AckMessage, ack_topic, readings_topic
+from persistence.engine import Database
+from persistence.models import Event, QuarantineEntry
+from persistence.repo import load_plan
+from persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
 from tests.support.paths import TEST_PLAN
 from tests.support.services import Publisher, wait_until
 from verification.plan_check import load_plan_file, validate_plan_text
@@ -339,8 +339,8 @@ def test_epoch_seconds_time(env):
 
 
 def test_device_status_is_recorded_newest_first(env, broker):
-    from mrv.core.wire import status_topic
-    from mrv.persistence.models import DeviceStatus
+    from core.wire import status_topic
+    from persistence.models import DeviceStatus
 
     _, gw, pub, store, db = env
     topic = status_topic(P, "s1", "em1")

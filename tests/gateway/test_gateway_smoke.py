@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from mrv.core.config import Settings
-from mrv.core.wire import readings_topic
-from mrv.persistence.engine import Database
-from mrv.persistence.repo import load_plan, quarantine_counts
-from mrv.persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
+from core.config import Settings
+from core.wire import readings_topic
+from persistence.engine import Database
+from persistence.repo import load_plan, quarantine_counts
+from persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
 from tests.support.paths import SOLAR_PLAN
 from tests.support.services import wait_until
 from verification.plan_check import load_plan_file

@@ -7,11 +7,11 @@ import urllib.request
 
 from sqlalchemy import select
 
-from mrv.core.wire import readings_topic
+from core.wire import readings_topic
 from mrv.demo.broker import free_port
-from mrv.persistence.engine import Database
-from mrv.persistence.models import Event
-from mrv.persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
+from persistence.engine import Database
+from persistence.models import Event
+from persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
 from tests.support.services import wait_until
 
 P = "th-solar-rooftops"

@@ -19,20 +19,20 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from mrv.cli import app
-from mrv.core.entries import (
+from core.entries import (
     CalibrationCertificate,
     EntryIn,
     MeterReading,
     canonical_value,
     validate_against_plan,
 )
-from mrv.core.errors import problems_from
-from mrv.core.plans.schema import MonitoringPlan
-from mrv.persistence import audit
-from mrv.persistence.engine import Database
-from mrv.persistence.models import AuditEntry, Base, Entry, EntryRevision
-from mrv.persistence.records import (
+from core.errors import problems_from
+from core.plans.schema import MonitoringPlan
+from mrv.cli import app
+from persistence import audit
+from persistence.engine import Database
+from persistence.models import AuditEntry, Base, Entry, EntryRevision
+from persistence.records import (
     CalibrationRecord,
     Conflict,
     EntryRejected,
@@ -47,7 +47,7 @@ from mrv.persistence.records import (
     get_entry,
     list_periods,
 )
-from mrv.persistence.repo import load_plan
+from persistence.repo import load_plan
 from tests.support.paths import PLANS, SOLAR_PLAN
 from verification.plan_check import load_plan_file, validate_plan_text
 

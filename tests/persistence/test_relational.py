@@ -7,10 +7,10 @@ import threading
 
 from sqlalchemy import select, text
 
-from mrv.persistence import audit
-from mrv.persistence.engine import Database
-from mrv.persistence.models import AuditEntry, Device, Event, QuarantineEntry
-from mrv.persistence.repo import EventItem, QuarantineItem, load_plan, load_registry, record_outcome
+from persistence import audit
+from persistence.engine import Database
+from persistence.models import AuditEntry, Device, Event, QuarantineEntry
+from persistence.repo import EventItem, QuarantineItem, load_plan, load_registry, record_outcome
 from tests.support.paths import SOLAR_PLAN
 from verification.plan_check import load_plan_file
 

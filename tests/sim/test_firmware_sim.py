@@ -17,18 +17,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from firmware_sim import physics
-from firmware_sim.buffer import MessageBuffer
-from firmware_sim.device import SimDevice
-from firmware_sim.faults import NO_FAULTS, FaultConfig
-from firmware_sim.model import site_models
-from firmware_sim.runner import SimulationResult, run_simulation
-from firmware_sim.units_out import to_canonical_rule, wrong_unit
-from mrv.core import quantities
-from mrv.core.config import MqttEndpoint
-from mrv.core.plans.schema import MonitoringPlan
-from mrv.core.units import UnitError
-from mrv.core.wire import (
+from core import quantities
+from core.config import MqttEndpoint
+from core.plans.schema import MonitoringPlan
+from core.units import UnitError
+from core.wire import (
     AckMessage,
     DecodeError,
     ReadingMessage,
@@ -39,6 +32,13 @@ from mrv.core.wire import (
     seq_ranges,
     validate_item,
 )
+from firmware_sim import physics
+from firmware_sim.buffer import MessageBuffer
+from firmware_sim.device import SimDevice
+from firmware_sim.faults import NO_FAULTS, FaultConfig
+from firmware_sim.model import site_models
+from firmware_sim.runner import SimulationResult, run_simulation
+from firmware_sim.units_out import to_canonical_rule, wrong_unit
 from mrv.demo.broker import MosquittoBroker
 from tests.support.paths import PLANS
 from verification.plan_check import load_plan_file, validate_plan_text
@@ -523,7 +523,7 @@ def test_speed_runs_faster_than_real_time(endpoint, listen, tmp_path: Path) -> N
 
 
 def test_payloads_are_wire_json(endpoint, listen, tmp_path: Path) -> None:
-    """The bytes are exactly what mrv.core.wire.encode gives (compact JSON, Z times)."""
+    """The bytes are exactly what core.wire.encode gives (compact JSON, Z times)."""
     listener = listen()
     result = simulate(endpoint, tmp_path / "state", [small_plan()], days=0.01)
     listener.settle(result.total().publishes)

@@ -15,14 +15,14 @@ from typing import Any
 
 import yaml
 
+from core.entries import EntryIn
+from core.plans.schema import MonitoringPlan
 from gateway.importer import import_csv
 from gateway.processor import BatchProcessor
-from mrv.core.entries import EntryIn
-from mrv.core.plans.schema import MonitoringPlan
-from mrv.persistence.engine import Database
-from mrv.persistence.records import add_entry
-from mrv.persistence.repo import load_plan
-from mrv.persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
+from persistence.engine import Database
+from persistence.records import add_entry
+from persistence.repo import load_plan
+from persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
 from verification.engine import build_report
 from verification.inputs import ReportInputs
 from verification.loading import load_inputs

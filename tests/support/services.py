@@ -9,8 +9,8 @@ from collections.abc import Callable
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from core.config import Settings
 from gateway.service import Gateway, GatewayOptions
-from mrv.core.config import Settings
 from mrv.demo.broker import MosquittoBroker
 
 #: Names of the private PostgreSQL databases made in one test session.

@@ -22,9 +22,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mrv.core.plans.schema import MonitoringPlan
-from mrv.core.times import day_start_ms
-from mrv.persistence.stores.timeseries import SeriesArrays
+from core.plans.schema import MonitoringPlan
+from core.times import day_start_ms
+from persistence.stores.timeseries import SeriesArrays
 from tests.support.paths import SOLAR_PLAN
 from tests.support.reporting import with_blower_meter
 from tests.verification.test_verification_path import CASE_5_PLAN, GAS_PLAN

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from mrv.core.units import to_canonical
+from core.units import to_canonical
 from verification.calibration import conservative_factor
 from verification.methodologies import chiller, methane, solar_pv
 from verification.parameters import load_table

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mrv.core.units import NORMAL_PRESSURE_KPA, NORMAL_TEMPERATURE_K
+from core.units import NORMAL_PRESSURE_KPA, NORMAL_TEMPERATURE_K
 from verification.model import CalcStep, Calculation, Symbol, Values
 from verification.parameters import ParameterTable
 

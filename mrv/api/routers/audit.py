@@ -5,9 +5,9 @@ from fastapi import APIRouter
 from mrv.api.deps import ProjectId, SessionDep
 from mrv.api.errors import PROJECT, errors
 from mrv.api.schemas import AuditVerdict
-from mrv.persistence import audit
-from mrv.persistence.photos import changed_photos
-from mrv.persistence.records import verify_entries
+from persistence import audit
+from persistence.photos import changed_photos
+from persistence.records import verify_entries
 
 router = APIRouter(prefix="/v1/projects/{project}/audit", tags=["audit"])
 

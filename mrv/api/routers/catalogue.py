@@ -4,8 +4,8 @@ from functools import cache
 
 from fastapi import APIRouter
 
+from core.catalogue import catalogue
 from mrv.api.schemas import Catalogue
-from mrv.core.catalogue import catalogue
 
 router = APIRouter(tags=["catalogue"])
 

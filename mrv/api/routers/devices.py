@@ -9,6 +9,9 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.entries import EntryIn
+from core.plans.schema import Device as DeviceIn
+from core.times import add_months
 from mrv.api.deps import ProjectId, SessionDep, actor, operator
 from mrv.api.errors import JSON_BODY, PROJECT, Responses, committed, errors, refuse
 from mrv.api.routers.entries import store_entry
@@ -21,12 +24,9 @@ from mrv.api.schemas import (
     RetireIn,
 )
 from mrv.api.tokens import TokenInfo
-from mrv.core.entries import EntryIn
-from mrv.core.plans.schema import Device as DeviceIn
-from mrv.core.times import add_months
-from mrv.persistence.devices import register_device, retire_device
-from mrv.persistence.models import Device
-from mrv.persistence.records import calibration_records, stored_plan
+from persistence.devices import register_device, retire_device
+from persistence.models import Device
+from persistence.records import calibration_records, stored_plan
 from verification.plan_check import PLAN_CHECKS
 
 router = APIRouter(prefix="/v1/projects/{project}/devices", tags=["devices"])

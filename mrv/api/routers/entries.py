@@ -7,12 +7,12 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
+from core.entries import EntryIn, EntryType
 from mrv.api.deps import ProjectId, SessionDep, Writer
 from mrv.api.errors import JSON_BODY, PROJECT, Responses, committed, errors, record_error, refuse
 from mrv.api.schemas import EntryEdit, EntryOut, EntryPage, EntryWithHistory, RevisionOut
 from mrv.api.tokens import TokenInfo
-from mrv.core.entries import EntryIn, EntryType
-from mrv.persistence.records import (
+from persistence.records import (
     RecordError,
     StoredEntry,
     add_entry,

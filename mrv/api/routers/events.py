@@ -8,7 +8,7 @@ from sqlalchemy import select
 from mrv.api.deps import ProjectId, SessionDep
 from mrv.api.errors import PROJECT, errors
 from mrv.api.schemas import EventOut
-from mrv.persistence.models import Event
+from persistence.models import Event
 
 router = APIRouter(prefix="/v1/projects/{project}/events", tags=["events"])
 

@@ -8,7 +8,7 @@ from mrv.api.deps import ProjectId, SessionDep, actor, operator
 from mrv.api.errors import JSON_BODY, PROJECT, committed, errors
 from mrv.api.schemas import PeriodIn, PeriodOut
 from mrv.api.tokens import TokenInfo
-from mrv.persistence.records import define_period, list_periods
+from persistence.records import define_period, list_periods
 
 router = APIRouter(prefix="/v1/projects/{project}/periods", tags=["periods"])
 

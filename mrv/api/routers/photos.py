@@ -7,11 +7,11 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
+from core.photos import MAX_PHOTO_BYTES, MEDIA_TYPES, SHA256_PATTERN, PhotoRejected
 from mrv.api.deps import ProjectId, SessionDep, Writer, actor
 from mrv.api.errors import PROJECT, Responses, errors, refuse
 from mrv.api.schemas import PhotoOut
-from mrv.core.photos import MAX_PHOTO_BYTES, MEDIA_TYPES, SHA256_PATTERN, PhotoRejected
-from mrv.persistence.photos import add_photo, get_photo, list_photos
+from persistence.photos import add_photo, get_photo, list_photos
 
 router = APIRouter(prefix="/v1/projects/{project}/photos", tags=["photos"])
 RESENT: Responses = {200: {"model": PhotoOut, "description": "Sent before: the stored photo."}}

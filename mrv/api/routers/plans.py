@@ -6,11 +6,11 @@ import yaml
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
+from core.plans.schema import MonitoringPlan
 from mrv.api.deps import ProjectId, SessionDep
 from mrv.api.errors import PROJECT, errors, refuse
 from mrv.api.schemas import PlanOut, PlanVersionOut
-from mrv.core.plans.schema import MonitoringPlan
-from mrv.persistence.models import PlanRevision, Project
+from persistence.models import PlanRevision, Project
 
 router = APIRouter(prefix="/v1/projects/{project}", tags=["plans"])
 

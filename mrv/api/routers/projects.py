@@ -6,7 +6,7 @@ from sqlalchemy import select
 from mrv.api.deps import Caller, SessionDep
 from mrv.api.errors import AUTH, errors
 from mrv.api.schemas import ProjectOut
-from mrv.persistence.models import Project
+from persistence.models import Project
 
 router = APIRouter(tags=["projects"])
 

@@ -11,7 +11,7 @@ from mrv.api.deps import Db, ProjectId, SessionDep, Store, actor, operator
 from mrv.api.errors import JSON_BODY, PROJECT, errors, refuse
 from mrv.api.schemas import QuarantineOut, Released, ReleaseIn, ReleaseOutcomeOut
 from mrv.api.tokens import TokenInfo
-from mrv.persistence.models import QuarantineEntry
+from persistence.models import QuarantineEntry
 
 router = APIRouter(prefix="/v1/projects/{project}/quarantine", tags=["quarantine"])
 

@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
+from core.times import to_ms
 from mrv.api.deps import ProjectId, Store
 from mrv.api.errors import PROJECT, Responses, errors, refuse
 from mrv.api.schemas import READING_FIELDS, ReadingOut, ReadingsPage
-from mrv.core.times import to_ms
-from mrv.persistence.stores.timeseries import ReadingRow
+from persistence.stores.timeseries import ReadingRow
 from verification.render import formats
 
 router = APIRouter(prefix="/v1/projects/{project}/readings", tags=["readings"])

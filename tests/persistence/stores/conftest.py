@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 
-from mrv.persistence.stores.influx_ts import MEASUREMENT, InfluxTimeSeriesStore
-from mrv.persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
-from mrv.persistence.stores.timeseries import ReadingRow, SeriesPoint, TimeSeriesStore
+from persistence.stores.influx_ts import MEASUREMENT, InfluxTimeSeriesStore
+from persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
+from persistence.stores.timeseries import ReadingRow, SeriesPoint, TimeSeriesStore
 
 VM_BINARY = os.environ.get("MRV_VICTORIA_METRICS") or "/usr/bin/victoria-metrics"
 

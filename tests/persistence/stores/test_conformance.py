@@ -16,8 +16,8 @@ import random
 
 import pytest
 
-from mrv.persistence.stores.influx_ts import InfluxTimeSeriesStore
-from mrv.persistence.stores.timeseries import ReadingRow, SeriesPoint, StoreUnavailable
+from persistence.stores.influx_ts import InfluxTimeSeriesStore
+from persistence.stores.timeseries import ReadingRow, SeriesPoint, StoreUnavailable
 from tests.persistence.stores.conftest import Backend, ExportReader, InfluxBackend
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z
@@ -266,7 +266,7 @@ def test_influx_points_carry_the_documented_tags(victoria, tmp_path) -> None:
 
 @pytest.mark.victoria
 def test_influx_ledger_refuses_another_bucket(victoria, tmp_path) -> None:
-    from mrv.persistence.stores.influx_ts import LedgerMismatch
+    from persistence.stores.influx_ts import LedgerMismatch
 
     ledger = tmp_path / "ledger.sqlite"
     InfluxTimeSeriesStore(

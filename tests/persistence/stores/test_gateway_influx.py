@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from mrv.core.config import Settings
-from mrv.core.wire import readings_topic
+from core.config import Settings
+from core.wire import readings_topic
 from tests.persistence.stores.conftest import ExportReader
 from tests.support.paths import SOLAR_PLAN
 from tests.support.services import wait_until

@@ -20,7 +20,7 @@ import pytest
 import urllib3.exceptions
 from influxdb_client.rest import ApiException
 
-from mrv.persistence.stores.influx_ts import (
+from persistence.stores.influx_ts import (
     MAX_TIME_MS,
     MIN_TIME_MS,
     FluxQueryError,
@@ -38,7 +38,7 @@ from mrv.persistence.stores.influx_ts import (
     readings_from_records,
     rfc3339_to_ns,
 )
-from mrv.persistence.stores.timeseries import ReadingRow, SeriesPoint, StoreUnavailable
+from persistence.stores.timeseries import ReadingRow, SeriesPoint, StoreUnavailable
 
 DATA = Path(__file__).parent / "data"
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z

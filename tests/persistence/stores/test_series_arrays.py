@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mrv.persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
-from mrv.persistence.stores.timeseries import series_via_query
+from persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
+from persistence.stores.timeseries import series_via_query
 from tests.persistence.stores.test_conformance import MINUTE, T0, row
 
 

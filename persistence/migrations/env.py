@@ -1,11 +1,11 @@
-"""Alembic environment: migrations run programmatically from mrv.persistence.engine.migrate."""
+"""Alembic environment: migrations run programmatically from persistence.engine.migrate."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from mrv.persistence.engine import make_engine
-from mrv.persistence.models import Base
+from persistence.engine import make_engine
+from persistence.models import Base
 
 config = context.config
 target_metadata = Base.metadata

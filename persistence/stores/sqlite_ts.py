@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mrv.persistence.stores.timeseries import (
+from persistence.stores.timeseries import (
     Identity,
     ReadingRow,
     SeriesArrays,

@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from mrv.core.plans.schema import MonitoringPlan
-from mrv.core.times import day_start_ms, from_ms
-from mrv.core.units import ReferenceConditions
-from mrv.persistence import audit
-from mrv.persistence.models import (
+from core.plans.schema import MonitoringPlan
+from core.times import day_start_ms, from_ms
+from core.units import ReferenceConditions
+from persistence import audit
+from persistence.models import (
     Device,
     DeviceStatus,
     Event,

@@ -10,10 +10,10 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from mrv.core import quantities
-from mrv.core.errors import field_path, message_of
-from mrv.core.plans.schema import Device, MonitoringPlan, Parameter
-from mrv.core.units import UnitError, conversion, parse_unit
+from core import quantities
+from core.errors import field_path, message_of
+from core.plans.schema import Device, MonitoringPlan, Parameter
+from core.units import UnitError, conversion, parse_unit
 
 Path_ = tuple[str | int, ...]
 

@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mrv.core.units import ReferenceConditions
-from mrv.core.wire import ID_PATTERN
+from core.units import ReferenceConditions
+from core.wire import ID_PATTERN
 
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 

@@ -21,9 +21,9 @@ from pydantic import (
     model_validator,
 )
 
-from mrv.core.errors import first_problem
-from mrv.core.quantities import Kind
-from mrv.core.times import format_time
+from core.errors import first_problem
+from core.quantities import Kind
+from core.times import format_time
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 ID_RE = re.compile(ID_PATTERN)

@@ -8,7 +8,7 @@ measurement per quantity would need a regex over measurement names, and the quan
 is a low-cardinality tag anyway. Per point:
 
 * tags (indexed, low cardinality): ``project``, ``site``, ``device``, ``quantity``,
-  ``kind`` and ``unit`` (the quantity's canonical unit from :mod:`mrv.core.quantities`).
+  ``kind`` and ``unit`` (the quantity's canonical unit from :mod:`core.quantities`).
 * fields: ``value`` (canonical, float), ``raw_value`` (float), ``raw_unit`` (string),
   ``seq`` (int), ``interval_s`` (float; omitted when there is none), ``historical``
   (bool) and ``received_ms`` (int).
@@ -97,10 +97,10 @@ from influxdb_client.client.exceptions import InfluxDBError
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
-from mrv.core import quantities
-from mrv.core.config import Settings
-from mrv.persistence.stores.sqlite_ts import lookup_identities
-from mrv.persistence.stores.timeseries import (
+from core import quantities
+from core.config import Settings
+from persistence.stores.sqlite_ts import lookup_identities
+from persistence.stores.timeseries import (
     Identity,
     ReadingRow,
     SeriesArrays,

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mrv.core.photos import PhotoInfo, inspect_photo
-from mrv.persistence import audit
-from mrv.persistence.models import Photo, PhotoBlob
+from core.photos import PhotoInfo, inspect_photo
+from persistence import audit
+from persistence.models import Photo, PhotoBlob
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from mrv.persistence.models import AuditEntry, AuditHead
+from persistence.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
 

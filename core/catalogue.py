@@ -11,8 +11,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from mrv.core import quantities
-from mrv.core.units import UnitError, conversion
+from core import quantities
+from core.units import UnitError, conversion
 
 #: Units offered in pickers, in the spelling people write on forms, commonest first.
 FIELD_UNITS: tuple[str, ...] = (

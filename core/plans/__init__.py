@@ -1,7 +1,7 @@
 """Monitoring plans: the JCM Monitoring Plan Sheet as a declarative YAML file."""
 
-from mrv.core.plans.schema import Device, MonitoringPlan, Parameter, Site
-from mrv.core.plans.validate import PlanProblem, load_plan_file, validate_plan_text
+from core.plans.schema import Device, MonitoringPlan, Parameter, Site
+from core.plans.validate import PlanProblem, load_plan_file, validate_plan_text
 
 __all__ = [
     "Device",

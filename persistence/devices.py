@@ -16,11 +16,11 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
-from mrv.core.errors import Problem
-from mrv.core.plans.schema import Device, MonitoringPlan
-from mrv.core.plans.validate import PlanCheck, validate_plan_text
-from mrv.persistence import audit
-from mrv.persistence.records import (
+from core.errors import Problem
+from core.plans.schema import Device, MonitoringPlan
+from core.plans.validate import PlanCheck, validate_plan_text
+from persistence import audit
+from persistence.records import (
     Conflict,
     EntryRejected,
     NotFound,
@@ -28,7 +28,7 @@ from mrv.persistence.records import (
     serialise,
     stored_plan,
 )
-from mrv.persistence.repo import load_plan
+from persistence.repo import load_plan
 
 MAX_REASON = 2000
 

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from mrv.core.entries import (
+from core.entries import (
     CalibrationCertificate,
     CalibrationResult,
     EntryBody,
@@ -31,10 +31,10 @@ from mrv.core.entries import (
     validate_against_plan,
     validate_body,
 )
-from mrv.core.errors import Problem, field_path, problems_from
-from mrv.core.plans.schema import MonitoringPlan
-from mrv.persistence import audit
-from mrv.persistence.models import (
+from core.errors import Problem, field_path, problems_from
+from core.plans.schema import MonitoringPlan
+from persistence import audit
+from persistence.models import (
     AuditEntry,
     AuditHead,
     Entry,
@@ -42,7 +42,7 @@ from mrv.persistence.models import (
     MonitoringPeriod,
     Project,
 )
-from mrv.persistence.photos import missing_photos
+from persistence.photos import missing_photos
 
 MAX_REASON = 2000
 MAX_AUTHOR = 128

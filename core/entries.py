@@ -32,12 +32,12 @@ from pydantic import (
     field_validator,
 )
 
-from mrv.core import quantities
-from mrv.core.errors import Problem
-from mrv.core.photos import MAX_PHOTOS_PER_ENTRY, SHA256_PATTERN
-from mrv.core.plans.schema import Device, MonitoringPlan
-from mrv.core.units import Affine, UnitError, conversion
-from mrv.core.wire import ID_PATTERN
+from core import quantities
+from core.errors import Problem
+from core.photos import MAX_PHOTOS_PER_ENTRY, SHA256_PATTERN
+from core.plans.schema import Device, MonitoringPlan
+from core.units import Affine, UnitError, conversion
+from core.wire import ID_PATTERN
 
 EntryType = Literal[
     "meter_reading",

@@ -1,11 +1,11 @@
-"""Stores: the time-series store (SQLite or InfluxDB) and the relational store (mrv.persistence)."""
+"""Stores: the time-series store (SQLite or InfluxDB) and the relational store (persistence)."""
 
 from __future__ import annotations
 
-from mrv.core.config import Settings
-from mrv.persistence.stores.influx_ts import InfluxTimeSeriesStore
-from mrv.persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
-from mrv.persistence.stores.timeseries import TimeSeriesStore
+from core.config import Settings
+from persistence.stores.influx_ts import InfluxTimeSeriesStore
+from persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
+from persistence.stores.timeseries import TimeSeriesStore
 
 
 def open_timeseries(settings: Settings) -> TimeSeriesStore:

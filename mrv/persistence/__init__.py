@@ -1,1 +1,0 @@
-"""The relational store: projects, plans, devices, quarantine, events, audit chain."""
