@@ -171,27 +171,7 @@ class _Run:
         self.windows: list[tuple[float, float]] = []  # per device: [first, end) true time
         self.keys: set[tuple[str, str]] = set()
         for plan in plans:
-            project = plan.project.id
-            counts = self.result.projects.setdefault(project, ProjectCounts())
-            models = site_models(plan, seed)
-            for device in plan.devices:
-                if (project, device.id) in self.keys or device.site not in models:
-                    continue
-                begin_s = max(self.start_s, _midnight_s(device.installed))
-                stop_s = min(self.end_s, _midnight_s(device.removed, default=math.inf))
-                sim = SimDevice(
-                    project,
-                    device,
-                    models[device.site],
-                    seed=seed,
-                    faults=faults,
-                    state=self.buffer.load_state(project, device.id),
-                )
-                counts.rollovers += sim.catch_up(begin_s)
-                counts.devices += 1
-                self.keys.add((project, device.id))
-                self.devices.append(sim)
-                self.windows.append((sim.first_time(begin_s), stop_s))
+            self._add_devices(plan, seed, faults)
 
         # Pacing: sim time t is due at wall0 + (t - anchor) / speed; earlier instants
         # (the backfilled past) are published at once.
@@ -209,6 +189,31 @@ class _Run:
         client_id = f"mrv-sim-{os.getpid()}-{stable_seed(seed, time.time_ns()) % 1_000_000:06d}"
         self.acks: list[tuple[str, str, list[tuple[int, int]]]] = []
         self.publisher = Publisher(endpoint, client_id, on_ack=self._on_ack, window=PUBLISH_WINDOW)
+
+    def _add_devices(self, plan: MonitoringPlan, seed: int, faults: FaultConfig) -> None:
+        """A simulated device for each of the plan's devices on a modelled site (each
+        (project, device) once), caught up to its first instant in the run."""
+        project = plan.project.id
+        counts = self.result.projects.setdefault(project, ProjectCounts())
+        models = site_models(plan, seed)
+        for device in plan.devices:
+            if (project, device.id) in self.keys or device.site not in models:
+                continue
+            begin_s = max(self.start_s, _midnight_s(device.installed))
+            stop_s = min(self.end_s, _midnight_s(device.removed, default=math.inf))
+            sim = SimDevice(
+                project,
+                device,
+                models[device.site],
+                seed=seed,
+                faults=faults,
+                state=self.buffer.load_state(project, device.id),
+            )
+            counts.rollovers += sim.catch_up(begin_s)
+            counts.devices += 1
+            self.keys.add((project, device.id))
+            self.devices.append(sim)
+            self.windows.append((sim.first_time(begin_s), stop_s))
 
     # ------------------------------------------------------------------ main
     def execute(self, *, wait_for_acks: bool, ack_timeout_s: float) -> SimulationResult:

@@ -467,6 +467,22 @@ def edit_entry(
     problems += _photo_problems(session, row.project_id, typed)
     if problems:
         raise EntryRejected(problems)
+    when = (recorded_at or now or datetime.now(UTC)).astimezone(UTC)
+    _add_revision(session, row, data, sha, reason=reason, author=author, recorded_at=when)
+    return _stored(row)
+
+
+def _add_revision(
+    session: Session,
+    row: Entry,
+    data: dict[str, Any],
+    sha: str,
+    *,
+    reason: str,
+    author: str,
+    recorded_at: datetime,
+) -> None:
+    """Make ``data`` the entry's next revision, keeping the one before; audited."""
     previous = row.body_sha256
     row.revision += 1
     row.body = data
@@ -478,7 +494,7 @@ def edit_entry(
             body=data,
             reason=reason,
             author=author,
-            recorded_at=(recorded_at or now or datetime.now(UTC)).astimezone(UTC),
+            recorded_at=recorded_at,
         )
     )
     session.flush()
@@ -496,7 +512,6 @@ def edit_entry(
             "reason": reason,
         },
     )
-    return _stored(row)
 
 
 def get_entry(session: Session, entry_id: UUID | str) -> StoredEntry | None:

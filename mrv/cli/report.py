@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -13,8 +14,8 @@ from mrv.cli import common
 from mrv.cli.common import HomeOption, err
 from persistence.records import RecordError
 from persistence.stores import open_timeseries
-from verification.render.formats import BINARY, FORMATS
-from verification.reporting import issue_report
+from verification.render.formats import BINARY, FORMATS, Format
+from verification.reporting import Issued, issue_report
 
 
 def report(
@@ -37,22 +38,44 @@ def report(
         raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--format")
     if format in BINARY and out is None and sys.stdout.isatty():
         raise typer.BadParameter(f"{format} is binary: give --out FILE", param_hint="--out")
+    issued = _issue(project, first, last, format, home, quiet)
+    if out is None:
+        sys.stdout.buffer.write(issued.content)
+        sys.stdout.flush()
+    else:
+        out.write_bytes(issued.content)
+        r = issued.report
+        err.print(
+            f"{out}: {r.project.id} {r.period.start}..{r.period.end} "
+            f"ER {r.emission_reductions_tco2.value:g} tCO2 "
+            f"(unrounded {r.emission_reductions_tco2.unrounded:.3f}); "
+            f"inputs {r.inputs_sha256[:12]}"
+        )
+
+
+def _progress(quiet: bool) -> Progress:
+    """A bar on stderr that the report's steps move along; gone when it ends."""
+    return Progress(
+        TextColumn("{task.description:<40}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=quiet,
+    )
+
+
+def _issue(
+    project: str, first: date, last: date, format: Format, home: Path | None, quiet: bool
+) -> Issued:
+    """The report, computed from the stores and recorded as issued; a user's mistake (an
+    unknown project, a period the plan does not allow) ends the command with exit 2."""
     store = open_timeseries(common.settings(home))
     try:
-        with (
-            common.session(home) as session,
-            Progress(
-                TextColumn("{task.description:<40}"),
-                BarColumn(),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-                disable=quiet,
-            ) as bar,
-        ):
+        with common.session(home) as session, _progress(quiet) as bar:
             task = bar.add_task("report", total=1.0)
             try:
-                issued = issue_report(
+                return issue_report(
                     session,
                     store,
                     project,
@@ -69,15 +92,3 @@ def report(
                 raise typer.Exit(2) from None
     finally:
         store.close()
-    if out is None:
-        sys.stdout.buffer.write(issued.content)
-        sys.stdout.flush()
-    else:
-        out.write_bytes(issued.content)
-        r = issued.report
-        err.print(
-            f"{out}: {r.project.id} {r.period.start}..{r.period.end} "
-            f"ER {r.emission_reductions_tco2.value:g} tCO2 "
-            f"(unrounded {r.emission_reductions_tco2.unrounded:.3f}); "
-            f"inputs {r.inputs_sha256[:12]}"
-        )
