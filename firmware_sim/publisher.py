@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -76,8 +75,8 @@ class Publisher:
     def _on_connect(
         self,
         client: mqtt.Client,
-        userdata: Any,
-        flags: Any,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
@@ -94,8 +93,8 @@ class Publisher:
     def _on_disconnect(
         self,
         client: mqtt.Client,
-        userdata: Any,
-        flags: Any,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
@@ -106,7 +105,7 @@ class Publisher:
     def _on_publish(
         self,
         client: mqtt.Client,
-        userdata: Any,
+        userdata: object,
         mid: int,
         reason: ReasonCode,
         properties: Properties,
@@ -116,14 +115,14 @@ class Publisher:
     def _on_subscribe(
         self,
         client: mqtt.Client,
-        userdata: Any,
+        userdata: object,
         mid: int,
         reasons: list[ReasonCode],
         properties: Properties,
     ) -> None:
         self._subscribed = True
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         try:
             project, _site, device, kind = parse_topic(message.topic)
             if kind != "ack":
