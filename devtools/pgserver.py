@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psycopg
+
 from mrv.demo.broker import free_port, wait_for_port
 
 INSTALL_HINT = "PostgreSQL is not installed. On Debian/Ubuntu: sudo apt-get install -y postgresql"
@@ -137,8 +139,6 @@ class PostgresServer:
         self.process = None
 
     def create_database(self, name: str) -> str:
-        import psycopg
-
         with psycopg.connect(
             f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
         ) as conn:

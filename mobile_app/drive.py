@@ -34,9 +34,9 @@ class Driver:
         await asyncio.sleep(seconds)
 
     async def find(self, test_id: str, timeout_s: float = 15.0) -> Any:
-        from kivy.core.window import Window
+        from kivy.core.window import Window  # kivy: imported once the window is configured
 
-        from mobile_app.app import find
+        from mobile_app.app import find  # kivy: imported once the window is configured
 
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -58,7 +58,7 @@ class Driver:
     async def tap(self, test_id: str) -> None:
         """Touch the widget's centre: the touch goes through the window's hit-testing
         like a finger's, so a widget covered or off screen is not pressed."""
-        from kivy.tests.common import UnitTestTouch
+        from kivy.tests.common import UnitTestTouch  # kivy: imported once the window is configured
 
         widget = await self.find(test_id)
         await self.scroll_to(widget)
@@ -72,7 +72,7 @@ class Driver:
     async def double_tap(self, test_id: str) -> None:
         """Two quick touches at one place, both handled before the next frame: what a
         finger's double tap does on a busy tablet."""
-        from kivy.tests.common import UnitTestTouch
+        from kivy.tests.common import UnitTestTouch  # kivy: imported once the window is configured
 
         widget = await self.find(test_id)
         await self.scroll_to(widget)
@@ -84,7 +84,7 @@ class Driver:
         await self.frame()
 
     async def scroll_to(self, widget: Any) -> None:
-        from kivy.uix.scrollview import ScrollView
+        from kivy.uix.scrollview import ScrollView  # kivy: imported once the window is configured
 
         parent = widget.parent
         while parent is not None and not isinstance(parent, ScrollView):
@@ -104,7 +104,7 @@ class Driver:
 
     async def choose(self, test_id: str, label: str) -> None:
         """Open a spinner and touch the option with this label."""
-        from kivy.tests.common import UnitTestTouch
+        from kivy.tests.common import UnitTestTouch  # kivy: imported once the window is configured
 
         spinner = await self.find(test_id)
         await self.tap(test_id)
@@ -140,7 +140,7 @@ class Driver:
         raise TimeoutError(f"{test_id!r} shows {text!r}, not {contains!r}")
 
     async def screenshot(self, name: str) -> None:
-        from kivy.core.window import Window
+        from kivy.core.window import Window  # kivy: imported once the window is configured
 
         if self.args.screenshots is None:
             return
@@ -179,7 +179,7 @@ async def meter_reading(d: Driver, value: str, device: str = "pv-a-meter") -> No
 
 
 def _device_labels(d: Driver) -> list[str]:
-    from mobile_app.app import find
+    from mobile_app.app import find  # kivy: imported once the window is configured
 
     return list(find(d.app.root, "field:device").values)
 
@@ -290,11 +290,11 @@ def main(argv: list[str] | None = None) -> int:
         Path(os.environ["KIVY_HOME"]).mkdir(parents=True, exist_ok=True)  # Kivy will not
     args.out.parent.mkdir(parents=True, exist_ok=True)
     width, _, height = args.size.partition("x")
-    from kivy.config import Config
+    from kivy.config import Config  # kivy: imported once the window is configured
 
     Config.set("graphics", "width", width)
     Config.set("graphics", "height", height)
-    from mobile_app.app import FieldApp
+    from mobile_app.app import FieldApp  # kivy: imported once the window is configured
 
     app = FieldApp(home=args.home)
     driver = Driver(app, args)

@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", default="800x1280", help="window size on a desktop (WxH)")
     args = parser.parse_args(argv)
     os.environ.setdefault("KIVY_NO_ARGS", "1")  # the arguments above are ours, not Kivy's
+    # Kivy reads its settings when first imported: only after KIVY_NO_ARGS is set.
     from kivy.config import Config
     from kivy.utils import platform
 
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
         Config.set("graphics", "width", width)
         Config.set("graphics", "height", height)
         home = home or default_home()
-    from mobile_app.app import FieldApp
+    from mobile_app.app import FieldApp  # opens the window: after the Config above
 
     FieldApp(home=home).run()
 
