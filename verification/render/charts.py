@@ -13,8 +13,9 @@ year of minute data draws in well under a second and looks the same as the full 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import matplotlib as mpl
 import matplotlib.dates as mdates
@@ -31,7 +32,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.transforms import offset_copy
 
-from verification.render import ChartSeries, fmt_num, parse_utc
+from verification.render import ChartSeries
+from verification.render.text import fmt_num
 from verification.report_model import Correction, Gap, Report
 
 #: Drawing buckets across the chart's width: about one per device pixel of a 10 in chart
@@ -168,6 +170,30 @@ def series_corrections(report: Report, series: ChartSeries) -> list[Correction]:
         if c.monitoring_point == series.monitoring_point
         or (c.monitoring_point is None and c.symbol == series.symbol)
     ]
+
+
+def ordered_series(report: Report, series: Mapping[str, ChartSeries]) -> list[ChartSeries]:
+    """The series in a fixed order, whatever order the mapping was built in: first in the
+    order their (point, symbol) appears in the parameter table, then by mapping key."""
+    position: dict[tuple[str | None, str], int] = {}
+    for i, row in enumerate(report.parameters):
+        position.setdefault((row.monitoring_point, row.symbol), i)
+    last = len(report.parameters)
+
+    def key(item: tuple[str, ChartSeries]) -> tuple[int, str]:
+        name, s = item
+        return (position.get((s.monitoring_point, s.symbol), last), name)
+
+    return [s for _, s in sorted(series.items(), key=key)]
+
+
+def parse_utc(text: str) -> datetime:
+    """An ISO 8601 instant from the report as a naive UTC datetime (naive input is taken
+    as UTC, as the report writes every instant in UTC)."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
 
 
 def _date(text: str) -> float:

@@ -1,0 +1,28 @@
+"""Text for people, the same in every format: numbers and the monitoring period."""
+
+from __future__ import annotations
+
+import math
+
+from verification.report_model import Report
+
+
+def fmt_num(value: float | None, decimals: int = 6) -> str:
+    """A number for people: thousands separators, at most ``decimals`` decimals, trailing
+    zeros dropped (``100.25``, ``48,797.16``, ``0.533``); ``None`` becomes an em dash."""
+    if value is None:
+        return "—"
+    if not math.isfinite(value):
+        return str(value)
+    text = f"{value:,.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    # -0.0000001 would otherwise show as "-0".
+    return "0" if text in ("-0", "") else text
+
+
+def period_label(report: Report) -> str:
+    """The monitoring period as the MRS writes it: inclusive dates, plus its number."""
+    p = report.period
+    label = f"{p.start.isoformat()} – {p.end.isoformat()}"
+    return label if p.number is None else f"{label} (No. {p.number})"
