@@ -246,20 +246,9 @@ def chart_caption(report: Report, series: ChartSeries) -> str:
     return f"{gap_text}; {corr_text}"
 
 
-def chart_figure(
-    report: Report,
-    series: ChartSeries,
-    figsize: tuple[float, float] = (10.0, 3.6),
-    title_prefix: str = "",
-    rect: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0),
-) -> Figure:
-    """The chart of one series over the monitoring period, with its gaps (red) and
-    corrections (orange) shaded and a legend, laid out within ``rect`` (figure fraction:
-    left, bottom, width, height). Call inside :func:`mpl_context`."""
-    fig = Figure(figsize=figsize, layout=ConstrainedLayoutEngine(rect=rect))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-
+def _plot(ax: Axes, report: Report, series: ChartSeries) -> Line2D:
+    """The series' line over the monitoring period, on a UTC time axis; returns the
+    line's legend handle."""
     t, v = downsample(series.times_ms, series.values)
     label = f"{series.symbol} [{series.unit}]"
     # Plain date numbers plus xaxis_date(): the chart's x units are explicit, and spans,
@@ -276,38 +265,43 @@ def chart_figure(
     ax.grid(True, linewidth=0.4, alpha=0.4)
     if t.size == 0:
         ax.text(0.5, 0.5, "no readings", transform=ax.transAxes, ha="center", color="grey")
+    return Line2D([], [], color=LINE_COLOR, label=label)
 
-    handles: list[Line2D | Patch] = [Line2D([], [], color=LINE_COLOR, label=label)]
-    gaps = series_gaps(report, series)
-    if gaps:
-        _spans(ax, [(_date(g.start), _date(g.end)) for g in gaps], GAP_COLOR, 0.25)
-        hours = fmt_num(sum(g.hours for g in gaps), 2)
-        gap_label = f"data gap ({len(gaps)}, {hours} h)"
-        handles.append(Patch(color=GAP_COLOR, alpha=0.35, label=gap_label))
-    corrections = series_corrections(report, series)
-    if corrections:
-        spans = [(_date(c.start), _date(c.end)) for c in corrections]
-        _spans(ax, spans, CORRECTION_COLOR, 0.18)
-        handles.append(
-            Patch(color=CORRECTION_COLOR, alpha=0.3, label=f"correction ({len(corrections)})")
+
+def _shade_gaps(ax: Axes, gaps: list[Gap]) -> Patch:
+    """Shade the gaps red; returns their legend handle."""
+    _spans(ax, [(_date(g.start), _date(g.end)) for g in gaps], GAP_COLOR, 0.25)
+    hours = fmt_num(sum(g.hours for g in gaps), 2)
+    return Patch(color=GAP_COLOR, alpha=0.35, label=f"data gap ({len(gaps)}, {hours} h)")
+
+
+def _shade_corrections(ax: Axes, corrections: list[Correction]) -> Patch:
+    """Shade the corrections orange and label the first MAX_LABELS with their ids;
+    returns their legend handle."""
+    spans = [(_date(c.start), _date(c.end)) for c in corrections]
+    _spans(ax, spans, CORRECTION_COLOR, 0.18)
+    handle = Patch(color=CORRECTION_COLOR, alpha=0.3, label=f"correction ({len(corrections)})")
+    for c, (x0, x1) in list(zip(corrections, spans, strict=True))[:MAX_LABELS]:
+        ax.text(
+            (x0 + x1) / 2,
+            0.97,
+            c.id,
+            transform=ax.get_xaxis_transform(),
+            rotation=90,
+            ha="center",
+            va="top",
+            fontsize=7,
+            color="#a04000",
+            clip_on=True,
+            zorder=3,
         )
-        for c, (x0, x1) in list(zip(corrections, spans, strict=True))[:MAX_LABELS]:
-            ax.text(
-                (x0 + x1) / 2,
-                0.97,
-                c.id,
-                transform=ax.get_xaxis_transform(),
-                rotation=90,
-                ha="center",
-                va="top",
-                fontsize=7,
-                color="#a04000",
-                clip_on=True,
-                zorder=3,
-            )
-    # Under the time axis, outside the axes (a legend inside would hide data), at a fixed
-    # distance in points so that it clears the tick labels whatever the chart's height;
-    # constrained layout makes room for it.
+    return handle
+
+
+def _legend(fig: Figure, ax: Axes, handles: list[Line2D | Patch]) -> None:
+    """The legend under the time axis, outside the axes (a legend inside would hide
+    data), at a fixed distance in points so that it clears the tick labels whatever the
+    chart's height; constrained layout makes room for it."""
     ax.legend(
         handles=handles,
         loc="upper center",
@@ -316,6 +310,29 @@ def chart_figure(
         ncols=len(handles),
         frameon=False,
     )
+
+
+def chart_figure(
+    report: Report,
+    series: ChartSeries,
+    figsize: tuple[float, float] = (10.0, 3.6),
+    title_prefix: str = "",
+    rect: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0),
+) -> Figure:
+    """The chart of one series over the monitoring period, with its gaps (red) and
+    corrections (orange) shaded and a legend, laid out within ``rect`` (figure fraction:
+    left, bottom, width, height). Call inside :func:`mpl_context`."""
+    fig = Figure(figsize=figsize, layout=ConstrainedLayoutEngine(rect=rect))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    handles: list[Line2D | Patch] = [_plot(ax, report, series)]
+    gaps = series_gaps(report, series)
+    if gaps:
+        handles.append(_shade_gaps(ax, gaps))
+    corrections = series_corrections(report, series)
+    if corrections:
+        handles.append(_shade_corrections(ax, corrections))
+    _legend(fig, ax, handles)
 
     description = _description(report, series)
     title = f"{title_prefix}{series.monitoring_point}: {series.symbol}"

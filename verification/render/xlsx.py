@@ -165,6 +165,7 @@ def _input_sheet(wb: Workbook, report: Report) -> None:
 
 
 def _calc_sheet(wb: Workbook, report: Report) -> None:
+    """The ``MRS_calc`` sheet: calculation steps, emissions and reductions, allocation."""
     ws = wb.create_sheet("MRS_calc")
     _put(ws, 1, 1, "Monitoring Report Sheet: calculation").font = _TITLE_FONT
     _put(ws, 2, 1, "Monitoring period").font = _LABEL_FONT
@@ -178,8 +179,12 @@ def _calc_sheet(wb: Workbook, report: Report) -> None:
         _data_row(ws, row, values, formats)
         row += 1
     ws.freeze_panes = f"A{header_row + 1}"
+    row = _totals(ws, report, row + 1)
+    _allocation(ws, report, row + 1)
 
-    row += 1
+
+def _totals(ws: Worksheet, report: Report, row: int) -> int:
+    """RE, PE and ER (unrounded and rounded) from ``row`` on; returns the next free row."""
     _put(ws, row, 1, "Emissions and reductions").font = _SECTION_FONT
     row += 1
     er = report.emission_reductions_tco2
@@ -196,8 +201,11 @@ def _calc_sheet(wb: Workbook, report: Report) -> None:
     # The rounded ER is the figure that gets issued: make it stand out.
     for col in range(2, 6):
         ws.cell(row=row - 1, column=col).fill = _TOTAL_FILL
+    return row
 
-    row += 1
+
+def _allocation(ws: Worksheet, report: Report, row: int) -> None:
+    """The credit allocation between the parties from ``row`` on."""
     _put(ws, row, 1, "Credit allocation").font = _SECTION_FONT
     row += 1
     a = report.credit_allocation
