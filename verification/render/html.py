@@ -20,7 +20,15 @@ from html import escape
 from verification.render import ChartSeries
 from verification.render.charts import chart_caption, chart_figure, mpl_context, ordered_series
 from verification.render.tables import CALCULATION, DETAILS, PARAMETERS, ReportTable
-from verification.render.text import fmt_num, period_label
+from verification.render.text import (
+    document_title,
+    fmt_num,
+    methodology_label,
+    period_label,
+    period_utc_label,
+    plan_label,
+    project_label,
+)
 from verification.report_model import Report
 
 _STYLE = """
@@ -105,11 +113,11 @@ def _charts(report: Report, series: Mapping[str, ChartSeries]) -> str:
 def _summary(report: Report) -> str:
     p, m, er = report.project, report.methodology, report.emission_reductions_tco2
     rows: list[tuple[str, str, str]] = [
-        ("Project", f"{p.name} ({p.id})", ""),
+        ("Project", project_label(report), ""),
         ("Host country", p.host_country, ""),
-        ("Methodology", f"{m.id} version {m.version}: {m.title}", ""),
+        ("Methodology", methodology_label(report), ""),
         ("Monitoring period", period_label(report), ""),
-        ("Period (UTC)", f"{report.period.start_utc} to {report.period.end_utc} (end excl.)", ""),
+        ("Period (UTC)", period_utc_label(report, "end excl."), ""),
         ("Reference emissions RE_p", f"{fmt_num(report.reference_emissions_tco2, 3)} tCO2", ""),
         ("Project emissions PE_p", f"{fmt_num(report.project_emissions_tco2, 3)} tCO2", ""),
         ("Emission reductions ER_p (unrounded)", f"{fmt_num(er.unrounded, 3)} tCO2", ""),
@@ -134,7 +142,7 @@ def _summary(report: Report) -> str:
         ]
     rows += [
         ("Gap rules", m.gap_rules, ""),
-        ("Monitoring plan", f"version {p.plan_version}, sha256 {p.plan_sha256}", "hash"),
+        ("Monitoring plan", plan_label(report), "hash"),
         ("Methodology table sha256", m.table_sha256, "hash"),
         ("inputs_sha256", report.inputs_sha256, "hash"),
         ("Software", report.software, ""),
@@ -150,7 +158,7 @@ def _summary(report: Report) -> str:
 
 def render_html(report: Report, series: Mapping[str, ChartSeries]) -> bytes:
     """Render the report as a self-contained HTML page (UTF-8) with inline SVG charts."""
-    title = f"Monitoring report {report.project.id} {period_label(report)}"
+    title = document_title(report)
     body: list[str] = [
         f"<h1>JCM monitoring report: {_e(report.project.name)}</h1>",
         f"<p>{_e(period_label(report))}</p>",

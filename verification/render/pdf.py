@@ -30,7 +30,16 @@ from matplotlib.textpath import TextToPath
 from verification.render import ChartSeries
 from verification.render.charts import chart_figure, mpl_context, ordered_series
 from verification.render.tables import CALCULATION, DETAILS, PARAMETERS, Heading, ReportTable
-from verification.render.text import fmt_num, period_label
+from verification.render.text import (
+    document_title,
+    fmt_num,
+    methodology_label,
+    methodology_version,
+    period_label,
+    period_utc_label,
+    plan_label,
+    project_label,
+)
 from verification.report_model import Report
 
 PAGE = (11.69, 8.27)  # A4 landscape, inches
@@ -282,11 +291,11 @@ def _summary(report: Report, pages: _Pages) -> None:
     pages.new_page()
     pages.title("JCM monitoring report")
     fields = [
-        ("Project", f"{p.name} ({p.id})"),
+        ("Project", project_label(report)),
         ("Host country", p.host_country),
-        ("Methodology", f"{m.id} version {m.version}: {m.title}"),
+        ("Methodology", methodology_label(report)),
         ("Monitoring period", period_label(report)),
-        ("Period (UTC)", f"{report.period.start_utc} to {report.period.end_utc} (end exclusive)"),
+        ("Period (UTC)", period_utc_label(report)),
         ("Reference emissions", _tco2(report.reference_emissions_tco2)),
         ("Project emissions", _tco2(report.project_emissions_tco2)),
         ("Emission reductions", f"{_tco2(er.unrounded)} unrounded"),
@@ -305,7 +314,7 @@ def _summary(report: Report, pages: _Pages) -> None:
         )
     fields += [
         ("Gap rules", m.gap_rules),
-        ("Monitoring plan", f"version {p.plan_version}, sha256 {p.plan_sha256}"),
+        ("Monitoring plan", plan_label(report)),
         ("Methodology table", f"sha256 {m.table_sha256}"),
         ("inputs_sha256", report.inputs_sha256),
         ("Software", report.software),
@@ -323,9 +332,10 @@ def _details(report: Report, pages: _Pages) -> None:
 
 def _frame(fig: Figure, report: Report, page: int, total: int) -> None:
     """Page header and footer."""
-    p = report.project
     lines = _wrap(
-        f"{p.name} ({p.id}): monitoring period {period_label(report)}", _points(RIGHT - LEFT), 7.5
+        f"{project_label(report)}: monitoring period {period_label(report)}",
+        _points(RIGHT - LEFT),
+        7.5,
     )
     # One line only: a very long project name is cut rather than run into the page.
     header = lines[0] + ("…" if len(lines) > 1 else "")
@@ -347,8 +357,8 @@ def render_pdf(report: Report, series: Mapping[str, ChartSeries]) -> bytes:
     charts = ordered_series(report, series)
     buffer = io.BytesIO()
     metadata = {
-        "Title": f"Monitoring report {report.project.id} {period_label(report)}",
-        "Subject": f"{report.methodology.id} version {report.methodology.version}",
+        "Title": document_title(report),
+        "Subject": methodology_version(report),
         "Keywords": f"inputs_sha256={report.inputs_sha256}",
         "Creator": report.software,
         # None drops the clock time matplotlib would write (and SOURCE_DATE_EPOCH).

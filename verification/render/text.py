@@ -26,3 +26,30 @@ def period_label(report: Report) -> str:
     p = report.period
     label = f"{p.start.isoformat()} – {p.end.isoformat()}"
     return label if p.number is None else f"{label} (No. {p.number})"
+
+
+def document_title(report: Report) -> str:
+    """The document's title (PDF and XLSX properties, HTML ``<title>``)."""
+    return f"Monitoring report {report.project.id} {period_label(report)}"
+
+
+def project_label(report: Report) -> str:
+    return f"{report.project.name} ({report.project.id})"
+
+
+def methodology_version(report: Report) -> str:
+    m = report.methodology
+    return f"{m.id} version {m.version}"
+
+
+def methodology_label(report: Report) -> str:
+    return f"{methodology_version(report)}: {report.methodology.title}"
+
+
+def period_utc_label(report: Report, end_note: str = "end exclusive") -> str:
+    """The period's instants in UTC; the end is the first instant after the period."""
+    return f"{report.period.start_utc} to {report.period.end_utc} ({end_note})"
+
+
+def plan_label(report: Report) -> str:
+    return f"version {report.project.plan_version}, sha256 {report.project.plan_sha256}"

@@ -40,7 +40,15 @@ from verification.render.tables import (
     Heading,
     ReportTable,
 )
-from verification.render.text import period_label
+from verification.render.text import (
+    document_title,
+    methodology_label,
+    methodology_version,
+    period_label,
+    period_utc_label,
+    plan_label,
+    project_label,
+)
 from verification.report_model import Report
 
 # Number formats of the totals and the credit allocation; the tables' come with them.
@@ -128,18 +136,18 @@ def _table_sheet(wb: Workbook, table: ReportTable, report: Report) -> Worksheet:
 
 
 def _input_sheet(wb: Workbook, report: Report) -> None:
+    """The ``MRS_input`` sheet: the title block above the MRS input table."""
     ws = wb.active
     assert ws is not None  # a new Workbook always has one sheet
     ws.title = "MRS_input"
-    p, m = report.project, report.methodology
     _put(ws, 1, 1, "Monitoring Report Sheet: input").font = _TITLE_FONT
     block: list[tuple[str, str]] = [
-        ("Project", f"{p.name} ({p.id})"),
-        ("Host country", p.host_country),
-        ("Methodology", f"{m.id} version {m.version}: {m.title}"),
+        ("Project", project_label(report)),
+        ("Host country", report.project.host_country),
+        ("Methodology", methodology_label(report)),
         ("Monitoring period", period_label(report)),
-        ("Period (UTC)", f"{report.period.start_utc} to {report.period.end_utc} (end exclusive)"),
-        ("Monitoring plan", f"version {p.plan_version}, sha256 {p.plan_sha256}"),
+        ("Period (UTC)", period_utc_label(report)),
+        ("Monitoring plan", plan_label(report)),
         ("Report inputs_sha256", report.inputs_sha256),
         ("Software", report.software),
     ]
@@ -272,8 +280,8 @@ def render_xlsx(report: Report) -> bytes:
     props.modified = stamp
     props.creator = report.software
     props.lastModifiedBy = report.software
-    props.title = f"Monitoring report {report.project.id} {period_label(report)}"
-    props.subject = f"{report.methodology.id} version {report.methodology.version}"
+    props.title = document_title(report)
+    props.subject = methodology_version(report)
     props.identifier = report.inputs_sha256
 
     raw = io.BytesIO()
