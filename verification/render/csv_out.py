@@ -2,7 +2,8 @@
 
 Sections follow one another, each introduced by a marker row (``# parameters``) and a
 header row, separated by a blank row: report header, parameters (the MRS input table),
-calculation, totals, gaps, corrections, cross-checks, findings, events. Numbers are
+calculation, totals, gaps, corrections, cross-checks, findings, events (the tables as
+:mod:`verification.render.tables` declares them, headed by their ``key`` s). Numbers are
 written with Python's shortest round-trip ``repr`` so the CSV carries the same values as
 the JSON, and lines end in ``\\n`` on every platform.
 """

@@ -40,6 +40,7 @@ ALL: frozenset[Medium] = frozenset({"csv", "xlsx", "html", "pdf"})
 NOT_PDF: frozenset[Medium] = ALL - {"pdf"}
 PDF: frozenset[Medium] = frozenset({"pdf"})
 CSV: frozenset[Medium] = frozenset({"csv"})
+SHEETS: frozenset[Medium] = frozenset({"csv", "xlsx"})
 
 #: How a value is formatted: ``text`` as it is, ``integer`` as digits; the others are
 #: numbers for people with as many decimals as they need (see :data:`DECIMALS`).
@@ -80,6 +81,7 @@ class Heading:
     media: frozenset[Medium] = ALL
 
     def header(self, medium: Medium) -> str:
+        """The column's header in ``medium``."""
         label = self.label or self.title
         headers: dict[Medium, str] = {
             "csv": self.key or self.title,
@@ -220,9 +222,6 @@ def _mrs_lines(report: Report) -> list[MrsLine]:
     return [MrsLine(period, row) for row in report.parameters]
 
 
-#: Spreadsheets only: for people the period heads the page, being the same on every row.
-SHEETS: frozenset[Medium] = frozenset({"csv", "xlsx"})
-
 #: The JCM Monitoring Report Sheet's input table, in its column order; the CSV keeps the
 #: MRS titles as headers and adds machine-readable columns, so that tools need not parse
 #: the combined "Measurement methods" and "Other comments" cells.
@@ -233,6 +232,7 @@ PARAMETERS = Table[MrsLine](
     empty="No parameters.",
     rows=_mrs_lines,
     all_columns=(
+        # For people the period heads the page instead, being the same on every row.
         Column(title="Monitoring period", get=lambda m: m.period, width=24, media=SHEETS),
         Column(
             title="Monitoring point No.",
