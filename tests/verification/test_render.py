@@ -21,6 +21,7 @@ from openpyxl import load_workbook
 
 from verification.render import MRS_COLUMNS, ChartSeries, render
 from verification.render.charts import DRAW_BUCKETS, downsample
+from verification.render.tables import CALCULATION, DETAILS, GAPS, PARAMETERS, Column, Table
 from verification.report_model import (
     Allocation,
     CalcRow,
@@ -494,6 +495,43 @@ def test_year_of_minute_data_renders(report):
     assert elapsed < 60  # generous: the point is that it completes (about a second here)
     page = render(report, "html", big).decode()
     assert page.count("<svg") == 2
+
+
+# --- the table declaration ------------------------------------------------------------
+
+
+def test_every_format_renders_the_one_table_declaration(report, series):
+    tables = (PARAMETERS, CALCULATION, *DETAILS)
+    sections = _sections(render(report, "csv"))
+    assert [t.id for t in tables] == [s for s in sections if s not in ("report", "totals")]
+    for t in tables:
+        assert tuple(sections[t.id][0]) == t.headers("csv")
+    wb = load_workbook(io.BytesIO(render(report, "xlsx")))
+    assert wb.sheetnames == [t.sheet for t in tables]
+    for t in DETAILS:
+        header = next(wb[t.sheet].iter_rows(max_row=1, values_only=True))
+        assert header == t.headers("xlsx")
+    page = render(report, "html", series).decode()
+    for t in tables:
+        assert f'<section id="{t.id.replace("_", "-")}"><h2>{t.title}</h2>' in page
+
+
+def test_a_wrong_table_declaration_fails_on_import():
+    with pytest.raises(ValueError, match="shares do not add up to 1"):
+        Table[Gap](
+            id="gaps",
+            title="Data gaps",
+            sheet="Gaps",
+            empty="None.",
+            rows=lambda r: r.gaps,
+            all_columns=(Column(title="Id", get=lambda g: g.id, width=10, share=0.5),),
+        )
+    # A header falls back from pdf to html (label) to xlsx (title).
+    assert [GAPS.headers(m)[2] for m in ("xlsx", "html", "pdf")] == [
+        "Monitoring point No.",
+        "Point No.",
+        "Point No.",
+    ]
 
 
 # --- downsampling and the series type --------------------------------------------------

@@ -13,8 +13,9 @@ year of minute data draws in well under a second and looks the same as the full 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import matplotlib as mpl
 import matplotlib.dates as mdates
@@ -31,7 +32,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.transforms import offset_copy
 
-from verification.render import ChartSeries, fmt_num, parse_utc
+from verification.render import ChartSeries
+from verification.render.text import fmt_num
 from verification.report_model import Correction, Gap, Report
 
 #: Drawing buckets across the chart's width: about one per device pixel of a 10 in chart
@@ -49,6 +51,14 @@ LINE_COLOR = "#1f4e79"
 #: Corrections labelled with their id on a chart; beyond this the labels would overlap
 #: into noise (every correction is still shaded and listed in the tables).
 MAX_LABELS = 30
+
+# matplotlib.dates carries no annotations: typed names for the parts used here, so that a
+# call through them is checked (mypy strict refuses untyped calls).
+_date2num: Callable[[npt.NDArray[np.datetime64] | np.datetime64], npt.NDArray[np.float64]]
+_date2num = mdates.date2num
+_AutoDateLocator: Callable[[], mdates.AutoDateLocator] = mdates.AutoDateLocator
+_ConciseDateFormatter: Callable[[mdates.AutoDateLocator], mdates.ConciseDateFormatter]
+_ConciseDateFormatter = mdates.ConciseDateFormatter
 
 # rcParams are process-global: the lock keeps two threads (e.g. two API requests) from
 # rendering with each other's settings.
@@ -162,8 +172,32 @@ def series_corrections(report: Report, series: ChartSeries) -> list[Correction]:
     ]
 
 
+def ordered_series(report: Report, series: Mapping[str, ChartSeries]) -> list[ChartSeries]:
+    """The series in a fixed order, whatever order the mapping was built in: first in the
+    order their (point, symbol) appears in the parameter table, then by mapping key."""
+    position: dict[tuple[str | None, str], int] = {}
+    for i, row in enumerate(report.parameters):
+        position.setdefault((row.monitoring_point, row.symbol), i)
+    last = len(report.parameters)
+
+    def key(item: tuple[str, ChartSeries]) -> tuple[int, str]:
+        name, s = item
+        return (position.get((s.monitoring_point, s.symbol), last), name)
+
+    return [s for _, s in sorted(series.items(), key=key)]
+
+
+def parse_utc(text: str) -> datetime:
+    """An ISO 8601 instant from the report as a naive UTC datetime (naive input is taken
+    as UTC, as the report writes every instant in UTC)."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
 def _date(text: str) -> float:
-    return float(mdates.date2num(np.datetime64(parse_utc(text), "ms")))
+    return float(_date2num(np.datetime64(parse_utc(text), "ms")))
 
 
 def _spans(ax: Axes, spans: list[tuple[float, float]], color: str, alpha: float) -> None:
@@ -212,6 +246,72 @@ def chart_caption(report: Report, series: ChartSeries) -> str:
     return f"{gap_text}; {corr_text}"
 
 
+def _plot(ax: Axes, report: Report, series: ChartSeries) -> Line2D:
+    """The series' line over the monitoring period, on a UTC time axis; returns the
+    line's legend handle."""
+    t, v = downsample(series.times_ms, series.values)
+    label = f"{series.symbol} [{series.unit}]"
+    # Plain date numbers plus xaxis_date(): the chart's x units are explicit, and spans,
+    # limits and the line all share them.
+    x = _date2num(t.astype("datetime64[ms]")) if t.size else np.empty(0)
+    ax.plot(x, v, color=LINE_COLOR, linewidth=0.6, zorder=2)
+    ax.xaxis_date()
+    ax.set_xlim(_date(report.period.start_utc), _date(report.period.end_utc))
+    locator = _AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(_ConciseDateFormatter(locator))
+    ax.set_xlabel("time (UTC)")
+    ax.set_ylabel(label)
+    ax.grid(True, linewidth=0.4, alpha=0.4)
+    if t.size == 0:
+        ax.text(0.5, 0.5, "no readings", transform=ax.transAxes, ha="center", color="grey")
+    return Line2D([], [], color=LINE_COLOR, label=label)
+
+
+def _shade_gaps(ax: Axes, gaps: list[Gap]) -> Patch:
+    """Shade the gaps red; returns their legend handle."""
+    _spans(ax, [(_date(g.start), _date(g.end)) for g in gaps], GAP_COLOR, 0.25)
+    hours = fmt_num(sum(g.hours for g in gaps), 2)
+    return Patch(color=GAP_COLOR, alpha=0.35, label=f"data gap ({len(gaps)}, {hours} h)")
+
+
+def _shade_corrections(ax: Axes, corrections: list[Correction]) -> Patch:
+    """Shade the corrections orange and label the first MAX_LABELS with their ids;
+    returns their legend handle."""
+    spans = [(_date(c.start), _date(c.end)) for c in corrections]
+    _spans(ax, spans, CORRECTION_COLOR, 0.18)
+    handle = Patch(color=CORRECTION_COLOR, alpha=0.3, label=f"correction ({len(corrections)})")
+    for c, (x0, x1) in list(zip(corrections, spans, strict=True))[:MAX_LABELS]:
+        ax.text(
+            (x0 + x1) / 2,
+            0.97,
+            c.id,
+            transform=ax.get_xaxis_transform(),
+            rotation=90,
+            ha="center",
+            va="top",
+            fontsize=7,
+            color="#a04000",
+            clip_on=True,
+            zorder=3,
+        )
+    return handle
+
+
+def _legend(fig: Figure, ax: Axes, handles: list[Line2D | Patch]) -> None:
+    """The legend under the time axis, outside the axes (a legend inside would hide
+    data), at a fixed distance in points so that it clears the tick labels whatever the
+    chart's height; constrained layout makes room for it."""
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        bbox_transform=offset_copy(ax.transAxes, fig=fig, y=-30, units="points"),
+        ncols=len(handles),
+        frameon=False,
+    )
+
+
 def chart_figure(
     report: Report,
     series: ChartSeries,
@@ -225,63 +325,14 @@ def chart_figure(
     fig = Figure(figsize=figsize, layout=ConstrainedLayoutEngine(rect=rect))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-
-    t, v = downsample(series.times_ms, series.values)
-    label = f"{series.symbol} [{series.unit}]"
-    # Plain date numbers plus xaxis_date(): the chart's x units are explicit, and spans,
-    # limits and the line all share them.
-    x = mdates.date2num(t.astype("datetime64[ms]")) if t.size else np.empty(0)
-    ax.plot(x, v, color=LINE_COLOR, linewidth=0.6, zorder=2)
-    ax.xaxis_date()
-    ax.set_xlim(_date(report.period.start_utc), _date(report.period.end_utc))
-    locator = mdates.AutoDateLocator()
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    ax.set_xlabel("time (UTC)")
-    ax.set_ylabel(label)
-    ax.grid(True, linewidth=0.4, alpha=0.4)
-    if t.size == 0:
-        ax.text(0.5, 0.5, "no readings", transform=ax.transAxes, ha="center", color="grey")
-
-    handles: list[Line2D | Patch] = [Line2D([], [], color=LINE_COLOR, label=label)]
+    handles: list[Line2D | Patch] = [_plot(ax, report, series)]
     gaps = series_gaps(report, series)
     if gaps:
-        _spans(ax, [(_date(g.start), _date(g.end)) for g in gaps], GAP_COLOR, 0.25)
-        hours = fmt_num(sum(g.hours for g in gaps), 2)
-        gap_label = f"data gap ({len(gaps)}, {hours} h)"
-        handles.append(Patch(color=GAP_COLOR, alpha=0.35, label=gap_label))
+        handles.append(_shade_gaps(ax, gaps))
     corrections = series_corrections(report, series)
     if corrections:
-        spans = [(_date(c.start), _date(c.end)) for c in corrections]
-        _spans(ax, spans, CORRECTION_COLOR, 0.18)
-        handles.append(
-            Patch(color=CORRECTION_COLOR, alpha=0.3, label=f"correction ({len(corrections)})")
-        )
-        for c, (x0, x1) in list(zip(corrections, spans, strict=True))[:MAX_LABELS]:
-            ax.text(
-                (x0 + x1) / 2,
-                0.97,
-                c.id,
-                transform=ax.get_xaxis_transform(),
-                rotation=90,
-                ha="center",
-                va="top",
-                fontsize=7,
-                color="#a04000",
-                clip_on=True,
-                zorder=3,
-            )
-    # Under the time axis, outside the axes (a legend inside would hide data), at a fixed
-    # distance in points so that it clears the tick labels whatever the chart's height;
-    # constrained layout makes room for it.
-    ax.legend(
-        handles=handles,
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.0),
-        bbox_transform=offset_copy(ax.transAxes, fig=fig, y=-30, units="points"),
-        ncols=len(handles),
-        frameon=False,
-    )
+        handles.append(_shade_corrections(ax, corrections))
+    _legend(fig, ax, handles)
 
     description = _description(report, series)
     title = f"{title_prefix}{series.monitoring_point}: {series.symbol}"

@@ -2,7 +2,8 @@
 
 Sections follow one another, each introduced by a marker row (``# parameters``) and a
 header row, separated by a blank row: report header, parameters (the MRS input table),
-calculation, totals, gaps, corrections, cross-checks, findings, events. Numbers are
+calculation, totals, gaps, corrections, cross-checks, findings, events (the tables as
+:mod:`verification.render.tables` declares them, headed by their ``key`` s). Numbers are
 written with Python's shortest round-trip ``repr`` so the CSV carries the same values as
 the JSON, and lines end in ``\\n`` on every platform.
 """
@@ -13,14 +14,8 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 
-from verification.render import MRS_COLUMNS, correction_cells, mrs_row
+from verification.render.tables import CALCULATION, DETAILS, PARAMETERS, Cell, ReportTable
 from verification.report_model import Report
-
-Cell = str | int | float | None
-
-#: Machine-readable columns after the MRS ones, so that tools need not parse the
-#: combined "Measurement methods" and "Other comments" cells.
-PARAMETER_EXTRA_COLUMNS = ("device", "calibration", "completeness", "readings", "corrections")
 
 
 def _cell(value: Cell) -> str:
@@ -50,6 +45,9 @@ class _Sections:
         self.writer.writerow(header)
         for row in rows:
             self.writer.writerow([_cell(v) for v in row])
+
+    def table(self, table: ReportTable, report: Report) -> None:
+        self.section(table.id, table.headers("csv"), table.values(report, "csv"))
 
 
 def _header_rows(report: Report) -> list[tuple[str, Cell]]:
@@ -103,92 +101,9 @@ def render_csv(report: Report) -> bytes:
     """Render the whole report as one sectioned CSV (UTF-8, ``\\n`` line endings)."""
     out = _Sections()
     out.section("report", ("field", "value"), _header_rows(report))
-    out.section(
-        "parameters",
-        (*MRS_COLUMNS, *PARAMETER_EXTRA_COLUMNS),
-        (
-            (
-                *mrs_row(report, row),
-                row.device,
-                row.calibration,
-                row.completeness,
-                row.readings,
-                ";".join(row.corrections),
-            )
-            for row in report.parameters
-        ),
-    )
-    out.section(
-        "calculation",
-        ("step", "label", "formula", "value", "unit"),
-        ((i, c.label, c.formula, c.value, c.unit) for i, c in enumerate(report.calculation, 1)),
-    )
+    out.table(PARAMETERS, report)
+    out.table(CALCULATION, report)
     out.section("totals", ("item", "value", "unit", "note"), _totals_rows(report))
-    out.section(
-        "gaps",
-        ("id", "symbol", "monitoring_point", "device", "start", "end", "hours", "rule", "note"),
-        (
-            (g.id, g.symbol, g.monitoring_point, g.device, g.start, g.end, g.hours, g.rule, g.note)
-            for g in report.gaps
-        ),
-    )
-    out.section(
-        "corrections",
-        (
-            "id",
-            "kind",
-            "symbol",
-            "monitoring_point",
-            "start",
-            "end",
-            "delta",
-            "unit",
-            "effect_tco2",
-            "rule",
-            "note",
-        ),
-        (correction_cells(c) for c in report.corrections),
-    )
-    out.section(
-        "cross_checks",
-        (
-            "symbol",
-            "monitoring_point",
-            "start",
-            "end",
-            "meter_value",
-            "invoice_value",
-            "unit",
-            "difference_pct",
-            "used",
-            "invoices",
-            "note",
-        ),
-        (
-            (
-                x.symbol,
-                x.monitoring_point,
-                x.start,
-                x.end,
-                x.meter_value,
-                x.invoice_value,
-                x.unit,
-                x.difference_pct,
-                x.used,
-                ";".join(x.invoices),
-                x.note,
-            )
-            for x in report.cross_checks
-        ),
-    )
-    out.section(
-        "findings",
-        ("severity", "symbol", "monitoring_point", "message"),
-        ((f.severity, f.symbol, f.monitoring_point, f.message) for f in report.findings),
-    )
-    out.section(
-        "events",
-        ("time", "device", "quantity", "kind", "detail"),
-        ((e.time, e.device, e.quantity, e.kind, e.detail) for e in report.events),
-    )
+    for table in DETAILS:
+        out.table(table, report)
     return out.buffer.getvalue().encode("utf-8")

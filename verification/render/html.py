@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from html import escape
 
-from verification.render import (
-    MRS_COLUMNS,
-    ChartSeries,
+from verification.render import ChartSeries
+from verification.render.charts import chart_caption, chart_figure, mpl_context, ordered_series
+from verification.render.tables import CALCULATION, DETAILS, PARAMETERS, ReportTable
+from verification.render.text import (
+    document_title,
     fmt_num,
-    mrs_display_row,
-    ordered_series,
+    methodology_label,
     period_label,
+    period_utc_label,
+    plan_label,
+    project_label,
 )
-from verification.render.charts import chart_caption, chart_figure, mpl_context
 from verification.report_model import Report
 
 _STYLE = """
@@ -57,26 +60,21 @@ def _e(value: object) -> str:
     return escape("" if value is None else str(value))
 
 
-def _table(
-    header: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    numeric: Sequence[int] = (),
-    empty: str = "None.",
-) -> str:
-    """An HTML table of escaped text; ``numeric`` column indexes are right-aligned, and
-    an empty table becomes the ``empty`` sentence."""
+def _table(table: ReportTable, report: Report) -> str:
+    """One of the report's tables as a section: escaped text, numbers right-aligned, and
+    an empty table as its ``empty`` sentence."""
+    section = f'<section id="{table.id.replace("_", "-")}"><h2>{_e(table.title)}</h2>\n'
+    rows = table.texts(report, "html")
     if not rows:
-        return f'<p class="none">{_e(empty)}</p>\n'
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+        return f'{section}<p class="none">{_e(table.empty)}</p>\n\n</section>'
+    head = "".join(f"<th>{_e(h)}</th>" for h in table.headers("html"))
+    cls = [' class="num"' if c.numeric else "" for c in table.columns("html")]
     out = ["<table>", f"<thead><tr>{head}</tr></thead>", "<tbody>"]
     for row in rows:
-        cells = []
-        for i, cell in enumerate(row):
-            cls = ' class="num"' if i in numeric else ""
-            cells.append(f"<td{cls}>{_e(cell)}</td>")
-        out.append("<tr>" + "".join(cells) + "</tr>")
+        cells = "".join(f"<td{c}>{_e(text)}</td>" for c, text in zip(cls, row, strict=True))
+        out.append(f"<tr>{cells}</tr>")
     out.append("</tbody></table>")
-    return "\n".join(out) + "\n"
+    return section + "\n".join(out) + "\n\n</section>"
 
 
 def _inline_svg(svg: str, prefix: str) -> str:
@@ -115,11 +113,11 @@ def _charts(report: Report, series: Mapping[str, ChartSeries]) -> str:
 def _summary(report: Report) -> str:
     p, m, er = report.project, report.methodology, report.emission_reductions_tco2
     rows: list[tuple[str, str, str]] = [
-        ("Project", f"{p.name} ({p.id})", ""),
+        ("Project", project_label(report), ""),
         ("Host country", p.host_country, ""),
-        ("Methodology", f"{m.id} version {m.version}: {m.title}", ""),
+        ("Methodology", methodology_label(report), ""),
         ("Monitoring period", period_label(report), ""),
-        ("Period (UTC)", f"{report.period.start_utc} to {report.period.end_utc} (end excl.)", ""),
+        ("Period (UTC)", period_utc_label(report, "end excl."), ""),
         ("Reference emissions RE_p", f"{fmt_num(report.reference_emissions_tco2, 3)} tCO2", ""),
         ("Project emissions PE_p", f"{fmt_num(report.project_emissions_tco2, 3)} tCO2", ""),
         ("Emission reductions ER_p (unrounded)", f"{fmt_num(er.unrounded, 3)} tCO2", ""),
@@ -144,7 +142,7 @@ def _summary(report: Report) -> str:
         ]
     rows += [
         ("Gap rules", m.gap_rules, ""),
-        ("Monitoring plan", f"version {p.plan_version}, sha256 {p.plan_sha256}", "hash"),
+        ("Monitoring plan", plan_label(report), "hash"),
         ("Methodology table sha256", m.table_sha256, "hash"),
         ("inputs_sha256", report.inputs_sha256, "hash"),
         ("Software", report.software, ""),
@@ -160,150 +158,19 @@ def _summary(report: Report) -> str:
 
 def render_html(report: Report, series: Mapping[str, ChartSeries]) -> bytes:
     """Render the report as a self-contained HTML page (UTF-8) with inline SVG charts."""
-    title = f"Monitoring report {report.project.id} {period_label(report)}"
+    title = document_title(report)
     body: list[str] = [
         f"<h1>JCM monitoring report: {_e(report.project.name)}</h1>",
         f"<p>{_e(period_label(report))}</p>",
         '<section id="summary"><h2>Summary</h2>',
         _summary(report),
         "</section>",
-        '<section id="parameters"><h2>Parameters (Monitoring Report Sheet input)</h2>',
-        _table(
-            MRS_COLUMNS[1:],  # the period is the same for every row and stated above
-            [mrs_display_row(r) for r in report.parameters],
-            numeric=(3,),
-            empty="No parameters.",
-        ),
-        "</section>",
-        '<section id="calculation"><h2>Calculation</h2>',
-        _table(
-            ("Step", "Calculation", "Formula", "Value", "Unit"),
-            [
-                (str(i), c.label, c.formula, fmt_num(c.value), c.unit)
-                for i, c in enumerate(report.calculation, 1)
-            ],
-            numeric=(0, 3),
-            empty="No calculation steps.",
-        ),
-        "</section>",
+        _table(PARAMETERS, report),
+        _table(CALCULATION, report),
         '<section id="charts"><h2>Monitored series</h2>',
         _charts(report, series),
         "</section>",
-        '<section id="gaps"><h2>Data gaps</h2>',
-        _table(
-            (
-                "Id",
-                "Parameter",
-                "Point No.",
-                "Device",
-                "Start (UTC)",
-                "End (UTC)",
-                "Hours",
-                "Rule applied",
-                "Note",
-            ),
-            [
-                (
-                    g.id,
-                    g.symbol,
-                    g.monitoring_point,
-                    g.device,
-                    g.start,
-                    g.end,
-                    fmt_num(g.hours, 2),
-                    g.rule,
-                    g.note,
-                )
-                for g in report.gaps
-            ],
-            numeric=(6,),
-            empty="No data gaps in the monitoring period.",
-        ),
-        "</section>",
-        '<section id="corrections"><h2>Corrections</h2>',
-        _table(
-            (
-                "Id",
-                "Kind",
-                "Parameter",
-                "Point No.",
-                "Start (UTC)",
-                "End (UTC)",
-                "Change",
-                "Unit",
-                "Effect on ER (tCO2)",
-                "Rule applied",
-                "Note",
-            ),
-            [
-                (
-                    c.id,
-                    c.kind,
-                    c.symbol,
-                    c.monitoring_point or "",
-                    c.start,
-                    c.end,
-                    fmt_num(c.delta),
-                    c.unit,
-                    fmt_num(c.effect_tco2),
-                    c.rule,
-                    c.note,
-                )
-                for c in report.corrections
-            ],
-            numeric=(6, 8),
-            empty="No corrections applied.",
-        ),
-        "</section>",
-        '<section id="cross-checks"><h2>Cross-checks (meter against invoices)</h2>',
-        _table(
-            (
-                "Parameter",
-                "Point No.",
-                "Start (UTC)",
-                "End (UTC)",
-                "Meter",
-                "Invoices",
-                "Unit",
-                "Difference (%)",
-                "Used",
-                "Invoice ids",
-                "Note",
-            ),
-            [
-                (
-                    x.symbol,
-                    x.monitoring_point,
-                    x.start,
-                    x.end,
-                    fmt_num(x.meter_value),
-                    fmt_num(x.invoice_value),
-                    x.unit,
-                    fmt_num(x.difference_pct, 4),
-                    x.used,
-                    ", ".join(x.invoices),
-                    x.note,
-                )
-                for x in report.cross_checks
-            ],
-            numeric=(4, 5, 7),
-            empty="No cross-checks in the monitoring period.",
-        ),
-        "</section>",
-        '<section id="findings"><h2>Findings</h2>',
-        _table(
-            ("Severity", "Parameter", "Point No.", "Message"),
-            [(f.severity, f.symbol, f.monitoring_point or "", f.message) for f in report.findings],
-            empty="No findings.",
-        ),
-        "</section>",
-        '<section id="events"><h2>Data-quality events</h2>',
-        _table(
-            ("Time (UTC)", "Device", "Quantity", "Kind", "Detail"),
-            [(e.time, e.device, e.quantity, e.kind, e.detail) for e in report.events],
-            empty="No data-quality events.",
-        ),
-        "</section>",
+        *(_table(table, report) for table in DETAILS),
         f"<footer>{_e(report.software)}; inputs_sha256 {_e(report.inputs_sha256)}</footer>",
     ]
     page = (

@@ -27,14 +27,19 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.textpath import TextToPath
 
-from verification.render import (
-    ChartSeries,
+from verification.render import ChartSeries
+from verification.render.charts import chart_figure, mpl_context, ordered_series
+from verification.render.tables import CALCULATION, DETAILS, PARAMETERS, Heading, ReportTable
+from verification.render.text import (
+    document_title,
     fmt_num,
-    mrs_display_row,
-    ordered_series,
+    methodology_label,
+    methodology_version,
     period_label,
+    period_utc_label,
+    plan_label,
+    project_label,
 )
-from verification.render.charts import chart_figure, mpl_context
 from verification.report_model import Report
 
 PAGE = (11.69, 8.27)  # A4 landscape, inches
@@ -50,8 +55,6 @@ CELL_PAD_PT = 2.5
 #: Longest a table cell may wrap to; longer text is cut with an ellipsis (the CSV, XLSX
 #: and JSON carry it whole).
 MAX_CELL_LINES = 8
-
-Column = tuple[str, float, str]  # header, width as a share of the table, "left"/"right"
 
 _TEXT_TO_PATH = TextToPath()
 
@@ -147,6 +150,11 @@ def _points(fraction_of_width: float) -> float:
     return fraction_of_width * PAGE[0] * 72
 
 
+def _cell_width(column: Heading) -> float:
+    """Room for a table cell's text in points: the column less its padding."""
+    return _points(column.share * (RIGHT - LEFT)) - 2 * CELL_PAD_PT
+
+
 class _Pages:
     """Lays text blocks and tables out top to bottom, starting new pages as needed."""
 
@@ -200,13 +208,13 @@ class _Pages:
         _draw_lines(self.fig, LEFT, self.y, [text], BODY_FONT, italic=True)
         self.y -= _line_height(BODY_FONT) * 1.2
 
-    def _row(self, columns: Sequence[Column], cells: Sequence[str], header: bool) -> float:
+    def _row(self, columns: Sequence[Heading], cells: Sequence[str], header: bool) -> float:
         """Draw one table row at the current position; returns its height."""
         lh = _line_height(TABLE_FONT)
         pad_x = CELL_PAD_PT / 72 / PAGE[0]
         wrapped = [
-            _wrap(text, _points(width * (RIGHT - LEFT)) - 2 * CELL_PAD_PT, TABLE_FONT, header)
-            for text, (_, width, _) in zip(cells, columns, strict=True)
+            _wrap(text, _cell_width(column), TABLE_FONT, header)
+            for text, column in zip(cells, columns, strict=True)
         ]
         height = lh * max(len(w) for w in wrapped) + lh * 0.35
         if header:
@@ -223,9 +231,9 @@ class _Pages:
         x = LEFT
         top = self.y - lh * 0.1
         color, weight = ("white", "bold") if header else ("black", "normal")
-        for (_, width, align), lines in zip(columns, wrapped, strict=True):
-            w = width * (RIGHT - LEFT)
-            right = align == "right"
+        for column, lines in zip(columns, wrapped, strict=True):
+            w = column.share * (RIGHT - LEFT)
+            right = column.numeric
             _draw_lines(
                 self.fig,
                 x + w - pad_x if right else x + pad_x,
@@ -239,32 +247,28 @@ class _Pages:
             x += w
         return height
 
-    def _row_height(self, columns: Sequence[Column], cells: Sequence[str]) -> float:
+    def _row_height(self, columns: Sequence[Heading], cells: Sequence[str]) -> float:
         lh = _line_height(TABLE_FONT)
         lines = max(
-            len(_wrap(text, _points(width * (RIGHT - LEFT)) - 2 * CELL_PAD_PT, TABLE_FONT))
-            for text, (_, width, _) in zip(cells, columns, strict=True)
+            len(_wrap(text, _cell_width(column), TABLE_FONT))
+            for text, column in zip(cells, columns, strict=True)
         )
         return lh * lines + lh * 0.35
 
-    def table(
-        self,
-        title: str,
-        columns: Sequence[Column],
-        rows: Sequence[Sequence[str]],
-        empty: str,
-    ) -> None:
+    def table(self, table: ReportTable, report: Report) -> None:
         """A table under a heading; rows never split, the header repeats on a new page."""
-        header = [c[0] for c in columns]
-        self.heading(title, keep_with=_line_height(TABLE_FONT) * 5)
+        columns = table.columns("pdf")
+        header = table.headers("pdf")
+        rows = table.texts(report, "pdf")
+        self.heading(table.title, keep_with=_line_height(TABLE_FONT) * 5)
         if not rows:
-            self.note(empty)
+            self.note(table.empty)
             return
         self.y -= self._row(columns, header, header=True)
         for row in rows:
             if not self._room(self._row_height(columns, row)):
                 self.new_page()
-                self.heading(f"{title} (continued)")
+                self.heading(f"{table.title} (continued)")
                 self.y -= self._row(columns, header, header=True)
             self.y -= self._row(columns, row, header=False)
             self.fig.add_artist(
@@ -287,11 +291,11 @@ def _summary(report: Report, pages: _Pages) -> None:
     pages.new_page()
     pages.title("JCM monitoring report")
     fields = [
-        ("Project", f"{p.name} ({p.id})"),
+        ("Project", project_label(report)),
         ("Host country", p.host_country),
-        ("Methodology", f"{m.id} version {m.version}: {m.title}"),
+        ("Methodology", methodology_label(report)),
         ("Monitoring period", period_label(report)),
-        ("Period (UTC)", f"{report.period.start_utc} to {report.period.end_utc} (end exclusive)"),
+        ("Period (UTC)", period_utc_label(report)),
         ("Reference emissions", _tco2(report.reference_emissions_tco2)),
         ("Project emissions", _tco2(report.project_emissions_tco2)),
         ("Emission reductions", f"{_tco2(er.unrounded)} unrounded"),
@@ -310,165 +314,28 @@ def _summary(report: Report, pages: _Pages) -> None:
         )
     fields += [
         ("Gap rules", m.gap_rules),
-        ("Monitoring plan", f"version {p.plan_version}, sha256 {p.plan_sha256}"),
+        ("Monitoring plan", plan_label(report)),
         ("Methodology table", f"sha256 {m.table_sha256}"),
         ("inputs_sha256", report.inputs_sha256),
         ("Software", report.software),
     ]
     pages.fields(fields)
-    pages.table(
-        "Parameters (Monitoring Report Sheet input)",
-        (
-            ("Point No.", 0.065, "left"),
-            ("Parameter", 0.06, "left"),
-            ("Description of data", 0.14, "left"),
-            ("Estimated value", 0.085, "right"),
-            ("Unit", 0.065, "left"),
-            ("Option", 0.045, "left"),
-            ("Source of data", 0.12, "left"),
-            ("Measurement methods and procedures", 0.2, "left"),
-            ("Frequency", 0.08, "left"),
-            ("Other comments", 0.14, "left"),
-        ),
-        [mrs_display_row(r) for r in report.parameters],
-        "No parameters.",
-    )
-    pages.table(
-        "Calculation",
-        (
-            ("Step", 0.05, "right"),
-            ("Calculation", 0.3, "left"),
-            ("Formula", 0.4, "left"),
-            ("Value", 0.15, "right"),
-            ("Unit", 0.1, "left"),
-        ),
-        [
-            (str(i), c.label, c.formula, fmt_num(c.value), c.unit)
-            for i, c in enumerate(report.calculation, 1)
-        ],
-        "No calculation steps.",
-    )
+    pages.table(PARAMETERS, report)
+    pages.table(CALCULATION, report)
 
 
 def _details(report: Report, pages: _Pages) -> None:
     pages.new_page()
-    pages.table(
-        "Data gaps",
-        (
-            ("Id", 0.06, "left"),
-            ("Parameter", 0.07, "left"),
-            ("Point No.", 0.08, "left"),
-            ("Device", 0.1, "left"),
-            ("Start (UTC)", 0.12, "left"),
-            ("End (UTC)", 0.12, "left"),
-            ("Hours", 0.06, "right"),
-            ("Rule applied", 0.17, "left"),
-            ("Note", 0.22, "left"),
-        ),
-        [
-            (
-                g.id,
-                g.symbol,
-                g.monitoring_point,
-                g.device,
-                g.start,
-                g.end,
-                fmt_num(g.hours, 2),
-                g.rule,
-                g.note,
-            )
-            for g in report.gaps
-        ],
-        "No data gaps in the monitoring period.",
-    )
-    pages.table(
-        "Corrections",
-        (
-            ("Id", 0.06, "left"),
-            ("Kind", 0.07, "left"),
-            ("Parameter", 0.07, "left"),
-            ("Point No.", 0.07, "left"),
-            ("Start / end (UTC)", 0.13, "left"),
-            ("Change", 0.08, "right"),
-            ("Effect on ER", 0.08, "right"),
-            ("Rule applied", 0.2, "left"),
-            ("Note", 0.24, "left"),
-        ),
-        [
-            (
-                c.id,
-                c.kind,
-                c.symbol,
-                c.monitoring_point or "",
-                f"{c.start}\n{c.end}",
-                f"{fmt_num(c.delta)} {c.unit}",
-                _tco2(c.effect_tco2),
-                c.rule,
-                c.note,
-            )
-            for c in report.corrections
-        ],
-        "No corrections applied.",
-    )
-    pages.table(
-        "Cross-checks (meter against invoices)",
-        (
-            ("Parameter", 0.07, "left"),
-            ("Point No.", 0.07, "left"),
-            ("Start / end (UTC)", 0.13, "left"),
-            ("Meter", 0.09, "right"),
-            ("Invoices", 0.09, "right"),
-            ("Diff. (%)", 0.06, "right"),
-            ("Used", 0.07, "left"),
-            ("Invoice ids", 0.14, "left"),
-            ("Note", 0.28, "left"),
-        ),
-        [
-            (
-                x.symbol,
-                x.monitoring_point,
-                f"{x.start}\n{x.end}",
-                f"{fmt_num(x.meter_value)} {x.unit}",
-                f"{fmt_num(x.invoice_value)} {x.unit}",
-                fmt_num(x.difference_pct, 4),
-                x.used,
-                ", ".join(x.invoices),
-                x.note,
-            )
-            for x in report.cross_checks
-        ],
-        "No cross-checks in the monitoring period.",
-    )
-    pages.table(
-        "Findings",
-        (
-            ("Severity", 0.08, "left"),
-            ("Parameter", 0.08, "left"),
-            ("Point No.", 0.08, "left"),
-            ("Message", 0.76, "left"),
-        ),
-        [(f.severity, f.symbol, f.monitoring_point or "", f.message) for f in report.findings],
-        "No findings.",
-    )
-    pages.table(
-        "Data-quality events",
-        (
-            ("Time (UTC)", 0.14, "left"),
-            ("Device", 0.12, "left"),
-            ("Quantity", 0.12, "left"),
-            ("Kind", 0.1, "left"),
-            ("Detail", 0.52, "left"),
-        ),
-        [(e.time, e.device, e.quantity, e.kind, e.detail) for e in report.events],
-        "No data-quality events.",
-    )
+    for table in DETAILS:
+        pages.table(table, report)
 
 
 def _frame(fig: Figure, report: Report, page: int, total: int) -> None:
     """Page header and footer."""
-    p = report.project
     lines = _wrap(
-        f"{p.name} ({p.id}): monitoring period {period_label(report)}", _points(RIGHT - LEFT), 7.5
+        f"{project_label(report)}: monitoring period {period_label(report)}",
+        _points(RIGHT - LEFT),
+        7.5,
     )
     # One line only: a very long project name is cut rather than run into the page.
     header = lines[0] + ("…" if len(lines) > 1 else "")
@@ -490,8 +357,8 @@ def render_pdf(report: Report, series: Mapping[str, ChartSeries]) -> bytes:
     charts = ordered_series(report, series)
     buffer = io.BytesIO()
     metadata = {
-        "Title": f"Monitoring report {report.project.id} {period_label(report)}",
-        "Subject": f"{report.methodology.id} version {report.methodology.version}",
+        "Title": document_title(report),
+        "Subject": methodology_version(report),
         "Keywords": f"inputs_sha256={report.inputs_sha256}",
         "Creator": report.software,
         # None drops the clock time matplotlib would write (and SOURCE_DATE_EPOCH).

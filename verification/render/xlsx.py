@@ -4,10 +4,11 @@ Sheets:
 
 - ``MRS_input``: a title block (project, host country, methodology, monitoring period,
   plan, ``inputs_sha256``) above the MRS input table, one row per parameter
-  (:data:`verification.render.MRS_COLUMNS`);
+  (:data:`verification.render.tables.PARAMETERS`);
 - ``MRS_calc``: the calculation steps (label, formula, value, unit), then RE, PE, ER
   (unrounded and rounded) and the credit allocation;
-- ``Gaps``, ``Corrections``, ``Cross-checks``, ``Findings``, ``Events``: one table each.
+- ``Gaps``, ``Corrections``, ``Cross-checks``, ``Findings``, ``Events``: one table each
+  (:data:`verification.render.tables.DETAILS`).
 
 Determinism: openpyxl stamps the save time into ``docProps/core.xml`` and the zip entry
 headers. The workbook is written with openpyxl's ``ExcelWriter`` (``Workbook.save`` would
@@ -30,18 +31,30 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
-from verification.render import MRS_COLUMNS, correction_cells, mrs_row, period_label
+from verification.render.tables import (
+    CALCULATION,
+    DETAILS,
+    NUMBER_FORMATS,
+    PARAMETERS,
+    Cell,
+    Heading,
+    ReportTable,
+)
+from verification.render.text import (
+    document_title,
+    methodology_label,
+    methodology_version,
+    period_label,
+    period_utc_label,
+    plan_label,
+    project_label,
+)
 from verification.report_model import Report
 
-Cell = str | int | float | None
-
-# Number formats: monitored values keep up to six decimals (an emission factor of 0.533
-# and an energy total of 48,797.160 both read naturally); tCO2 totals three.
-NUM_VALUE = "#,##0.000###"
-NUM_TCO2 = "#,##0.000"
+# Number formats of the totals and the credit allocation; the tables' come with them.
+NUM_TCO2 = NUMBER_FORMATS["tco2"]
 NUM_INT = "#,##0"
 NUM_PCT = "0.00%"
-NUM_HOURS = "#,##0.00"
 
 _HEADER_FONT = Font(bold=True, color="FFFFFF")
 _HEADER_FILL = PatternFill("solid", fgColor="1F4E79")
@@ -53,9 +66,6 @@ _THIN = Side(style="thin", color="A6A6A6")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 _WRAP_TOP = Alignment(wrap_text=True, vertical="top")
 _HEADER_ALIGN = Alignment(wrap_text=True, vertical="center", horizontal="center")
-
-#: Widths (characters) of the MRS input table's columns, in MRS_COLUMNS order.
-MRS_WIDTHS = (24, 14, 12, 36, 16, 9, 11, 30, 48, 16, 40)
 
 #: Row of the MRS input table's header on the ``MRS_input`` sheet (data follows it).
 MRS_HEADER_ROW = 11
@@ -76,14 +86,20 @@ def _put(ws: Worksheet, row: int, column: int, value: Cell) -> XlCell:
     return cell
 
 
-def _header(ws: Worksheet, row: int, columns: Sequence[str], widths: Sequence[int]) -> None:
-    for col, (name, width) in enumerate(zip(columns, widths, strict=True), start=1):
-        cell = _put(ws, row, col, name)
+def _header(ws: Worksheet, row: int, columns: Sequence[Heading]) -> None:
+    """A table's header row; it also sets the columns' widths."""
+    for col, column in enumerate(columns, start=1):
+        cell = _put(ws, row, col, column.header("xlsx"))
         cell.font = _HEADER_FONT
         cell.fill = _HEADER_FILL
         cell.alignment = _HEADER_ALIGN
         cell.border = _BORDER
-        ws.column_dimensions[get_column_letter(col)].width = width
+        ws.column_dimensions[get_column_letter(col)].width = column.width
+
+
+def _formats(columns: Sequence[Heading]) -> dict[int, str]:
+    """The number formats of a table's columns, by column number."""
+    return {i: c.number_format for i, c in enumerate(columns, start=1) if c.number_format}
 
 
 def _data_row(
@@ -100,45 +116,43 @@ def _data_row(
             cell.number_format = formats[col]
 
 
-def _table_sheet(
-    wb: Workbook,
-    title: str,
-    columns: Sequence[tuple[str, int, str | None]],
-    rows: Sequence[Sequence[Cell]],
-    empty: str,
-) -> Worksheet:
-    """A sheet holding one table: header in row 1 (frozen), data below, or ``empty``."""
-    ws = wb.create_sheet(title)
-    _header(ws, 1, [c[0] for c in columns], [c[1] for c in columns])
-    formats = {i: fmt for i, (_, _, fmt) in enumerate(columns, start=1) if fmt}
+def _table_sheet(wb: Workbook, table: ReportTable, report: Report) -> Worksheet:
+    """A sheet holding one table: header in row 1 (frozen), data below, or the table's
+    ``empty`` sentence."""
+    ws = wb.create_sheet(table.sheet)
+    columns = table.columns("xlsx")
+    _header(ws, 1, columns)
+    formats = _formats(columns)
+    rows = table.values(report, "xlsx")
     for r, values in enumerate(rows, start=2):
         _data_row(ws, r, values, formats)
     if rows:
         ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(rows) + 1}"
     else:
         # Say so explicitly: an empty sheet could be read as "not checked".
-        _put(ws, 2, 1, empty).font = Font(italic=True)
+        _put(ws, 2, 1, table.empty).font = Font(italic=True)
     ws.freeze_panes = "A2"
     return ws
 
 
 def _input_sheet(wb: Workbook, report: Report) -> None:
+    """The ``MRS_input`` sheet: the title block above the MRS input table."""
     ws = wb.active
     assert ws is not None  # a new Workbook always has one sheet
     ws.title = "MRS_input"
-    p, m = report.project, report.methodology
     _put(ws, 1, 1, "Monitoring Report Sheet: input").font = _TITLE_FONT
     block: list[tuple[str, str]] = [
-        ("Project", f"{p.name} ({p.id})"),
-        ("Host country", p.host_country),
-        ("Methodology", f"{m.id} version {m.version}: {m.title}"),
+        ("Project", project_label(report)),
+        ("Host country", report.project.host_country),
+        ("Methodology", methodology_label(report)),
         ("Monitoring period", period_label(report)),
-        ("Period (UTC)", f"{report.period.start_utc} to {report.period.end_utc} (end exclusive)"),
-        ("Monitoring plan", f"version {p.plan_version}, sha256 {p.plan_sha256}"),
+        ("Period (UTC)", period_utc_label(report)),
+        ("Monitoring plan", plan_label(report)),
         ("Report inputs_sha256", report.inputs_sha256),
         ("Software", report.software),
     ]
-    last_col = get_column_letter(len(MRS_COLUMNS))
+    columns = PARAMETERS.columns("xlsx")
+    last_col = get_column_letter(len(columns))
     for r, (label, value) in enumerate(block, start=2):
         _put(ws, r, 1, label).font = _LABEL_FONT
         _put(ws, r, 2, value)
@@ -146,32 +160,39 @@ def _input_sheet(wb: Workbook, report: Report) -> None:
         ws.merge_cells(f"B{r}:{last_col}{r}")
     assert len(block) + 2 < MRS_HEADER_ROW
 
-    _header(ws, MRS_HEADER_ROW, MRS_COLUMNS, MRS_WIDTHS)
+    _header(ws, MRS_HEADER_ROW, columns)
     ws.row_dimensions[MRS_HEADER_ROW].height = 32
-    value_col = MRS_COLUMNS.index("Estimated values") + 1
-    for r, row in enumerate(report.parameters, start=MRS_HEADER_ROW + 1):
-        _data_row(ws, r, mrs_row(report, row), {value_col: NUM_VALUE})
-    if report.parameters:
-        end = MRS_HEADER_ROW + len(report.parameters)
+    formats = _formats(columns)
+    rows = PARAMETERS.values(report, "xlsx")
+    for r, values in enumerate(rows, start=MRS_HEADER_ROW + 1):
+        _data_row(ws, r, values, formats)
+    if rows:
+        end = MRS_HEADER_ROW + len(rows)
         ws.auto_filter.ref = f"A{MRS_HEADER_ROW}:{last_col}{end}"
     ws.freeze_panes = f"A{MRS_HEADER_ROW + 1}"
 
 
 def _calc_sheet(wb: Workbook, report: Report) -> None:
+    """The ``MRS_calc`` sheet: calculation steps, emissions and reductions, allocation."""
     ws = wb.create_sheet("MRS_calc")
     _put(ws, 1, 1, "Monitoring Report Sheet: calculation").font = _TITLE_FONT
     _put(ws, 2, 1, "Monitoring period").font = _LABEL_FONT
     _put(ws, 2, 2, period_label(report))
     header_row = 4
-    columns = ("Step", "Calculation", "Formula", "Value", "Unit")
-    _header(ws, header_row, columns, (8, 44, 48, 18, 12))
+    columns = CALCULATION.columns("xlsx")
+    _header(ws, header_row, columns)
+    formats = _formats(columns)
     row = header_row + 1
-    for i, c in enumerate(report.calculation, start=1):
-        _data_row(ws, row, (i, c.label, c.formula, c.value, c.unit), {4: NUM_VALUE})
+    for values in CALCULATION.values(report, "xlsx"):
+        _data_row(ws, row, values, formats)
         row += 1
     ws.freeze_panes = f"A{header_row + 1}"
+    row = _totals(ws, report, row + 1)
+    _allocation(ws, report, row + 1)
 
-    row += 1
+
+def _totals(ws: Worksheet, report: Report, row: int) -> int:
+    """RE, PE and ER (unrounded and rounded) from ``row`` on; returns the next free row."""
     _put(ws, row, 1, "Emissions and reductions").font = _SECTION_FONT
     row += 1
     er = report.emission_reductions_tco2
@@ -188,8 +209,11 @@ def _calc_sheet(wb: Workbook, report: Report) -> None:
     # The rounded ER is the figure that gets issued: make it stand out.
     for col in range(2, 6):
         ws.cell(row=row - 1, column=col).fill = _TOTAL_FILL
+    return row
 
-    row += 1
+
+def _allocation(ws: Worksheet, report: Report, row: int) -> None:
+    """The credit allocation between the parties from ``row`` on."""
     _put(ws, row, 1, "Credit allocation").font = _SECTION_FONT
     row += 1
     a = report.credit_allocation
@@ -216,107 +240,6 @@ def _calc_sheet(wb: Workbook, report: Report) -> None:
     row += 1
     _put(ws, row, 2, "Rule").font = _LABEL_FONT
     _put(ws, row, 3, a.rule).alignment = _WRAP_TOP
-
-
-def _detail_sheets(wb: Workbook, report: Report) -> None:
-    _table_sheet(
-        wb,
-        "Gaps",
-        (
-            ("Id", 10, None),
-            ("Parameter", 12, None),
-            ("Monitoring point No.", 14, None),
-            ("Device", 18, None),
-            ("Start (UTC)", 22, None),
-            ("End (UTC)", 22, None),
-            ("Hours", 10, NUM_HOURS),
-            ("Rule applied", 36, None),
-            ("Note", 48, None),
-        ),
-        [
-            (g.id, g.symbol, g.monitoring_point, g.device, g.start, g.end, g.hours, g.rule, g.note)
-            for g in report.gaps
-        ],
-        "No data gaps in the monitoring period.",
-    )
-    _table_sheet(
-        wb,
-        "Corrections",
-        (
-            ("Id", 10, None),
-            ("Kind", 14, None),
-            ("Parameter", 12, None),
-            ("Monitoring point No.", 14, None),
-            ("Start (UTC)", 22, None),
-            ("End (UTC)", 22, None),
-            ("Change of value", 16, NUM_VALUE),
-            ("Unit", 9, None),
-            ("Effect on ER (tCO2)", 16, NUM_VALUE),
-            ("Rule applied", 36, None),
-            ("Note", 48, None),
-        ),
-        [correction_cells(c) for c in report.corrections],
-        "No corrections applied.",
-    )
-    _table_sheet(
-        wb,
-        "Cross-checks",
-        (
-            ("Parameter", 12, None),
-            ("Monitoring point No.", 14, None),
-            ("Start (UTC)", 22, None),
-            ("End (UTC)", 22, None),
-            ("Meter value", 16, NUM_VALUE),
-            ("Invoice value", 16, NUM_VALUE),
-            ("Unit", 9, None),
-            ("Difference (%)", 14, "0.000"),
-            ("Value used", 14, None),
-            ("Invoices", 30, None),
-            ("Note", 48, None),
-        ),
-        [
-            (
-                x.symbol,
-                x.monitoring_point,
-                x.start,
-                x.end,
-                x.meter_value,
-                x.invoice_value,
-                x.unit,
-                x.difference_pct,
-                x.used,
-                ", ".join(x.invoices),
-                x.note,
-            )
-            for x in report.cross_checks
-        ],
-        "No cross-checks in the monitoring period.",
-    )
-    _table_sheet(
-        wb,
-        "Findings",
-        (
-            ("Severity", 10, None),
-            ("Parameter", 12, None),
-            ("Monitoring point No.", 14, None),
-            ("Message", 90, None),
-        ),
-        [(f.severity, f.symbol, f.monitoring_point, f.message) for f in report.findings],
-        "No findings.",
-    )
-    _table_sheet(
-        wb,
-        "Events",
-        (
-            ("Time (UTC)", 22, None),
-            ("Device", 18, None),
-            ("Quantity", 18, None),
-            ("Kind", 16, None),
-            ("Detail", 80, None),
-        ),
-        [(e.time, e.device, e.quantity, e.kind, e.detail) for e in report.events],
-        "No data-quality events.",
-    )
 
 
 def _normalised_zip(data: bytes, stamp: datetime) -> bytes:
@@ -346,7 +269,8 @@ def render_xlsx(report: Report) -> bytes:
     wb = Workbook()
     _input_sheet(wb, report)
     _calc_sheet(wb, report)
-    _detail_sheets(wb, report)
+    for table in DETAILS:
+        _table_sheet(wb, table, report)
 
     # A fixed, report-derived time instead of the clock: the period's (inclusive) end date
     # at 00:00 UTC. openpyxl treats these naive datetimes as UTC.
@@ -356,8 +280,8 @@ def render_xlsx(report: Report) -> bytes:
     props.modified = stamp
     props.creator = report.software
     props.lastModifiedBy = report.software
-    props.title = f"Monitoring report {report.project.id} {period_label(report)}"
-    props.subject = f"{report.methodology.id} version {report.methodology.version}"
+    props.title = document_title(report)
+    props.subject = methodology_version(report)
     props.identifier = report.inputs_sha256
 
     raw = io.BytesIO()
