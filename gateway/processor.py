@@ -11,7 +11,6 @@ every write is a no-op the second time. A reading is stored once or quarantined 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -23,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from core.registers import find_decreases
 from core.times import now_ms
 from gateway.decode import Candidate, Decoded, Decoder, Inbound
+from persistence.claims import readings_claims
 from persistence.engine import Database
 from persistence.repo import (
     DeviceInfo,
@@ -249,16 +249,10 @@ class BatchProcessor:
         statuses: list[StatusItem],
     ) -> None:
         """Quarantine, events, statuses and the batch's audit link, in one transaction."""
-        body = None
-        if new:
-            body = {
-                "readings": len(new),
-                "projects": sorted({r.project for r in new}),
-                "sha256": _rows_digest(new),
-            }
+        batches = readings_claims(new)
         try:
             with self.db.session() as session, session.begin():
-                record_outcome(session, quarantine, events, body, self.actor, statuses=statuses)
+                record_outcome(session, quarantine, events, batches, self.actor, statuses=statuses)
         except DBAPIError as exc:
             raise Unavailable(f"relational store: {exc}") from exc
 
@@ -361,11 +355,3 @@ class BatchProcessor:
                     )
                 )
         return events
-
-
-def _rows_digest(rows: list[ReadingRow]) -> str:
-    """sha256 over the batch's identities and canonical values, in identity order."""
-    h = hashlib.sha256()
-    for r in sorted(rows, key=lambda r: (r.project, r.device, r.seq, r.quantity)):
-        h.update(f"{r.project}|{r.device}|{r.seq}|{r.quantity}|{r.time_ms}|{r.value!r}\n".encode())
-    return h.hexdigest()

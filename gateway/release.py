@@ -11,6 +11,7 @@ from core.times import to_ms
 from gateway.decode import Inbound
 from gateway.processor import BatchProcessor
 from persistence import audit
+from persistence.audit import Subject
 from persistence.models import QuarantineEntry
 
 
@@ -65,6 +66,7 @@ def release(
                 action="quarantine.release",
                 actor=actor,
                 project_id=row.project_id,
+                subject=Subject("quarantine", str(row.id)),
                 body={"id": row.id, "released": still is None, "outcome": text},
             )
         outcomes.append(ReleaseOutcome(entry.id, still is None, text))

@@ -383,7 +383,7 @@ class Gateway:
         )
         try:
             with self.db.session() as session, session.begin():
-                record_outcome(session, [item], [], None, self.processor.actor)
+                record_outcome(session, [item], [], {}, self.processor.actor)
         except Exception as db_exc:
             raise Unavailable(f"relational store: {db_exc}") from db_exc
         result = BatchResult(messages=1)

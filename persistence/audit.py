@@ -1,13 +1,17 @@
-"""The audit hash chain: every stored batch, entry, edit, release and report, linked.
+"""The audit hash chains: one per project (and ``*`` for what belongs to no project).
 
-Each entry's hash is ``sha256(prev_hash + "\\n" + canonical JSON of its fields)``; a
-verifier re-walks the chain and any change to a past entry breaks every hash after it.
+Each link's hash is ``sha256(prev_hash + "\\n" + canonical JSON of its fields)``, its
+fields being the chain, its position, the time, the action, the actor, the subject
+(kind and id) and a body that states digests of the subject as stored. Re-walking a
+chain shows any change to a past link; ``persistence.evidence`` also recomputes what
+each link states from the data, and a signed checkpoint (``core.signing``) shows a
+truncation or a rewrite of the whole chain.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,13 +19,38 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from persistence.models import AuditEntry, AuditHead
+from core.digests import canonical_json
+from persistence.models import AuditChain, AuditEntry, AuditHead
 
 GENESIS = "0" * 64
+INSTALLATION = "*"  # the chain of what belongs to no one project (e.g. an admin token)
+
+__all__ = [
+    "GENESIS",
+    "INSTALLATION",
+    "ChainVerdict",
+    "Subject",
+    "append",
+    "canonical_json",
+    "chain_of",
+    "entry_hash",
+    "links",
+    "lock",
+    "verify",
+]
 
 
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+@dataclass(frozen=True)
+class Subject:
+    """What a link is about: ``kind`` (entry, plan, period, token, photo, batch, ...) and
+    the object's id within the project."""
+
+    kind: str
+    id: str
+
+
+def chain_of(project_id: str | None) -> str:
+    return project_id if project_id is not None else INSTALLATION
 
 
 def entry_hash(
@@ -31,17 +60,30 @@ def entry_hash(
     action: str,
     actor: str,
     body: dict[str, Any],
+    *,
+    chain: str,
+    seq: int,
+    subject: Subject | None,
 ) -> str:
     material = canonical_json(
         {
+            "chain": chain,
+            "seq": seq,
             "recorded_at": recorded_at.astimezone(UTC).isoformat(timespec="microseconds"),
             "project": project_id,
             "action": action,
             "actor": actor,
+            "subject": [subject.kind, subject.id] if subject else None,
             "body": body,
         }
     )
     return hashlib.sha256(f"{prev_hash}\n{material}".encode()).hexdigest()
+
+
+def lock(session: Session) -> None:
+    """Take the writers' lock (the one head row) inside the caller's transaction: two
+    processes appending at once are serialised, never forked."""
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(length=AuditHead.length))
 
 
 def append(
@@ -51,74 +93,113 @@ def append(
     actor: str,
     body: dict[str, Any],
     project_id: str | None = None,
+    subject: Subject | None = None,
 ) -> AuditEntry:
-    """Append one entry inside the caller's transaction.
-
-    The head row is updated first: that takes the write lock (SQLite) or the row lock
-    (PostgreSQL), so two processes appending at once are serialised, not forked.
-    """
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(length=AuditHead.length + 1))
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
+    """Append one link to the project's chain inside the caller's transaction."""
+    lock(session)
+    chain = chain_of(project_id)
+    tip = session.get(AuditChain, chain)
+    if tip is None:
+        tip = AuditChain(chain=chain, length=0, hash=GENESIS)
+        session.add(tip)
     now = datetime.now(UTC)
-    digest = entry_hash(head.hash, now, project_id, action, actor, body)
+    seq = tip.length + 1
+    digest = entry_hash(
+        tip.hash, now, project_id, action, actor, body, chain=chain, seq=seq, subject=subject
+    )
     entry = AuditEntry(
+        chain=chain,
+        seq=seq,
         recorded_at=now,
         project_id=project_id,
         action=action,
         actor=actor,
+        subject_kind=subject.kind if subject else None,
+        subject_id=subject.id if subject else None,
         body=body,
-        prev_hash=head.hash,
+        prev_hash=tip.hash,
         hash=digest,
     )
     session.add(entry)
-    head.hash = digest
+    tip.length, tip.hash = seq, digest
+    session.execute(
+        update(AuditHead).where(AuditHead.id == 1).values(length=AuditHead.length + 1, hash=digest)
+    )
     session.flush()
     return entry
 
 
+def links(session: Session, chain: str, batch: int = 5000) -> Iterator[AuditEntry]:
+    """A chain's links in order, read a batch at a time."""
+    after = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.chain == chain, AuditEntry.seq > after)
+            .order_by(AuditEntry.seq)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1].seq
+
+
 @dataclass(frozen=True)
 class ChainVerdict:
+    chain: str
     intact: bool
-    length: int
-    broken_at: int | None = None  # id of the first entry that does not verify
+    length: int  # links that verify, from the first
+    head: str  # the hash of the last link that verifies
+    broken_at: int | None = None  # seq of the first link that does not verify
     reason: str | None = None
 
 
-def verify(session: Session, batch: int = 5000) -> ChainVerdict:
-    """Walk the whole chain in id order and recompute every hash."""
-    prev = GENESIS
-    count = 0
-    last_id = 0
-    while True:
-        rows = (
-            session.execute(
-                select(AuditEntry)
-                .where(AuditEntry.id > last_id)
-                .order_by(AuditEntry.id)
-                .limit(batch)
-            )
-            .scalars()
-            .all()
-        )
-        if not rows:
-            break
-        for entry in rows:
-            if entry.prev_hash != prev:
-                return ChainVerdict(
-                    False, count, entry.id, "prev_hash does not match the entry before"
-                )
-            recorded_at = entry.recorded_at
-            if recorded_at.tzinfo is None:  # SQLite hands back naive UTC
-                recorded_at = recorded_at.replace(tzinfo=UTC)
-            expected = entry_hash(
-                prev, recorded_at, entry.project_id, entry.action, entry.actor, entry.body
-            )
-            if expected != entry.hash:
-                return ChainVerdict(False, count, entry.id, "content does not match its hash")
-            prev = entry.hash
-            count += 1
-            last_id = entry.id
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
-    if head.hash != prev:
-        return ChainVerdict(False, count, None, "chain tip does not match the recorded head")
-    return ChainVerdict(True, count)
+def recomputed(entry: AuditEntry, prev: str) -> str:
+    recorded_at = entry.recorded_at
+    if recorded_at.tzinfo is None:  # SQLite hands back naive UTC
+        recorded_at = recorded_at.replace(tzinfo=UTC)
+    subject = Subject(entry.subject_kind, entry.subject_id or "") if entry.subject_kind else None
+    return entry_hash(
+        prev,
+        recorded_at,
+        entry.project_id,
+        entry.action,
+        entry.actor,
+        entry.body,
+        chain=entry.chain,
+        seq=entry.seq,
+        subject=subject,
+    )
+
+
+def _broken(entry: AuditEntry, prev: str, count: int) -> str | None:
+    """Why ``entry`` does not follow the ``count`` links before it (ending in ``prev``)."""
+    if entry.seq != count + 1:
+        return f"link {count + 1} is missing (the next is {entry.seq})"
+    if entry.prev_hash != prev:
+        return "its prev_hash is not the hash of the link before"
+    if entry.project_id != (None if entry.chain == INSTALLATION else entry.chain):
+        return "it names another project than its chain's"
+    if recomputed(entry, prev) != entry.hash:
+        return "its content does not match its hash"
+    return None
+
+
+def verify(session: Session, chain: str) -> ChainVerdict:
+    """Walk one chain and recompute every hash; then compare its tip with the recorded
+    one. Tampered rows give a verdict, never an exception."""
+    prev, count = GENESIS, 0
+    try:
+        for entry in links(session, chain):
+            reason = _broken(entry, prev, count)
+            if reason is not None:
+                return ChainVerdict(chain, False, count, prev, count + 1, reason)
+            prev, count = entry.hash, count + 1
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # unreadable rows
+        return ChainVerdict(chain, False, count, prev, count + 1, f"unreadable link: {exc}")
+    tip = session.get(AuditChain, chain)
+    recorded = (tip.length, tip.hash) if tip else (0, GENESIS)
+    if recorded != (count, prev):
+        return ChainVerdict(chain, False, count, prev, None, "the chain's tip is not its last link")
+    return ChainVerdict(chain, True, count, prev)

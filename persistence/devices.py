@@ -20,6 +20,7 @@ from core.errors import Problem
 from core.plans.schema import Device, MonitoringPlan
 from core.plans.validate import PlanCheck, validate_plan_text
 from persistence import audit
+from persistence.audit import Subject
 from persistence.records import (
     Conflict,
     EntryRejected,
@@ -82,6 +83,7 @@ def register_device(
         action="device.register",
         actor=actor,
         project_id=project_id,
+        subject=Subject("device", device.id),
         body={"device": device.id, "plan_version": amended.plan_version},
     )
     return device
@@ -121,6 +123,7 @@ def retire_device(
         action="device.retire",
         actor=actor,
         project_id=project_id,
+        subject=Subject("device", device_id),
         body={
             "device": device_id,
             "removed": removed.isoformat(),

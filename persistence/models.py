@@ -119,28 +119,64 @@ class Event(Base):
 
 
 class AuditEntry(Base):
-    """One link of the audit hash chain: hash = sha256(prev_hash | canonical body)."""
+    """One link of a project's audit chain (``chain`` is the project id, or ``*`` for
+    what belongs to no one project): hash = sha256(prev_hash | canonical fields). The
+    link names its ``subject`` (kind and id) and its body states digests of the subject
+    as stored, which verification recomputes (``persistence.evidence``)."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (
+        UniqueConstraint("chain", "seq", name="uq_audit_chain_seq"),
+        Index("ix_audit_subject", "chain", "subject_kind", "subject_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chain: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)  # 1, 2, ... within the chain
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     project_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     action: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(128))
+    subject_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    subject_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
 class AuditHead(Base):
-    """A single row holding the chain's tip; updating it first serialises appenders."""
+    """A single row every writer updates first: it serialises appenders and the
+    check-then-write of records across processes (``persistence.records.serialise``)."""
 
     __tablename__ = "audit_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    length: Mapped[int] = mapped_column(BigInteger)  # links in every chain together
+    hash: Mapped[str] = mapped_column(String(64))  # the newest link's, in any chain
+
+
+class AuditChain(Base):
+    """The tip of one chain: its length and its newest link's hash."""
+
+    __tablename__ = "audit_chains"
+
+    chain: Mapped[str] = mapped_column(String(64), primary_key=True)
     length: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class SecurityEvent(Base):
+    """A denied request or a failed sign-in: kept apart from the evidence chain (anyone
+    can cause one) and bounded (``persistence.security``)."""
+
+    __tablename__ = "security_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(128))
+    project_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class DeviceStatus(Base):

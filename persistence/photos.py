@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.photos import PhotoInfo, inspect_photo
 from persistence import audit
+from persistence.audit import Subject
 from persistence.models import Photo, PhotoBlob
 
 
@@ -73,6 +74,7 @@ def add_photo(
         action="photo.add",
         actor=actor,
         project_id=project_id,
+        subject=Subject("photo", info.sha256),
         body={"sha256": info.sha256, "media_type": info.media_type, "size": info.size_bytes},
     )
     return StoredPhoto(info, actor, now), True

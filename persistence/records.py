@@ -9,7 +9,6 @@ to show as they are (``NotFound`` is a 404, ``Conflict`` a 409, ``EntryRejected`
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -17,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.entries import (
@@ -33,10 +32,8 @@ from core.entries import (
 )
 from core.errors import Problem, field_path, problems_from
 from core.plans.schema import MonitoringPlan
-from persistence import audit
+from persistence import audit, claims
 from persistence.models import (
-    AuditEntry,
-    AuditHead,
     Entry,
     EntryRevision,
     MonitoringPeriod,
@@ -76,8 +73,7 @@ class EntryRejected(RecordError):
         return "; ".join(str(p) for p in self.problems)
 
 
-def _sha256(data: dict[str, Any]) -> str:
-    return hashlib.sha256(audit.canonical_json(data).encode()).hexdigest()
+_sha256 = claims.body_sha256
 
 
 def _aware(moment: datetime) -> datetime:
@@ -92,7 +88,7 @@ def serialise(session: Session) -> None:
     first makes check-then-insert atomic across processes (two resends of one entry, two
     operators defining the next period), on SQLite and PostgreSQL alike.
     """
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(length=AuditHead.length))
+    audit.lock(session)
 
 
 def stored_plan(session: Session, project_id: str) -> MonitoringPlan:
@@ -172,7 +168,8 @@ def define_period(
         action="period.define",
         actor=actor,
         project_id=project_id,
-        body={"number": number, "start": start.isoformat(), "end": end.isoformat()},
+        subject=claims.period_subject(number),
+        body=claims.period_claim(row),
     )
     return _period(row)
 
@@ -323,6 +320,7 @@ def add_entry(
         action="entry.add",
         actor=entry.author,
         project_id=project_id,
+        subject=claims.entry_subject(entry_id),
         body={"id": entry_id, "type": entry.type, "revision": 1, "body_sha256": sha},
     )
     return _stored(row), True
@@ -503,6 +501,7 @@ def _add_revision(
         action="entry.edit",
         actor=author,
         project_id=row.project_id,
+        subject=claims.entry_subject(row.id),
         body={
             "id": row.id,
             "type": row.entry_type,
@@ -650,55 +649,3 @@ def calibration_records(
         # Same day: the plan's record first, then entries in id order (deterministic).
         records.sort(key=lambda r: (r.date, r.source != "plan", r.source))
     return by_device
-
-
-# --- entries against the audit chain ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EntryBreak:
-    """An entry whose stored content is not what the audit chain recorded for it."""
-
-    entry_id: str
-    revision: int
-    message: str
-
-
-def verify_entries(session: Session, project_id: str) -> tuple[int, list[EntryBreak]]:
-    """Check every entry of a project against the hash the audit chain recorded for its
-    current revision: a change made behind the API's back shows here, naming the entry.
-    Returns how many entries were checked and the breaks."""
-    audited: dict[str, tuple[int, str]] = {}
-    rows = session.scalars(
-        select(AuditEntry)
-        .where(AuditEntry.project_id == project_id)
-        .where(AuditEntry.action.in_(["entry.add", "entry.edit"]))
-        .order_by(AuditEntry.id)
-    )
-    for a in rows:
-        audited[str(a.body["id"])] = (int(a.body["revision"]), str(a.body["body_sha256"]))
-    breaks: list[EntryBreak] = []
-    checked = 0
-    for row in session.scalars(select(Entry).where(Entry.project_id == project_id)):
-        checked += 1
-        record = audited.get(row.id)
-        if record is None:
-            breaks.append(EntryBreak(row.id, row.revision, "no audit record of this entry"))
-            continue
-        revision, sha = record
-        actual = _sha256(row.body)
-        if revision != row.revision:
-            breaks.append(
-                EntryBreak(
-                    row.id, row.revision, f"stored revision {row.revision}, audited {revision}"
-                )
-            )
-        elif actual != sha or row.body_sha256 != sha:
-            breaks.append(
-                EntryBreak(
-                    row.id,
-                    row.revision,
-                    f"body changed after it was recorded (audited {sha[:12]}, now {actual[:12]})",
-                )
-            )
-    return checked, breaks

@@ -15,7 +15,7 @@ from sqlalchemy.orm import DeclarativeBase, Session
 from core.plans.schema import MonitoringPlan
 from core.times import day_start_ms, from_ms
 from core.units import ReferenceConditions
-from persistence import audit
+from persistence import audit, claims
 from persistence.models import (
     Device,
     DeviceStatus,
@@ -76,13 +76,22 @@ def load_plan(session: Session, plan: MonitoringPlan, source_text: str, actor: s
             }
         ],
     )
-    in_plan = _register_devices(session, plan, now.date())
+    _register_devices(session, plan, now.date())
+    session.flush()
+    revision = session.scalars(
+        select(PlanRevision).where(
+            PlanRevision.project_id == plan.project.id,
+            PlanRevision.plan_version == plan.plan_version,
+        )
+    ).one()
+    devices = session.scalars(select(Device).where(Device.project_id == plan.project.id))
     audit.append(
         session,
         action="plan.load",
         actor=actor,
         project_id=plan.project.id,
-        body={"plan_sha256": sha, "plan_version": plan.plan_version, "devices": sorted(in_plan)},
+        subject=claims.plan_subject(plan.plan_version),
+        body=claims.plan_claim(project, revision, devices),
     )
     return project
 
@@ -274,20 +283,28 @@ def record_outcome(
     session: Session,
     quarantine: Iterable[QuarantineItem],
     events: Iterable[EventItem],
-    batch_body: dict[str, Any] | None,
+    batches: dict[str, dict[str, Any]],
     actor: str,
     statuses: Iterable[StatusItem] = (),
 ) -> tuple[int, int]:
     """Write a batch's quarantine entries and events (both idempotent), device statuses
-    and the batch's audit link."""
+    and, per project, the audit link of the readings it stored (``batches``, from
+    ``persistence.claims.readings_claims``)."""
     now = datetime.now(UTC)
     q_rows = [q.row() for q in quarantine]
     e_rows = [e.row(now) for e in events]
     q_new = _insert_ignore(session, QuarantineEntry, q_rows)
     e_new = _insert_ignore(session, Event, e_rows)
     upsert_statuses(session, statuses)
-    if batch_body is not None:
-        audit.append(session, action="readings.batch", actor=actor, body=batch_body)
+    for project, claim in sorted(batches.items()):
+        audit.append(
+            session,
+            action="readings.batch",
+            actor=actor,
+            project_id=project,
+            subject=claims.readings_subject(claim),
+            body=claim,
+        )
     return q_new, e_new
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from core.quantities import CATALOGUE
 from core.units import UnitError, conversion
 from persistence import audit
+from persistence.audit import Subject
 from persistence.stores.timeseries import TimeSeriesStore
 from verification.engine import build_report
 from verification.inputs import ReportInputs
@@ -88,6 +89,7 @@ def issue_report(
         action="report.issued",
         actor=actor,
         project_id=project_id,
+        subject=Subject("report", digest[:32]),
         body={
             "start": start.isoformat(),
             "end": end.isoformat(),

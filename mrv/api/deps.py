@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from core.config import Settings
 from mrv.api.errors import refuse
 from mrv.api.tokens import TokenInfo, check_token
-from persistence import audit
+from persistence import security
 from persistence.engine import Database
 from persistence.models import Project
 from persistence.stores import open_timeseries
@@ -148,12 +148,8 @@ Caller = Annotated[TokenInfo, Depends(caller)]
 def project_of(project: str, who: Caller, s: SessionDep) -> str:
     """The project in the path, if the token grants it (403, audited) and it exists (404)."""
     if not who.may_see(project):
-        audit.append(
-            s,
-            action="api.denied",
-            actor=f"token:{who.id}",
-            project_id=None,
-            body={"project": project, "role": who.role},
+        security.record(
+            s, "api.denied", f"token:{who.id}", {"project": project[:64], "role": who.role}
         )
         s.commit()
         raise refuse(403, f"this token does not grant project {project!r}")

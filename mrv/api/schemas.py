@@ -23,12 +23,11 @@ from pydantic import (
 from core.entries import CalibrationResult, Gps, PhotoHash, body_json
 from core.photos import MAX_PHOTOS_PER_ENTRY
 from mrv.api.tokens import Role
-from persistence.audit import ChainVerdict
+from persistence.evidence import Change, Evidence
 from persistence.models import Device, Event, QuarantineEntry
 from persistence.photos import StoredPhoto
 from persistence.records import (
     CalibrationRecord,
-    EntryBreak,
     PeriodRow,
     StoredEntry,
     StoredRevision,
@@ -368,37 +367,38 @@ class EventOut(BaseModel):
         )
 
 
-class EntryChange(BaseModel):
+class ChangeOut(BaseModel):
+    kind: str = Field(description="entry, plan, device, period, token, photo, readings, reading")
     id: str
-    revision: int
-    message: str
+    what: str
 
     @classmethod
-    def of(cls, b: EntryBreak) -> "EntryChange":
-        return cls(id=b.entry_id, revision=b.revision, message=b.message)
+    def of(cls, c: Change) -> "ChangeOut":
+        return cls(kind=c.kind, id=c.id, what=c.what)
 
 
 class AuditVerdict(BaseModel):
-    intact: bool = Field(description="the chain, every entry and every photo verify")
-    length: int
-    broken_at: int | None = Field(description="the first link that does not verify")
+    intact: bool = Field(description="the chain and every object it covers verify")
+    chain: str = Field(description="the project's chain")
+    length: int = Field(description="links that verify, from the first")
+    head: str = Field(description="the hash of the last link that verifies")
+    broken_at: int | None = Field(description="position of the first link that does not verify")
     reason: str | None
-    entries_checked: int
-    entries_changed: list[EntryChange]
-    photos_changed: list[str] = Field(description="photos whose bytes changed, by SHA-256")
+    checked: dict[str, int] = Field(description="objects recomputed, per kind")
+    changes: list[ChangeOut] = Field(description="objects not as their chain recorded them")
 
     @classmethod
-    def of(
-        cls, chain: ChainVerdict, checked: int, breaks: list[EntryBreak], photos: list[str]
-    ) -> "AuditVerdict":
+    def of(cls, evidence: Evidence) -> "AuditVerdict":
+        chain = evidence.chain
         return cls(
-            intact=chain.intact and not breaks and not photos,
+            intact=evidence.intact,
+            chain=chain.chain,
             length=chain.length,
+            head=chain.head,
             broken_at=chain.broken_at,
             reason=chain.reason,
-            entries_checked=checked,
-            entries_changed=[EntryChange.of(b) for b in breaks],
-            photos_changed=photos,
+            checked=evidence.checked,
+            changes=[ChangeOut.of(c) for c in evidence.changes],
         )
 
 

@@ -12,7 +12,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from persistence import audit
+from persistence import audit, claims
 from persistence.models import ApiToken, Project
 
 Role = Literal["field", "verifier", "operator", "admin"]
@@ -71,12 +71,7 @@ def create_token(
     )
     session.add(row)
     session.flush()
-    audit.append(
-        session,
-        action="token.created",
-        actor=actor,
-        body={"token_id": row.id, "role": role, "projects": row.projects, "label": label},
-    )
+    _audit(session, row, "token.created", actor)
     return token, TokenInfo(row.id, role, tuple(row.projects), label)
 
 
@@ -100,8 +95,23 @@ def revoke_token(session: Session, token_id: int, actor: str = "cli") -> bool:
     if row is None or row.revoked_at is not None:
         return False
     row.revoked_at = datetime.now(UTC)
-    audit.append(session, action="token.revoked", actor=actor, body={"token_id": token_id})
+    _audit(session, row, "token.revoked", actor)
     return True
+
+
+def _audit(session: Session, row: ApiToken, action: str, actor: str) -> None:
+    """A link in each chain of a project the token grants (a verifier of one project
+    sees who could write to it), or in the installation's chain for an all-projects
+    token; each states the token's grant and life as stored."""
+    for project in claims.token_chains(row):
+        audit.append(
+            session,
+            action=action,
+            actor=actor,
+            project_id=project,
+            subject=claims.token_subject(row.id),
+            body=claims.token_claim(row),
+        )
 
 
 def list_tokens(session: Session) -> list[ApiToken]:

@@ -10,6 +10,7 @@ import typer
 from mobile_app.main import main as field_main
 from mrv.cli import common, ingest
 from mrv.cli.api import api, token_app
+from mrv.cli.audit import audit_app
 from mrv.cli.common import HomeOption, console, err
 from mrv.cli.plans import plan_app
 from mrv.cli.records import entries_app, periods_app
@@ -35,6 +36,7 @@ app.add_typer(entries_app, name="entries")
 app.command("report")(report)
 app.command("api")(api)
 app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
 
 
 @app.command("field")

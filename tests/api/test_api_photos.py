@@ -122,4 +122,5 @@ def test_photos_are_stored_by_hash_checked_and_cited(server: tuple[str, Path]) -
             {"c": picture("JPEG", (0, 0, 0)), "s": sha},
         )
     tampered = httpx.get(verify, headers=verifier).json()
-    assert tampered["intact"] is False and tampered["photos_changed"] == [sha]
+    assert tampered["intact"] is False
+    assert tampered["changes"] == [{"kind": "photo", "id": sha, "what": "its bytes were changed"}]

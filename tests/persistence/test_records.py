@@ -29,8 +29,8 @@ from core.entries import (
 from core.errors import problems_from
 from core.plans.schema import MonitoringPlan
 from mrv.cli import app
-from persistence import audit
 from persistence.engine import Database
+from persistence.evidence import verify_project
 from persistence.models import AuditEntry, Base, Entry, EntryRevision
 from persistence.records import (
     CalibrationRecord,
@@ -182,7 +182,7 @@ def test_periods_are_contiguous_inside_the_crediting_period(db):
     with db.session() as s:
         periods = list_periods(s, PROJECT)
         assert list_periods(s, "other-project") == []
-        assert audit.verify(s).intact
+        assert verify_project(s, None, PROJECT).intact
     assert [(p.number, p.start, p.end) for p in periods] == [
         (1, date(2026, 1, 1), date(2026, 6, 30)),
         (2, date(2026, 7, 1), date(2026, 7, 1)),
@@ -246,7 +246,7 @@ def test_entry_is_idempotent_on_its_id_and_conflicts_on_other_content(db, plan):
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Entry)) == 1
         assert s.scalar(select(func.count()).select_from(EntryRevision)) == 1
-        assert audit.verify(s).intact
+        assert verify_project(s, None, PROJECT).intact
     assert _audit_actions(db).count("entry.add") == 1
 
 
@@ -514,7 +514,7 @@ def test_edit_needs_a_reason_and_keeps_history(db, plan):
     with db.session() as s:
         history = entry_history(s, entry.id)
         current = get_entry(s, entry.id)
-        assert audit.verify(s).intact
+        assert verify_project(s, None, PROJECT).intact
     assert [(h.revision, h.reason, h.author) for h in history] == [
         (1, None, "somchai"),
         (2, "digits swapped", "supervisor"),

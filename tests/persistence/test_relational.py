@@ -46,7 +46,7 @@ def test_quarantine_and_events_are_idempotent(db_url):
     event = EventItem("p", "d", "energy_export", 1_790_000_000_000, "reset", {"value": 1.0})
     for _ in range(3):  # a batch redelivered after a crash
         with db.session() as s, s.begin():
-            record_outcome(s, [item], [event], None, "test")
+            record_outcome(s, [item], [event], {}, "test")
     with db.session() as s:
         assert len(s.scalars(select(QuarantineEntry)).all()) == 1
         assert len(s.scalars(select(Event)).all()) == 1
@@ -59,20 +59,20 @@ def test_audit_chain_verifies_and_finds_tampering(db_url):
         with db.session() as s, s.begin():
             audit.append(s, action="test", actor="t", body={"i": i}, project_id="p")
     with db.session() as s:
-        verdict = audit.verify(s)
+        verdict = audit.verify(s, "p")
     assert verdict.intact and verdict.length == 5
     with db.session() as s, s.begin():
-        third = s.scalars(select(AuditEntry).order_by(AuditEntry.id).offset(2).limit(1)).one()
+        third = s.scalars(select(AuditEntry).where(AuditEntry.seq == 3)).one()
         # behind the application's back: change the body of an old entry
         s.execute(
             text("UPDATE audit_log SET body = :b WHERE id = :id"),
             {"b": '{"i": 99}', "id": third.id},
         )
     with db.session() as s:
-        verdict = audit.verify(s)
+        verdict = audit.verify(s, "p")
     assert not verdict.intact
-    assert verdict.broken_at == third.id
-    assert verdict.reason == "content does not match its hash"
+    assert verdict.broken_at == 3 and verdict.length == 2
+    assert verdict.reason == "its content does not match its hash"
     db.dispose()
 
 
@@ -95,6 +95,6 @@ def test_concurrent_appends_keep_one_chain(db_url):
         t.join()
     assert not errors
     with db.session() as s:
-        verdict = audit.verify(s)
+        verdict = audit.verify(s, audit.INSTALLATION)
     assert verdict.intact and verdict.length == 60
     db.dispose()
