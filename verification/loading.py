@@ -29,6 +29,7 @@ from verification.inputs import (
     ManualRead,
     ReportInputs,
     Ticket,
+    load_rulebook,
 )
 from verification.methodologies import methodology
 from verification.parameters import table_sha256
@@ -138,4 +139,5 @@ def load_inputs(
         events=events,
         period_number=number,
         software=__version__,
+        rulebook=load_rulebook(plan),
     )

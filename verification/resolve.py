@@ -26,7 +26,7 @@ from core.times import HOUR_MS
 from core.units import conversion
 from persistence.stores.timeseries import SeriesArrays
 from verification import aggregation as agg
-from verification.gaps import Substitution, load_gap_rules, substitute_gap
+from verification.gaps import Substitution, substitute_gap
 from verification.inputs import ReportInputs
 from verification.model import Combine, Grid, PointValue, Progress, Resolved, Symbol
 from verification.option_b import OptionB
@@ -57,16 +57,16 @@ __all__ = ["Applied", "Resolution", "resolve_all"]
 def resolve_all(
     inputs: ReportInputs,
     symbols: Mapping[str, Symbol],
-    table: ParameterTable,
     progress: Progress | None = None,
 ) -> Resolution:
     plan = inputs.plan
+    table = inputs.rules.table
     by_symbol = {p.symbol: p for p in plan.parameters}
     out = Resolution()
     grid = None
     if table.time_step_s is not None:
         grid = Grid.over(inputs.start_ms, inputs.end_ms, table.time_step_s * 1000)
-    rules = load_gap_rules(plan.project.gap_rules)
+    rules = inputs.rules.gap_rules
     for i, (symbol, sym) in enumerate(symbols.items()):
         param = by_symbol.get(symbol)
         if progress:

@@ -14,7 +14,7 @@ from core.plans.schema import Device, MonitoringPlan, MonitoringPoint, Parameter
 from core.times import HOUR_MS, format_ms
 from core.units import UnitError, conversion
 from verification.calibration import Effect
-from verification.gaps import GapRuleSet, load_gap_rules
+from verification.gaps import GapRuleSet
 from verification.inputs import MARGIN, ReportInputs
 from verification.model import Grid, Resolved, Symbol
 from verification.parameters import ParameterTable
@@ -104,7 +104,7 @@ class ResolverBase:
         # a share of time is reported as such, whatever its evidence is measured in
         self.row_unit = "dimensionless" if sym.aggregate == "share" else self.unit
         # The California table is for methane flow and fraction only.
-        self.rules = rules if sym.california else load_gap_rules("conservative")
+        self.rules = rules if sym.california else inputs.rules.conservative
 
     def _methodology_unit(self) -> str:
         """The unit the methodology computes this parameter in: its own, or an accepted
