@@ -9,6 +9,8 @@ ER_p = GWP_CH4 × CH4_destroyed − PE_other
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -194,57 +196,80 @@ def calculate(values: Values, table: ParameterTable) -> Calculation:
     w = values["w_CH4"].steps()
     if w is None:
         raise ValueError("w_CH4 must be monitored step by step")
-    density = values["D_CH4"].value
-    gwp = values["GWP_CH4"].value
+    gas = _Gas(w, values["D_CH4"].value, values["GWP_CH4"].value)
     steps: list[CalcStep] = []
-    reference = destroyed = 0.0
-    project = 0.0
+    reference = project = 0.0
     for symbol, name in (("LFG_flare", ""), ("LFG_engine", " (engine)")):
         if symbol not in values:
             continue
-        volume = _normal_volume(values, symbol, steps, name)
-        mass = methane_mass_kg(volume, np.nan_to_num(w), density)
-        steps.append(
-            CalcStep(f"Σ TM{name}", f"Σ_m V_n,m × w_CH4,m × {density}", float(mass.sum()), "kg CH4")
-        )
-        eta_default, share, device = _efficiency(values, table, symbol, volume.size)
-        eta = eta_default * share
-        d = methane_destroyed_t(mass, eta)
-        steps.append(
-            CalcStep(
-                f"operating share{name}",
-                f"{device}: minutes shown operating / minutes",
-                float(share.mean()) if share.size else 0.0,
-                "dimensionless",
-            )
-        )
-        steps.append(
-            CalcStep(
-                f"CH4_destroyed{name}", f"Σ_m TM_m × {eta_default} × share_m / 1000", d, "t CH4"
-            )
-        )
-        pe = flare_project_emissions_tco2e(mass, eta, gwp)
-        label = "PE_flare" if symbol == "LFG_flare" else "PE_engine"
-        steps.append(CalcStep(label, f"{gwp} × Σ_m TM_m × (1 − η_m) / 1000", pe, "tCO2e"))
-        reference += gwp * float(mass.sum()) / 1000.0
-        destroyed += d
+        re, pe = _destination(values, table, symbol, name, gas, steps)
+        reference += re
         project += pe
-    steps.append(CalcStep("RE_p", f"{gwp} × Σ TM / 1000", reference, "tCO2e"))
+    steps.append(CalcStep("RE_p", f"{gas.gwp} × Σ TM / 1000", reference, "tCO2e"))
     if "EC_PJ" in values:
-        if "EF_elec" not in values:
-            raise ValueError("EC_PJ is monitored but EF_elec is missing")
-        pe_elec = values["EC_PJ"].value * values["EF_elec"].value
-        steps.append(
-            CalcStep(
-                "PE_elec",
-                f"{values['EC_PJ'].value:.6f} × {values['EF_elec'].value}",
-                pe_elec,
-                "tCO2",
-            )
-        )
-        project += pe_elec
+        project += _electricity_tco2(values, steps)
     steps.append(CalcStep("PE_p", "Σ PE (undestroyed methane, electricity)", project, "tCO2e"))
     return Calculation(reference, project, tuple(steps))
+
+
+class _Gas(NamedTuple):
+    """What every destination's methane shares: w_CH4 per step (dimensionless),
+    D_CH4 (kg/Nm3) and GWP_CH4 (tCO2e/t CH4)."""
+
+    w_ch4: NDArray[np.float64]
+    density_kg_per_nm3: float
+    gwp: float
+
+
+def _destination(
+    values: Values,
+    table: ParameterTable,
+    symbol: str,
+    name: str,
+    gas: _Gas,
+    steps: list[CalcStep],
+) -> tuple[float, float]:
+    """One destination d (flare or engine): RE_d = GWP × Σ_m TM_d,m / 1000 and
+    PE_d = GWP × Σ_m TM_d,m × (1 − η_d,m) / 1000 (tCO2e), with TM_d,m = V_n,d,m × w_CH4,m
+    × D_CH4 (kg) and η_d,m = η_d × the share of minute m it is shown operating; its
+    calculation steps appended to ``steps``."""
+    density, gwp = gas.density_kg_per_nm3, gas.gwp
+    volume = _normal_volume(values, symbol, steps, name)
+    mass = methane_mass_kg(volume, np.nan_to_num(gas.w_ch4), density)
+    steps.append(
+        CalcStep(f"Σ TM{name}", f"Σ_m V_n,m × w_CH4,m × {density}", float(mass.sum()), "kg CH4")
+    )
+    eta_default, share, device = _efficiency(values, table, symbol, volume.size)
+    eta = eta_default * share
+    destroyed = methane_destroyed_t(mass, eta)
+    steps.append(
+        CalcStep(
+            f"operating share{name}",
+            f"{device}: minutes shown operating / minutes",
+            float(share.mean()) if share.size else 0.0,
+            "dimensionless",
+        )
+    )
+    steps.append(
+        CalcStep(
+            f"CH4_destroyed{name}", f"Σ_m TM_m × {eta_default} × share_m / 1000", destroyed, "t CH4"
+        )
+    )
+    pe = flare_project_emissions_tco2e(mass, eta, gwp)
+    label = "PE_flare" if symbol == "LFG_flare" else "PE_engine"
+    steps.append(CalcStep(label, f"{gwp} × Σ_m TM_m × (1 − η_m) / 1000", pe, "tCO2e"))
+    return gwp * float(mass.sum()) / 1000.0, pe
+
+
+def _electricity_tco2(values: Values, steps: list[CalcStep]) -> float:
+    """PE_elec = EC_PJ × EF_elec (tCO2): the electricity the gas system uses; its step
+    appended to ``steps``."""
+    if "EF_elec" not in values:
+        raise ValueError("EC_PJ is monitored but EF_elec is missing")
+    ec_mwh, ef = values["EC_PJ"].value, values["EF_elec"].value
+    pe_elec = ec_mwh * ef
+    steps.append(CalcStep("PE_elec", f"{ec_mwh:.6f} × {ef}", pe_elec, "tCO2"))
+    return pe_elec
 
 
 def _normal_volume(
