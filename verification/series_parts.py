@@ -76,7 +76,8 @@ def spread(edges: NDArray[np.float64], a: float, b: float, per_ms: float) -> NDA
     """Per step: per_ms × the step's overlap with [a, b) in ms."""
     lo = np.maximum(edges[:-1], a)
     hi = np.minimum(edges[1:], b)
-    return np.clip(hi - lo, 0.0, None) * per_ms
+    overlap_ms: NDArray[np.float64] = np.clip(hi - lo, 0.0, None)
+    return overlap_ms * per_ms
 
 
 def interval_gaps(

@@ -35,11 +35,12 @@ def methane_mass_kg(
     normal_volume: ArrayLike, ch4_fraction: ArrayLike, density_kg_per_nm3: float
 ) -> NDArray[np.float64]:
     """TM = V_n × w_CH4 × ρ_CH4 (kg per interval), ρ_CH4 = 0.716 kg/Nm³ at 0 °C, 1 atm."""
-    return (
+    mass: NDArray[np.float64] = (
         np.asarray(normal_volume, dtype=float)
         * np.asarray(ch4_fraction, dtype=float)
         * (density_kg_per_nm3)
     )
+    return mass
 
 
 def enclosed_flare_efficiency(
@@ -332,4 +333,5 @@ def _operating_share(values: Values, n: int, evidence: tuple[str, ...]) -> NDArr
     present = [s for s in shares if s is not None]
     if not present:
         return np.zeros(n)
-    return np.clip(np.sum(present, axis=0) - (len(present) - 1), 0.0, 1.0)
+    share: NDArray[np.float64] = np.clip(np.sum(present, axis=0) - (len(present) - 1), 0.0, 1.0)
+    return share

@@ -13,7 +13,7 @@ from core.times import day_start_ms
 from core.units import conversion
 from persistence.stores.timeseries import SeriesArrays
 from verification.inputs import Invoice
-from verification.report_model import CrossCheck
+from verification.report_model import CrossCheck, Finding
 from verification.resolve.context import Context
 from verification.resolve.record import Notes, iso
 from verification.series_parts import PointSeries, amount_factor
@@ -87,7 +87,7 @@ def _check(ctx: Context, point: MonitoringPoint, group: list[Invoice]) -> Notes:
         else "invoices (option B, the plan's choice)"
     )
     note = f"the meter reads {diff:+.3f} % against the invoices"
-    findings = ()
+    findings: tuple[Finding, ...] = ()
     if abs(diff) > CROSS_CHECK_TOLERANCE_PCT:
         note += (
             f"; beyond {CROSS_CHECK_TOLERANCE_PCT:g} %: check the meter, its unit and the invoices"

@@ -9,6 +9,7 @@ import numpy as np
 
 from core.times import HOUR_MS
 from verification import aggregation as agg
+from verification.report_model import Finding
 from verification.resolve.context import Context
 from verification.resolve.metering import Amount, Metering, add_steps
 from verification.resolve.record import Adjustment, Notes, iso, undo_point
@@ -114,7 +115,8 @@ def _disclosed(ctx: Context, m: Metering, pt: PointSeries, amount: float) -> Not
         previous = current
         if abs(delta) <= 1e-12 * max(1.0, abs(amount)):
             continue
-        note, findings = rule.note, ()
+        note = rule.note
+        findings: tuple[Finding, ...] = ()
         if rule.name == "glitch_set_aside":
             when = ", ".join(iso(t) for t in pt.glitch_times[:5])
             note += f": {when}" + (" and more" if pt.glitch_times.size > 5 else "")
