@@ -61,7 +61,7 @@ class Symbol:
         return self.additive if self.additive is not None else self.aggregate == "total"
 
 
-@dataclass
+@dataclass(frozen=True)
 class PointValue:
     """One monitoring point's contribution to a parameter (parameter unit)."""
 
@@ -79,7 +79,7 @@ class PointValue:
 Combine = Literal["sum", "min", "max"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Resolved:
     """A parameter's value over the period (in the methodology's unit), with where it
     came from."""

@@ -203,12 +203,15 @@ def calculate(values: Values, table: ParameterTable) -> Calculation:
     for symbol, name in (("LFG_flare", ""), ("LFG_engine", " (engine)")):
         if symbol not in values:
             continue
-        re, pe = _destination(values, table, symbol, name, gas, steps)
+        re, pe, destination_steps = _destination(values, table, symbol, name, gas)
+        steps += destination_steps
         reference += re
         project += pe
     steps.append(CalcStep("RE_p", f"{gas.gwp} × Σ TM / 1000", reference, "tCO2e"))
     if "EC_PJ" in values:
-        project += _electricity_tco2(values, steps)
+        electricity = _electricity(values)
+        steps.append(electricity)
+        project += electricity.value
     steps.append(CalcStep("PE_p", "Σ PE (undestroyed methane, electricity)", project, "tCO2e"))
     return Calculation(reference, project, tuple(steps))
 
@@ -228,14 +231,13 @@ def _destination(
     symbol: str,
     name: str,
     gas: _Gas,
-    steps: list[CalcStep],
-) -> tuple[float, float]:
+) -> tuple[float, float, list[CalcStep]]:
     """One destination d (flare or engine): RE_d = GWP × Σ_m TM_d,m / 1000 and
     PE_d = GWP × Σ_m TM_d,m × (1 − η_d,m) / 1000 (tCO2e), with TM_d,m = V_n,d,m × w_CH4,m
-    × D_CH4 (kg) and η_d,m = η_d × the share of minute m it is shown operating; its
-    calculation steps appended to ``steps``."""
+    × D_CH4 (kg) and η_d,m = η_d × the share of minute m it is shown operating; with
+    its calculation steps."""
     density, gwp = gas.density_kg_per_nm3, gas.gwp
-    volume = _normal_volume(values, symbol, steps, name)
+    volume, steps = _normal_volume(values, symbol, name)
     mass = methane_mass_kg(volume, np.nan_to_num(gas.w_ch4), density)
     steps.append(
         CalcStep(f"Σ TM{name}", f"Σ_m V_n,m × w_CH4,m × {density}", float(mass.sum()), "kg CH4")
@@ -259,32 +261,30 @@ def _destination(
     pe = flare_project_emissions_tco2e(mass, eta, gwp)
     label = "PE_flare" if symbol == "LFG_flare" else "PE_engine"
     steps.append(CalcStep(label, f"{gwp} × Σ_m TM_m × (1 − η_m) / 1000", pe, "tCO2e"))
-    return gwp * float(mass.sum()) / 1000.0, pe
+    return gwp * float(mass.sum()) / 1000.0, pe, steps
 
 
-def _electricity_tco2(values: Values, steps: list[CalcStep]) -> float:
-    """PE_elec = EC_PJ × EF_elec (tCO2): the electricity the gas system uses; its step
-    appended to ``steps``."""
+def _electricity(values: Values) -> CalcStep:
+    """PE_elec = EC_PJ × EF_elec (tCO2): the electricity the gas system uses."""
     if "EF_elec" not in values:
         raise ValueError("EC_PJ is monitored but EF_elec is missing")
     ec_mwh, ef = values["EC_PJ"].value, values["EF_elec"].value
-    pe_elec = ec_mwh * ef
-    steps.append(CalcStep("PE_elec", f"{ec_mwh:.6f} × {ef}", pe_elec, "tCO2"))
-    return pe_elec
+    return CalcStep("PE_elec", f"{ec_mwh:.6f} × {ef}", ec_mwh * ef, "tCO2")
 
 
 def _normal_volume(
-    values: Values, symbol: str, steps: list[CalcStep], name: str
-) -> NDArray[np.float64]:
-    """The gas sent per step, in Nm3 (normalised with T_LFG and P_LFG when measured as
-    actual volume)."""
+    values: Values, symbol: str, name: str
+) -> tuple[NDArray[np.float64], list[CalcStep]]:
+    """V_n,m = V_m × (P_m / 101.325) × (273.15 / (T_m + 273.15)): the gas sent per step,
+    in Nm3 (normalised with T_LFG and P_LFG when measured as actual volume), with its
+    calculation steps."""
     lfg = values[symbol]
     volume = lfg.steps()
     if volume is None:
         raise ValueError(f"{symbol} must be monitored step by step")
-    steps.append(CalcStep(f"Σ {symbol}", "Σ_m LFG_m", float(volume.sum()), lfg.unit))
+    steps = [CalcStep(f"Σ {symbol}", "Σ_m LFG_m", float(volume.sum()), lfg.unit)]
     if lfg.unit == "Nm3":
-        return volume
+        return volume, steps
     t, p = values.get("T_LFG"), values.get("P_LFG")
     t_steps = t.steps() if t else None
     p_steps = p.steps() if p else None
@@ -304,7 +304,7 @@ def _normal_volume(
             "Nm3",
         )
     )
-    return normal
+    return normal, steps
 
 
 def _efficiency(

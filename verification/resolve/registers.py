@@ -44,7 +44,7 @@ def register_corrections(
     return extra, notes + substituted
 
 
-def _rules(ctx: Context, m: Metering, pt: PointSeries) -> list[RegisterRule]:
+def _rules(m: Metering, pt: PointSeries) -> list[RegisterRule]:
     """The rules in the order they are priced (counting least: all four)."""
     low = m.boundary == "low"
     device = pt.device.id
@@ -104,7 +104,7 @@ def _disclosed(ctx: Context, m: Metering, pt: PointSeries, amount: float) -> Not
     span = (ctx.start_ms, ctx.end_ms, m.max_gap, m.edges)
     previous = pt.amount(*span, raw=True, strict=False, envelope=False)
     notes = Notes()
-    for rule in _rules(ctx, m, pt):
+    for rule in _rules(m, pt):
         current = pt.amount(*span, rule.boundary, strict=rule.strict, envelope=rule.envelope)
         delta = (current[0] - previous[0]) * m.factor
         d_steps = (
