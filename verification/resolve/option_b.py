@@ -209,16 +209,7 @@ def _read_point(ctx: Context, index: int, point: MonitoringPoint) -> tuple[Point
         series, spec.default_kind, device, ctx.start_ms, ctx.end_ms, set_aside_glitches=ctx.lowers
     )
     value = part.amount(ctx.start_ms, ctx.end_ms, math.inf, None, "interpolate")[0] * factor
-    if part.glitch_times.size:
-        notes += Notes(
-            findings=(
-                ctx.finding(
-                    "warning",
-                    f"{point.device}: {part.glitch_times.size} manual read(s) out of line with "
-                    "the reads around them (mistyped?) set aside",
-                ),
-            )
-        )
+    notes += _mistyped(ctx, point, part)
     metering = Metering(index, point, spec, factor, math.inf, None, "interpolate")
     (value, _), calibrated = calibrate_amount(ctx, metering, part, Amount(value, None))
     value, implausible = plausible(ctx, point, value, index=index)
@@ -237,7 +228,20 @@ def _read_point(ctx: Context, index: int, point: MonitoringPoint) -> tuple[Point
     return point_value, Part(row, notes + calibrated + implausible + status)
 
 
+def _mistyped(ctx: Context, point: MonitoringPoint, part: PointSeries) -> Notes:
+    """A warning for the reads set aside as out of line with those around them."""
+    if not part.glitch_times.size:
+        return Notes()
+    warning = ctx.finding(
+        "warning",
+        f"{point.device}: {part.glitch_times.size} manual read(s) out of line with "
+        "the reads around them (mistyped?) set aside",
+    )
+    return Notes(findings=(warning,))
+
+
 def _read_notes(detail: agg.CumulativeTotal) -> str:
+    """What the method text says about the reads bracketing the period."""
     notes = []
     if not (detail.start_covered and detail.end_covered):
         notes.append("no read on both sides of the period: only the span read counts")

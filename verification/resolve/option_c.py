@@ -94,18 +94,7 @@ def _point(ctx: Context, index: int, point: MonitoringPoint) -> tuple[PointValue
     if ctx.sym.aggregate == "total":
         value, implausible = plausible(ctx, point, value, index=index)
         notes += implausible
-    completeness = max(1.0 - uncovered_ms(gaps) / ctx.period_ms, 0.0) if ctx.period_ms else 0.0
-    if completeness < 0.9:
-        notes += Notes(
-            findings=(
-                ctx.finding(
-                    "warning",
-                    f"{point.id} ({point.device}) has data for {completeness:.1%} of the period; "
-                    "see the gaps",
-                    point.id,
-                ),
-            )
-        )
+    completeness, incomplete = _completeness(ctx, point, gaps)
     calibration = [calibration_text(ctx, pt.device) for pt in parts]
     chain_ids = [pt.device.id for pt in parts]
     readings = sum(pt.readings for pt in parts)
@@ -119,10 +108,25 @@ def _point(ctx: Context, index: int, point: MonitoringPoint) -> tuple[PointValue
         readings=readings,
         calibration="; ".join(text for text, _ in calibration),
     )
-    notes += Notes.total(status for _, status in calibration)
-    return PointValue(point.id, point.device, value, steps, completeness, readings), Part(
-        row, notes
+    notes += incomplete + Notes.total(status for _, status in calibration)
+    point_value = PointValue(point.id, point.device, value, steps, completeness, readings)
+    return point_value, Part(row, notes)
+
+
+def _completeness(
+    ctx: Context, point: MonitoringPoint, gaps: list[FoundGap]
+) -> tuple[float, Notes]:
+    """The share of the period with data (a bridged gap counts as data); a warning
+    below 90 %."""
+    completeness = max(1.0 - uncovered_ms(gaps) / ctx.period_ms, 0.0) if ctx.period_ms else 0.0
+    if completeness >= 0.9:
+        return completeness, Notes()
+    warning = ctx.finding(
+        "warning",
+        f"{point.id} ({point.device}) has data for {completeness:.1%} of the period; see the gaps",
+        point.id,
     )
+    return completeness, Notes(findings=(warning,))
 
 
 def _reduce(
