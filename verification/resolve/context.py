@@ -33,7 +33,7 @@ class Context:
 
     inputs: ReportInputs
     table: ParameterTable
-    rules: GapRuleSet  # the plan's set for methane flow and fraction, else conservative
+    gap_rules: GapRuleSet  # the plan's set for methane flow and fraction, else conservative
     grid: Grid | None
     param: Parameter
     sym: Symbol

@@ -41,7 +41,7 @@ def substitute_samples(
     loads more than this window beyond its ends."""
     lo, hi = np.searchsorted(t, [a - SUBSTITUTION_WINDOW_MS, b + SUBSTITUTION_WINDOW_MS])
     try:
-        return substitute_gap(ctx.rules, int(a), int(b), t[lo:hi], v[lo:hi], effect=ctx.effect)
+        return substitute_gap(ctx.gap_rules, int(a), int(b), t[lo:hi], v[lo:hi], effect=ctx.effect)
     except ValueError:
         if ctx.effect != "raises_project":
             raise
@@ -55,7 +55,7 @@ def substitute_samples(
             "device a nameplate rated_kw, or enter the value (option B)"
         )
     return substitute_gap(
-        ctx.rules, int(a), int(b), t[:0], v[:0], effect=ctx.effect, default=ceiling
+        ctx.gap_rules, int(a), int(b), t[:0], v[:0], effect=ctx.effect, default=ceiling
     )
 
 
