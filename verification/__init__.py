@@ -1,8 +1,9 @@
 """Verification: JCM methodology calculations over monitoring periods.
 
 Pure functions (``methodologies``, ``aggregation``, ``gaps``, ``calibration``,
-``resolve``, ``engine``) over data loaded at the edge (``loading``), with parameter tables
-as versioned data (``data/<methodology>/<version>.yaml``) and renderers (``render``).
+``resolve``, ``engine``) over data loaded at the edge (``loading``: the stores, and the
+versioned parameter tables and gap rules, ``data/<methodology>/<version>.yaml``, in an
+``inputs.Rulebook``), and renderers (``render``).
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -77,76 +77,103 @@ def calibration_windows(
     records: the device's calibrations in date order.
     """
     ordered = sorted(records, key=lambda r: r.date)
-    windows: list[CalibrationWindow] = []
-    start = since or date.min
     if not ordered:
-        due = add_months(since, interval_months) if since else date.min
-        return [
-            CalibrationWindow(
-                due,
-                None,
-                conservative_factor(tolerance_pct, effect),
-                "calibration_overdue",
-                "no calibration on record"
-                + (f" since installation on {since}" if since else "")
-                + f": maximum permissible error {tolerance_pct:g} % applied against the project",
-            )
-        ]
-    first = ordered[0]
-    if first.result == "out_of_tolerance":
-        favoured = first.error_pct > 0 if effect == "raises_reference" else first.error_pct < 0
-        if favoured and first.date > start:
-            windows.append(
-                CalibrationWindow(
-                    start,
-                    first.date,
-                    conservative_factor(abs(first.error_pct), effect),
-                    "calibration_error",
-                    f"first calibration on record, {first.date} "
-                    f"({first.certificate or 'no certificate'}), found {first.error_pct:+g} %, "
-                    "beyond tolerance: data before it corrected by "
-                    f"{abs(first.error_pct):g} %",
-                )
-            )
-    for k, rec in enumerate(ordered):
-        due = add_months(rec.date, interval_months)
-        nxt = ordered[k + 1] if k + 1 < len(ordered) else None
-        if nxt is not None and nxt.result == "out_of_tolerance":
-            error = nxt.error_pct
-            favoured = error > 0 if effect == "raises_reference" else error < 0
-            if favoured:
-                windows.append(
-                    CalibrationWindow(
-                        rec.date,
-                        nxt.date,
-                        conservative_factor(abs(error), effect),
-                        "calibration_error",
-                        f"calibration of {nxt.date} ({nxt.certificate or 'no certificate'}) "
-                        f"found {error:+g} %, beyond tolerance: data since the last valid "
-                        f"calibration ({rec.date}) corrected by {abs(error):g} %",
-                    )
-                )
-            continue
-        if nxt is not None and nxt.date > due:
-            windows.append(
-                CalibrationWindow(
-                    due,
-                    nxt.date,
-                    conservative_factor(tolerance_pct, effect),
-                    "calibration_late",
-                    f"calibration due {due} done {nxt.date} within tolerance: maximum "
-                    f"permissible error {tolerance_pct:g} % applied against the project",
-                )
-            )
-        elif nxt is None:
-            windows.append(
-                CalibrationWindow(
-                    due,
-                    None,
-                    conservative_factor(tolerance_pct, effect),
-                    "calibration_overdue",
-                    f"calibration due {due} and not yet recorded: maximum permissible "
-                    f"error {tolerance_pct:g} % applied against the project from then on",
-                )
-            )
+        return [_never_calibrated(since, interval_months, tolerance_pct, effect)]
+    windows = _before_first(ordered[0], since or date.min, effect)
+    for rec, nxt in zip(ordered, [*ordered[1:], None], strict=True):
+        window = _after(rec, nxt, interval_months, tolerance_pct, effect)
+        if window is not None:
+            windows.append(window)
     return windows
+
+
+def _favoured(error_pct: float, effect: Effect) -> bool:
+    """Whether a meter's error favoured the project: an over-reading meter of a
+    parameter that raises reference emissions, an under-reading one of a parameter that
+    raises project emissions."""
+    return error_pct > 0 if effect == "raises_reference" else error_pct < 0
+
+
+def _never_calibrated(
+    since: date | None, interval_months: int, tolerance_pct: float, effect: Effect
+) -> CalibrationWindow:
+    """No calibration on record: the tolerance from one interval after installation on
+    (throughout when the installation date is unknown)."""
+    due = add_months(since, interval_months) if since else date.min
+    return CalibrationWindow(
+        due,
+        None,
+        conservative_factor(tolerance_pct, effect),
+        "calibration_overdue",
+        "no calibration on record"
+        + (f" since installation on {since}" if since else "")
+        + f": maximum permissible error {tolerance_pct:g} % applied against the project",
+    )
+
+
+def _before_first(
+    first: CalibrationEvidence, start: date, effect: Effect
+) -> list[CalibrationWindow]:
+    """The first calibration on record beyond tolerance, in the project's favour: the
+    data before it (from the installation on) corrected by the error found."""
+    if first.result != "out_of_tolerance":
+        return []
+    if not (_favoured(first.error_pct, effect) and first.date > start):
+        return []
+    error = abs(first.error_pct)
+    return [
+        CalibrationWindow(
+            start,
+            first.date,
+            conservative_factor(error, effect),
+            "calibration_error",
+            f"first calibration on record, {first.date} "
+            f"({first.certificate or 'no certificate'}), found {first.error_pct:+g} %, "
+            f"beyond tolerance: data before it corrected by {error:g} %",
+        )
+    ]
+
+
+def _after(
+    rec: CalibrationEvidence,
+    nxt: CalibrationEvidence | None,
+    interval_months: int,
+    tolerance_pct: float,
+    effect: Effect,
+) -> CalibrationWindow | None:
+    """The window between a calibration and the next (None: the last on record): the
+    next found an error in the project's favour, or came late, or has not come."""
+    due = add_months(rec.date, interval_months)
+    if nxt is not None and nxt.result == "out_of_tolerance":
+        error = nxt.error_pct
+        if not _favoured(error, effect):
+            return None
+        return CalibrationWindow(
+            rec.date,
+            nxt.date,
+            conservative_factor(abs(error), effect),
+            "calibration_error",
+            f"calibration of {nxt.date} ({nxt.certificate or 'no certificate'}) "
+            f"found {error:+g} %, beyond tolerance: data since the last valid "
+            f"calibration ({rec.date}) corrected by {abs(error):g} %",
+        )
+    factor = conservative_factor(tolerance_pct, effect)
+    if nxt is None:
+        return CalibrationWindow(
+            due,
+            None,
+            factor,
+            "calibration_overdue",
+            f"calibration due {due} and not yet recorded: maximum permissible "
+            f"error {tolerance_pct:g} % applied against the project from then on",
+        )
+    if nxt.date > due:
+        return CalibrationWindow(
+            due,
+            nxt.date,
+            factor,
+            "calibration_late",
+            f"calibration due {due} done {nxt.date} within tolerance: maximum "
+            f"permissible error {tolerance_pct:g} % applied against the project",
+        )
+    return None

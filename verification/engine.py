@@ -1,8 +1,9 @@
 """The verification engine: from a project's inputs over one period to its report.
 
 Pure: ``build_report`` takes everything it needs as data (``ReportInputs``, loaded by
-``verification.inputs``) and does no I/O, so a report can be recomputed from the raw
-data alone. The steps:
+``verification.loading``, with the versioned parameter table and gap rules in its
+``Rulebook``) and does no I/O, so a report can be recomputed from the raw data alone.
+The steps:
 
 1. resolve each parameter the methodology uses (``verification.resolve``): option A from
    the plan or the methodology's table, option B from field entries, option C from the
@@ -16,17 +17,17 @@ data alone. The steps:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from core.times import format_ms
 from verification import __version__
 from verification.inputs import ReportInputs
-from verification.methodologies import methodology
-from verification.model import Calculation, Progress, Resolved, Values
-from verification.parameters import ParameterTable, load_table
+from verification.methodologies import Calculate, methodology
+from verification.model import Calculation, Progress, Values
+from verification.parameters import ParameterTable
 from verification.report_model import (
     Allocation,
     CalcRow,
+    Correction,
     EventRow,
     Finding,
     MethodologyInfo,
@@ -35,135 +36,159 @@ from verification.report_model import (
     Reductions,
     Report,
 )
-from verification.resolve import resolve_all
+from verification.resolve import Applied, resolve_all
 from verification.rounding import round_tco2
 
 
 def build_report(inputs: ReportInputs, progress: Progress | None = None) -> Report:
-    plan = inputs.plan
-    meth = methodology(plan.project.methodology.id)
-    table = load_table(plan.project.methodology.id, plan.project.methodology.version)
-    resolution = resolve_all(inputs, meth.SYMBOLS, table, progress=progress)
-    values = resolution.values
-    calc = meth.calculate(values, table)
+    """The monitoring report of ``inputs``' period: resolve, calculate, price, round."""
+    meth = methodology(inputs.plan.project.methodology.id)
+    table = inputs.rules.table
+    resolution = resolve_all(inputs, meth.SYMBOLS, progress=progress)
+    calc = meth.calculate(resolution.values, table)
     if progress:
         progress("pricing corrections", 0.8)
-    corrections = [
-        a.correction.model_copy(
-            update={"effect_tco2": _effect(meth.calculate, values, table, calc, a.symbol, a.undo)}
-        )
-        for a in resolution.corrections
-    ]
-    er = calc.reductions_tco2
-    if not math.isfinite(er):
-        raise ValueError(
-            f"the emission reductions are not a number ({er}); the calculation steps: "
-            + "; ".join(f"{s.label} = {s.value}" for s in calc.steps)
-        )
+    er = _finite_reductions(calc)
     rounded = round_tco2(er, table.rounding)
-    findings = list(dict.fromkeys(resolution.findings))  # each once, in order
-    creditable = _period_findings(inputs, findings)
+    creditable, period_findings = _period_findings(inputs)
     return Report(
-        project=ProjectInfo(
-            id=plan.project.id,
-            name=plan.project.name,
-            host_country=plan.project.host_country,
-            plan_version=plan.plan_version,
-            plan_sha256=inputs.plan_sha256,
-        ),
-        methodology=MethodologyInfo(
-            id=table.methodology,
-            version=table.version,
-            title=table.title,
-            table_sha256=inputs.table_sha256,
-            gap_rules=plan.project.gap_rules,
-        ),
-        period=PeriodInfo(
-            start=inputs.start,
-            end=inputs.end,
-            start_utc=format_ms(inputs.start_ms),
-            end_utc=format_ms(inputs.end_ms),
-            number=inputs.period_number,
-        ),
-        parameters=resolution.rows,
+        project=_project_info(inputs),
+        methodology=_methodology_info(inputs, table),
+        period=_period_info(inputs),
+        parameters=list(resolution.rows),
         reference_emissions_tco2=calc.reference_tco2,
         project_emissions_tco2=calc.project_tco2,
         emission_reductions_tco2=Reductions(
             value=rounded, unrounded=er, rounding=table.rounding, creditable=creditable
         ),
         credit_allocation=_allocation(inputs, rounded) if creditable else None,
-        calculation=[
-            CalcRow(
-                label=s.label,
-                formula=s.formula,
-                value=s.value if math.isfinite(s.value) else None,
-                unit=s.unit,
-            )
-            for s in calc.steps
+        calculation=_calculation_rows(calc),
+        gaps=list(resolution.gaps),
+        corrections=[
+            _priced(a, meth.calculate, resolution.values, table, calc)
+            for a in resolution.corrections
         ],
-        gaps=resolution.gaps,
-        corrections=corrections,
-        cross_checks=resolution.cross_checks,
-        findings=findings,
-        events=[
-            EventRow(
-                time=format_ms(e.time_ms),
-                device=e.device,
-                quantity=e.quantity,
-                kind=e.kind,
-                detail=e.detail,
-            )
-            for e in inputs.events
-        ],
+        cross_checks=list(resolution.cross_checks),
+        # each once, in order
+        findings=list(dict.fromkeys(resolution.findings)) + period_findings,
+        events=_event_rows(inputs),
         software=f"jcm-mrv verification {__version__}",
         inputs_sha256=inputs.sha256(),
     )
 
 
-def _effect(
-    calculate: Callable[..., Calculation],
+def _finite_reductions(calc: Calculation) -> float:
+    """ER_p, unrounded (tCO2); a calculation that is not a number is an error that names
+    its steps."""
+    er = calc.reductions_tco2
+    if not math.isfinite(er):
+        raise ValueError(
+            f"the emission reductions are not a number ({er}); the calculation steps: "
+            + "; ".join(f"{s.label} = {s.value}" for s in calc.steps)
+        )
+    return er
+
+
+def _project_info(inputs: ReportInputs) -> ProjectInfo:
+    project = inputs.plan.project
+    return ProjectInfo(
+        id=project.id,
+        name=project.name,
+        host_country=project.host_country,
+        plan_version=inputs.plan.plan_version,
+        plan_sha256=inputs.plan_sha256,
+    )
+
+
+def _methodology_info(inputs: ReportInputs, table: ParameterTable) -> MethodologyInfo:
+    return MethodologyInfo(
+        id=table.methodology,
+        version=table.version,
+        title=table.title,
+        table_sha256=inputs.table_sha256,
+        gap_rules=inputs.plan.project.gap_rules,
+    )
+
+
+def _period_info(inputs: ReportInputs) -> PeriodInfo:
+    return PeriodInfo(
+        start=inputs.start,
+        end=inputs.end,
+        start_utc=format_ms(inputs.start_ms),
+        end_utc=format_ms(inputs.end_ms),
+        number=inputs.period_number,
+    )
+
+
+def _calculation_rows(calc: Calculation) -> list[CalcRow]:
+    """The calculation sheet (a value that is not a number is shown as none)."""
+    return [
+        CalcRow(
+            label=s.label,
+            formula=s.formula,
+            value=s.value if math.isfinite(s.value) else None,
+            unit=s.unit,
+        )
+        for s in calc.steps
+    ]
+
+
+def _event_rows(inputs: ReportInputs) -> list[EventRow]:
+    return [
+        EventRow(
+            time=format_ms(e.time_ms),
+            device=e.device,
+            quantity=e.quantity,
+            kind=e.kind,
+            detail=e.detail,
+        )
+        for e in inputs.events
+    ]
+
+
+def _priced(
+    applied: Applied,
+    calculate: Calculate,
     values: Values,
     table: ParameterTable,
     calc: Calculation,
-    symbol: str,
-    undo: Callable[[Resolved], Resolved],
-) -> float:
-    """ER with every correction minus ER without this one (tCO2, unrounded)."""
+) -> Correction:
+    """The correction with its effect: ER with every correction minus ER without this
+    one (tCO2, unrounded; NaN when the calculation fails without it)."""
     without = dict(values)
-    without[symbol] = undo(values[symbol])
+    without[applied.symbol] = applied.undo(values[applied.symbol])
     try:
         other = calculate(without, table)
     except ValueError:
-        return math.nan
-    return calc.reductions_tco2 - other.reductions_tco2
+        effect = math.nan
+    else:
+        effect = calc.reductions_tco2 - other.reductions_tco2
+    return applied.correction.model_copy(update={"effect_tco2": effect})
 
 
-def _period_findings(inputs: ReportInputs, findings: list[Finding]) -> bool:
-    """Say where the period stands against the crediting period and the monitoring
-    periods; whether its reductions can be credited."""
+def _period_findings(inputs: ReportInputs) -> tuple[bool, list[Finding]]:
+    """Where the period stands against the crediting period and the monitoring periods:
+    whether its reductions can be credited, and what the report says about it."""
     crediting = inputs.plan.project.crediting_period
     if inputs.start < crediting.start or inputs.end > crediting.end:
-        findings.append(
-            Finding(
-                severity="error",
-                symbol="ER",
-                monitoring_point=None,
-                message=f"the period {inputs.start}..{inputs.end} is not inside the crediting "
-                f"period {crediting.start}..{crediting.end}: its reductions cannot be credited",
-            )
+        outside = Finding(
+            severity="error",
+            symbol="ER",
+            monitoring_point=None,
+            message=f"the period {inputs.start}..{inputs.end} is not inside the crediting "
+            f"period {crediting.start}..{crediting.end}: its reductions cannot be credited",
         )
-        return False
+        return False, [outside]
     if inputs.period_number is None:
-        findings.append(
-            Finding(
-                severity="info",
-                symbol="ER",
-                monitoring_point=None,
-                message="the period is not one of the project's defined monitoring periods "
-                "(mrv periods list)",
-            )
+        undefined = Finding(
+            severity="info",
+            symbol="ER",
+            monitoring_point=None,
+            message="the period is not one of the project's defined monitoring periods "
+            "(mrv periods list)",
         )
-    return True
+        return True, [undefined]
+    return True, []
 
 
 def _allocation(inputs: ReportInputs, issued: float) -> Allocation | None:

@@ -432,6 +432,24 @@ def substitute_gap(
     if rules.kind == "conservative":
         return _substitute_conservative(v, gap_ms, effect, default)
 
+    return _substitute_banded(
+        rules, gap_start_ms, gap_end_ms, t, v, effect, default, device_operating
+    )
+
+
+def _substitute_banded(
+    rules: GapRuleSet,
+    gap_start_ms: int,
+    gap_end_ms: int,
+    t: np.ndarray,
+    v: np.ndarray,
+    effect: Effect,
+    default: float | None,
+    device_operating: bool,
+) -> Substitution:
+    """A banded set (California): by the band the gap's length falls in, the mean of the
+    short windows, the conservative confidence limit of the long ones, or no credit."""
+    gap_ms = int(gap_end_ms) - int(gap_start_ms)
     why = f"gap of {_hours(gap_ms)}"
     if rules.requires_device_operating and not device_operating:
         why += " while the destruction device was not shown operating"

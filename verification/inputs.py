@@ -1,7 +1,9 @@
 """Everything a report is computed from, as plain data, and its hash.
 
 ``ReportInputs`` is what the pure engine (``verification.engine``) consumes; ``load_inputs``
-(in ``verification.loading``) fills it from the relational and time-series stores. The
+(in ``verification.loading``) fills it from the relational and time-series stores, and
+``load_rulebook`` reads the versioned data it is computed with (the methodology's parameter
+table, the gap rule sets), so that the engine does no I/O. The
 hash ``sha256()`` covers the exact inputs (the plan's text hash, the methodology table's
 and gap rules' bytes, every reading of every series used, the field entries, calibration
 records and events, and the software version), so identical inputs give an identical
@@ -20,11 +22,34 @@ from core.plans.schema import MonitoringPlan
 from core.times import day_start_ms
 from persistence.stores.timeseries import SeriesArrays
 from verification.calibration import CalibrationEvidence
+from verification.gaps import GapRuleSet, load_gap_rules
+from verification.parameters import ParameterTable, load_table
 
 #: Data loaded beyond each end of the period. A gap that starts inside the period is
 #: credited only if it ends within 7 days, and the gap rules then look 72 h beyond its
 #: end: 10 days, and one more so that a gap that reaches past them is seen as such.
 MARGIN = timedelta(days=11)
+
+
+@dataclass(frozen=True)
+class Rulebook:
+    """The versioned data a report is computed with: the methodology's parameter table,
+    the plan's gap rule set and the conservative set (which every parameter keeps but
+    methane flow and fraction, see ``Symbol.california``)."""
+
+    table: ParameterTable
+    gap_rules: GapRuleSet
+    conservative: GapRuleSet
+
+
+def load_rulebook(plan: MonitoringPlan) -> Rulebook:
+    """Read (cached) the table of the plan's methodology version and its gap rule sets."""
+    method = plan.project.methodology
+    return Rulebook(
+        table=load_table(method.id, method.version),
+        gap_rules=load_gap_rules(plan.project.gap_rules),
+        conservative=load_gap_rules("conservative"),
+    )
 
 
 @dataclass(frozen=True)
@@ -89,6 +114,20 @@ class ReportInputs:
     events: Sequence[EventIn] = ()
     period_number: int | None = None
     software: str = ""
+    #: None: read from the packaged data when the inputs are made (``load_rulebook``)
+    rulebook: Rulebook | None = None
+
+    def __post_init__(self) -> None:
+        # Inputs built by hand (a recomputation from raw data, a test) get the packaged
+        # data, read here and not in the pure engine.
+        if self.rulebook is None:
+            object.__setattr__(self, "rulebook", load_rulebook(self.plan))
+
+    @property
+    def rules(self) -> Rulebook:
+        """The rulebook (always set once the inputs exist)."""
+        assert self.rulebook is not None
+        return self.rulebook
 
     @property
     def start_ms(self) -> int:

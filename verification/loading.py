@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,6 +30,7 @@ from verification.inputs import (
     ManualRead,
     ReportInputs,
     Ticket,
+    load_rulebook,
 )
 from verification.methodologies import methodology
 from verification.parameters import table_sha256
@@ -53,6 +55,8 @@ def load_inputs(
     start: date,
     end: date,
 ) -> ReportInputs:
+    """Everything a report of ``project_id`` over [start, end] (inclusive) is computed
+    from, read from the stores and the packaged versioned data."""
     plan = stored_plan(session, project_id)
     project = session.get(Project, project_id)
     assert project is not None
@@ -62,62 +66,7 @@ def load_inputs(
     series: dict[tuple[str, str], SeriesArrays] = {
         key: store.series(project_id, key[0], key[1], lo, hi) for key in series_keys(plan)
     }
-    invoices: list[Invoice] = []
-    reads: list[ManualRead] = []
-    tickets: list[Ticket] = []
-    for entry in entries_for(session, project_id):
-        body = entry.body
-        if isinstance(body, FuelInvoice):
-            invoices.append(
-                Invoice(
-                    str(entry.id),
-                    body.invoice_number,
-                    body.period_start,
-                    body.period_end,
-                    body.value,
-                    body.unit,
-                    body.parameter,
-                    body.monitoring_point,
-                    to_ms(entry.recorded_at),
-                )
-            )
-        elif isinstance(body, MeterReading):
-            reads.append(
-                ManualRead(
-                    str(entry.id),
-                    body.device,
-                    body.quantity,
-                    to_ms(body.time),
-                    # as the gateway converts: gas reference conditions, gauge atmosphere
-                    canonical_value(body, plan),
-                )
-            )
-        elif isinstance(body, WeighbridgeTicket):
-            tickets.append(
-                Ticket(
-                    str(entry.id),
-                    body.ticket_number,
-                    to_ms(body.time),
-                    body.net_mass.value,
-                    body.net_mass.unit,
-                )
-            )
-    start_ms, end_ms = day_start_ms(start), day_start_ms(end) + 86_400_000
-    events = [
-        EventIn(
-            e.time_ms,
-            e.device_id,
-            e.quantity,
-            e.kind,
-            json.dumps(e.detail, sort_keys=True, default=str),
-        )
-        for e in session.scalars(
-            select(Event)
-            .where(Event.project_id == project_id)
-            .where(Event.time_ms >= start_ms, Event.time_ms < end_ms)
-            .order_by(Event.time_ms, Event.device_id, Event.quantity, Event.kind, Event.id)
-        )
-    ]
+    entries = _entries(session, project_id, plan)
     number = next(
         (p.number for p in list_periods(session, project_id) if (p.start, p.end) == (start, end)),
         None,
@@ -131,11 +80,74 @@ def load_inputs(
         start=start,
         end=end,
         series=series,
-        invoices=invoices,
-        reads=reads,
-        tickets=tickets,
+        invoices=entries.invoices,
+        reads=entries.reads,
+        tickets=entries.tickets,
         calibrations=calibration_records(session, project_id, plan),
-        events=events,
+        events=_events(session, project_id, start, end),
         period_number=number,
         software=__version__,
+        rulebook=load_rulebook(plan),
     )
+
+
+class _Entries(NamedTuple):
+    """The project's field entries that carry values, by kind."""
+
+    invoices: list[Invoice]
+    reads: list[ManualRead]
+    tickets: list[Ticket]
+
+
+def _entries(session: Session, project_id: str, plan: MonitoringPlan) -> _Entries:
+    """Invoices, manual register reads (canonical unit) and weighbridge tickets."""
+    out = _Entries([], [], [])
+    for entry in entries_for(session, project_id):
+        body = entry.body
+        if isinstance(body, FuelInvoice):
+            out.invoices.append(
+                Invoice(
+                    str(entry.id),
+                    body.invoice_number,
+                    body.period_start,
+                    body.period_end,
+                    body.value,
+                    body.unit,
+                    body.parameter,
+                    body.monitoring_point,
+                    to_ms(entry.recorded_at),
+                )
+            )
+        elif isinstance(body, MeterReading):
+            # as the gateway converts: gas reference conditions, gauge atmosphere
+            value = canonical_value(body, plan)
+            out.reads.append(
+                ManualRead(str(entry.id), body.device, body.quantity, to_ms(body.time), value)
+            )
+        elif isinstance(body, WeighbridgeTicket):
+            mass = body.net_mass
+            out.tickets.append(
+                Ticket(str(entry.id), body.ticket_number, to_ms(body.time), mass.value, mass.unit)
+            )
+    return out
+
+
+def _events(session: Session, project_id: str, start: date, end: date) -> list[EventIn]:
+    """The data-quality events inside the period, in a stable order."""
+    start_ms, end_ms = day_start_ms(start), day_start_ms(end) + 86_400_000
+    query = (
+        select(Event)
+        .where(Event.project_id == project_id)
+        .where(Event.time_ms >= start_ms, Event.time_ms < end_ms)
+        .order_by(Event.time_ms, Event.device_id, Event.quantity, Event.kind, Event.id)
+    )
+    return [
+        EventIn(
+            e.time_ms,
+            e.device_id,
+            e.quantity,
+            e.kind,
+            json.dumps(e.detail, sort_keys=True, default=str),
+        )
+        for e in session.scalars(query)
+    ]

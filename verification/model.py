@@ -61,7 +61,7 @@ class Symbol:
         return self.additive if self.additive is not None else self.aggregate == "total"
 
 
-@dataclass
+@dataclass(frozen=True)
 class PointValue:
     """One monitoring point's contribution to a parameter (parameter unit)."""
 
@@ -79,7 +79,7 @@ class PointValue:
 Combine = Literal["sum", "min", "max"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Resolved:
     """A parameter's value over the period (in the methodology's unit), with where it
     came from."""
@@ -106,13 +106,15 @@ class Resolved:
         if not arrays:
             return None
         if self.combine == "sum":
-            return np.sum(arrays, axis=0)
+            total: NDArray[np.float64] = np.sum(arrays, axis=0)
+            return total
         stacked = np.vstack(arrays)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a step no point has data for
-            return (
+            pick: NDArray[np.float64] = (
                 np.nanmin(stacked, axis=0) if self.combine == "min" else np.nanmax(stacked, axis=0)
             )
+        return pick
 
 
 Values = Mapping[str, Resolved]

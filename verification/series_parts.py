@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -75,7 +76,8 @@ def spread(edges: NDArray[np.float64], a: float, b: float, per_ms: float) -> NDA
     """Per step: per_ms × the step's overlap with [a, b) in ms."""
     lo = np.maximum(edges[:-1], a)
     hi = np.minimum(edges[1:], b)
-    return np.clip(hi - lo, 0.0, None) * per_ms
+    overlap_ms: NDArray[np.float64] = np.clip(hi - lo, 0.0, None)
+    return overlap_ms * per_ms
 
 
 def interval_gaps(
@@ -96,6 +98,15 @@ def interval_gaps(
     hi = np.minimum(holes_b, end_ms)
     keep = (hi - lo) > tolerance_ms
     return [(int(a), int(b)) for a, b in zip(lo[keep], hi[keep], strict=True)]
+
+
+class _RegisterRule(NamedTuple):
+    """How a register is read: a period boundary inside a gap (``BoundaryRule``), a drop
+    across a gap as a reset (strict), only new highs counted (envelope)."""
+
+    boundary: agg.BoundaryRule
+    strict: bool
+    envelope: bool
 
 
 @dataclass
@@ -209,41 +220,14 @@ class PointSeries:
         if times.size == 0:
             return 0.0, (np.zeros(edges.size - 1) if edges is not None else None)
         if self.kind == Kind.CUMULATIVE:
-            register_max = self.device.register_max
-            gap = None if math.isinf(max_gap) else max_gap
-            # Counting least (boundary "low"), a drop across a gap is a reset.
-            if strict is None:
-                strict = boundary == "low"
-            rollover_gap = gap if strict else None
-            # counting least, only new highs count (see aggregation.unwrap_register)
-            if envelope is None:
-                envelope = boundary == "low"
-            detail = agg.cumulative_total(
-                times,
-                values,
-                int(start_ms),
-                int(end_ms),
-                register_max,
-                max_gap_ms=gap,
-                boundary=boundary,
-                rollover_gap_ms=rollover_gap,
-                envelope=envelope,
+            # Counting least (boundary "low"), a drop across a gap is a reset and only new
+            # highs count (see aggregation.unwrap_register).
+            rule = _RegisterRule(
+                boundary,
+                boundary == "low" if strict is None else strict,
+                boundary == "low" if envelope is None else envelope,
             )
-            steps = (
-                agg.cumulative_steps(
-                    times,
-                    values,
-                    edges,
-                    register_max,
-                    max_gap_ms=gap,
-                    boundary=boundary,
-                    rollover_gap_ms=rollover_gap,
-                    envelope=envelope,
-                )
-                if edges is not None
-                else None
-            )
-            return detail.total, steps
+            return self._register_amount(times, values, start_ms, end_ms, max_gap, edges, rule)
         if self.kind == Kind.INTERVAL:
             t, curve = self._interval_curve()
             total = float(np.diff(np.interp([start_ms, end_ms], t, curve))[0])
@@ -257,6 +241,45 @@ class PointSeries:
             area, _ = agg.instant_steps(self.times, self.values, edges, max_gap_ms=max_gap)
             steps = area / HOUR_MS
         return whole.total, steps
+
+    def _register_amount(
+        self,
+        times: NDArray[np.float64],
+        values: NDArray[np.float64],
+        start_ms: float,
+        end_ms: float,
+        max_gap: float,
+        edges: NDArray[np.float64] | None,
+        rule: _RegisterRule,
+    ) -> tuple[float, NDArray[np.float64] | None]:
+        """A register's rise over [start, end) and per step, read by ``rule``."""
+        register_max = self.device.register_max
+        gap = None if math.isinf(max_gap) else max_gap
+        rollover_gap = gap if rule.strict else None
+        detail = agg.cumulative_total(
+            times,
+            values,
+            int(start_ms),
+            int(end_ms),
+            register_max,
+            max_gap_ms=gap,
+            boundary=rule.boundary,
+            rollover_gap_ms=rollover_gap,
+            envelope=rule.envelope,
+        )
+        if edges is None:
+            return detail.total, None
+        steps = agg.cumulative_steps(
+            times,
+            values,
+            edges,
+            register_max,
+            max_gap_ms=gap,
+            boundary=rule.boundary,
+            rollover_gap_ms=rollover_gap,
+            envelope=rule.envelope,
+        )
+        return detail.total, steps
 
     def _interval_curve(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Interval totals as one rising curve: each total spread evenly over its interval."""

@@ -17,11 +17,14 @@ from typing import Protocol, cast
 from verification.model import Calculation, Symbol, Values
 from verification.parameters import ParameterTable
 
+#: A methodology's calculation: emissions from the resolved parameters and its table.
+Calculate = Callable[[Values, ParameterTable], Calculation]
+
 
 class Methodology(Protocol):
     METHODOLOGY: str
     SYMBOLS: Mapping[str, Symbol]
-    calculate: Callable[[Values, ParameterTable], Calculation]
+    calculate: Calculate
 
 
 @cache

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from verification.model import CalcStep, Calculation, Symbol, Values
+from verification.model import CalcStep, Calculation, Resolved, Symbol, Values
 from verification.parameters import ParameterTable
 
 METHODOLOGY = "chiller-energy-saving"
@@ -97,61 +97,20 @@ def calculate(values: Values, table: ParameterTable) -> Calculation:
     """
     ec = values["EC_PJ"].points
     cop_pj, cop_re, ef = (values[s].value for s in ("COP_PJ", "COP_RE", "EF_elec"))
-    t_chw = values.get("T_chw_out")
-    t_cw = values.get("T_cw_out")
-    adjust = t_chw is not None and t_cw is not None
-    if adjust:
-        for t in (t_chw, t_cw):
-            if len(t.points) not in (1, len(ec)):  # type: ignore[union-attr]
-                raise ValueError(
-                    f"{t.symbol} needs one value (the rating conditions, option A) or one "  # type: ignore[union-attr]
-                    "monitoring point per EC_PJ point"
-                )
+    temperatures = _rating_temperatures(values, len(ec))
     steps: list[CalcStep] = []
     reference = project = 0.0
     for i, unit in enumerate(ec):
         name = unit.monitoring_point or f"unit {i + 1}"
-        cop = cop_pj
-        if adjust:
-            chw = t_chw.points[min(i, len(t_chw.points) - 1)].value  # type: ignore[union-attr]
-            cw = t_cw.points[min(i, len(t_cw.points) - 1)].value  # type: ignore[union-attr]
-            try:
-                cop = cop_at_standard_conditions(
-                    cop_pj,
-                    cw,
-                    chw,
-                    td_chw_k=table.value("TD_chw"),
-                    td_cw_k=table.value("TD_cw"),
-                    t_cw_std_c=table.value("T_cw_std"),
-                    t_chw_std_c=table.value("T_chw_std"),
-                )
-            except ValueError:  # no lift: probes swapped or mislabelled; no credit
-                cop = math.nan
-            if not math.isnan(cop):
-                steps.append(
-                    CalcStep(
-                        f"COP_PJ,tc ({name})",
-                        f"{cop_pj} × ({cw:.3f} − {chw:.3f} + TD_chw + TD_cw) / "
-                        f"({table.value('T_cw_std')} − {table.value('T_chw_std')}"
-                        " + TD_chw + TD_cw)",
-                        cop,
-                        "dimensionless",
-                    )
-                )
-        if math.isnan(cop):
-            # no temperatures for a unit that ran: its COP at standard conditions is
-            # unknown, so it is credited nothing (its RE equals its PE)
-            cop = cop_re if unit.value else cop_pj
-            steps.append(
-                CalcStep(
-                    f"COP_PJ,tc ({name})",
-                    "no outlet temperatures in the period: COP_RE used (no credit)",
-                    cop,
-                    "dimensionless",
-                )
-            )
+        rating = (
+            None
+            if temperatures is None
+            else tuple(t.points[min(i, len(t.points) - 1)].value for t in temperatures)
+        )
+        cop, cop_steps = _unit_cop(cop_pj, cop_re, unit.value, rating, table, name)
         re = reference_emissions_tco2(unit.value, cop, cop_re, ef)
         pe = project_emissions_tco2(unit.value, ef)
+        steps += cop_steps
         steps.append(
             CalcStep(
                 f"RE ({name})", f"{unit.value:.6f} × ({cop:.4f} / {cop_re}) × {ef}", re, "tCO2"
@@ -163,3 +122,65 @@ def calculate(values: Values, table: ParameterTable) -> Calculation:
     steps.append(CalcStep("RE_p", "Σ_i RE_i", reference, "tCO2"))
     steps.append(CalcStep("PE_p", "Σ_i PE_i", project, "tCO2"))
     return Calculation(reference, project, tuple(steps))
+
+
+def _rating_temperatures(values: Values, units: int) -> tuple[Resolved, Resolved] | None:
+    """T_chw_out and T_cw_out (°C) when the plan has both: one value for every unit or
+    one per unit."""
+    t_chw, t_cw = values.get("T_chw_out"), values.get("T_cw_out")
+    if t_chw is None or t_cw is None:
+        return None
+    for t in (t_chw, t_cw):
+        if len(t.points) not in (1, units):
+            raise ValueError(
+                f"{t.symbol} needs one value (the rating conditions, option A) or one "
+                "monitoring point per EC_PJ point"
+            )
+    return t_chw, t_cw
+
+
+def _unit_cop(
+    cop_pj: float,
+    cop_re: float,
+    ec_pj_mwh: float,
+    rating: tuple[float, ...] | None,
+    table: ParameterTable,
+    name: str,
+) -> tuple[float, list[CalcStep]]:
+    """COP_PJ,tc of one unit (dimensionless) from its rating temperatures (T_chw_out,
+    T_cw_out in °C; None: COP_PJ as rated), with its calculation step."""
+    cop = cop_pj
+    steps: list[CalcStep] = []
+    if rating is not None:
+        chw, cw = rating
+        try:
+            cop = cop_at_standard_conditions(
+                cop_pj,
+                cw,
+                chw,
+                td_chw_k=table.value("TD_chw"),
+                td_cw_k=table.value("TD_cw"),
+                t_cw_std_c=table.value("T_cw_std"),
+                t_chw_std_c=table.value("T_chw_std"),
+            )
+        except ValueError:  # no lift: probes swapped or mislabelled; no credit
+            cop = math.nan
+        if not math.isnan(cop):
+            formula = (
+                f"{cop_pj} × ({cw:.3f} − {chw:.3f} + TD_chw + TD_cw) / "
+                f"({table.value('T_cw_std')} − {table.value('T_chw_std')} + TD_chw + TD_cw)"
+            )
+            steps.append(CalcStep(f"COP_PJ,tc ({name})", formula, cop, "dimensionless"))
+    if math.isnan(cop):
+        # no temperatures for a unit that ran: its COP at standard conditions is
+        # unknown, so it is credited nothing (its RE equals its PE)
+        cop = cop_re if ec_pj_mwh else cop_pj
+        steps.append(
+            CalcStep(
+                f"COP_PJ,tc ({name})",
+                "no outlet temperatures in the period: COP_RE used (no credit)",
+                cop,
+                "dimensionless",
+            )
+        )
+    return cop, steps

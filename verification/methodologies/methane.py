@@ -9,6 +9,8 @@ ER_p = GWP_CH4 × CH4_destroyed − PE_other
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -33,11 +35,12 @@ def methane_mass_kg(
     normal_volume: ArrayLike, ch4_fraction: ArrayLike, density_kg_per_nm3: float
 ) -> NDArray[np.float64]:
     """TM = V_n × w_CH4 × ρ_CH4 (kg per interval), ρ_CH4 = 0.716 kg/Nm³ at 0 °C, 1 atm."""
-    return (
+    mass: NDArray[np.float64] = (
         np.asarray(normal_volume, dtype=float)
         * np.asarray(ch4_fraction, dtype=float)
         * (density_kg_per_nm3)
     )
+    return mass
 
 
 def enclosed_flare_efficiency(
@@ -194,71 +197,94 @@ def calculate(values: Values, table: ParameterTable) -> Calculation:
     w = values["w_CH4"].steps()
     if w is None:
         raise ValueError("w_CH4 must be monitored step by step")
-    density = values["D_CH4"].value
-    gwp = values["GWP_CH4"].value
+    gas = _Gas(w, values["D_CH4"].value, values["GWP_CH4"].value)
     steps: list[CalcStep] = []
-    reference = destroyed = 0.0
-    project = 0.0
+    reference = project = 0.0
     for symbol, name in (("LFG_flare", ""), ("LFG_engine", " (engine)")):
         if symbol not in values:
             continue
-        volume = _normal_volume(values, symbol, steps, name)
-        mass = methane_mass_kg(volume, np.nan_to_num(w), density)
-        steps.append(
-            CalcStep(f"Σ TM{name}", f"Σ_m V_n,m × w_CH4,m × {density}", float(mass.sum()), "kg CH4")
-        )
-        eta_default, share, device = _efficiency(values, table, symbol, volume.size)
-        eta = eta_default * share
-        d = methane_destroyed_t(mass, eta)
-        steps.append(
-            CalcStep(
-                f"operating share{name}",
-                f"{device}: minutes shown operating / minutes",
-                float(share.mean()) if share.size else 0.0,
-                "dimensionless",
-            )
-        )
-        steps.append(
-            CalcStep(
-                f"CH4_destroyed{name}", f"Σ_m TM_m × {eta_default} × share_m / 1000", d, "t CH4"
-            )
-        )
-        pe = flare_project_emissions_tco2e(mass, eta, gwp)
-        label = "PE_flare" if symbol == "LFG_flare" else "PE_engine"
-        steps.append(CalcStep(label, f"{gwp} × Σ_m TM_m × (1 − η_m) / 1000", pe, "tCO2e"))
-        reference += gwp * float(mass.sum()) / 1000.0
-        destroyed += d
+        re, pe, destination_steps = _destination(values, table, symbol, name, gas)
+        steps += destination_steps
+        reference += re
         project += pe
-    steps.append(CalcStep("RE_p", f"{gwp} × Σ TM / 1000", reference, "tCO2e"))
+    steps.append(CalcStep("RE_p", f"{gas.gwp} × Σ TM / 1000", reference, "tCO2e"))
     if "EC_PJ" in values:
-        if "EF_elec" not in values:
-            raise ValueError("EC_PJ is monitored but EF_elec is missing")
-        pe_elec = values["EC_PJ"].value * values["EF_elec"].value
-        steps.append(
-            CalcStep(
-                "PE_elec",
-                f"{values['EC_PJ'].value:.6f} × {values['EF_elec'].value}",
-                pe_elec,
-                "tCO2",
-            )
-        )
-        project += pe_elec
+        electricity = _electricity(values)
+        steps.append(electricity)
+        project += electricity.value
     steps.append(CalcStep("PE_p", "Σ PE (undestroyed methane, electricity)", project, "tCO2e"))
     return Calculation(reference, project, tuple(steps))
 
 
+class _Gas(NamedTuple):
+    """What every destination's methane shares: w_CH4 per step (dimensionless),
+    D_CH4 (kg/Nm3) and GWP_CH4 (tCO2e/t CH4)."""
+
+    w_ch4: NDArray[np.float64]
+    density_kg_per_nm3: float
+    gwp: float
+
+
+def _destination(
+    values: Values,
+    table: ParameterTable,
+    symbol: str,
+    name: str,
+    gas: _Gas,
+) -> tuple[float, float, list[CalcStep]]:
+    """One destination d (flare or engine): RE_d = GWP × Σ_m TM_d,m / 1000 and
+    PE_d = GWP × Σ_m TM_d,m × (1 − η_d,m) / 1000 (tCO2e), with TM_d,m = V_n,d,m × w_CH4,m
+    × D_CH4 (kg) and η_d,m = η_d × the share of minute m it is shown operating; with
+    its calculation steps."""
+    density, gwp = gas.density_kg_per_nm3, gas.gwp
+    volume, steps = _normal_volume(values, symbol, name)
+    mass = methane_mass_kg(volume, np.nan_to_num(gas.w_ch4), density)
+    steps.append(
+        CalcStep(f"Σ TM{name}", f"Σ_m V_n,m × w_CH4,m × {density}", float(mass.sum()), "kg CH4")
+    )
+    eta_default, share, device = _efficiency(values, table, symbol, volume.size)
+    eta = eta_default * share
+    destroyed = methane_destroyed_t(mass, eta)
+    steps.append(
+        CalcStep(
+            f"operating share{name}",
+            f"{device}: minutes shown operating / minutes",
+            float(share.mean()) if share.size else 0.0,
+            "dimensionless",
+        )
+    )
+    steps.append(
+        CalcStep(
+            f"CH4_destroyed{name}", f"Σ_m TM_m × {eta_default} × share_m / 1000", destroyed, "t CH4"
+        )
+    )
+    pe = flare_project_emissions_tco2e(mass, eta, gwp)
+    label = "PE_flare" if symbol == "LFG_flare" else "PE_engine"
+    steps.append(CalcStep(label, f"{gwp} × Σ_m TM_m × (1 − η_m) / 1000", pe, "tCO2e"))
+    return gwp * float(mass.sum()) / 1000.0, pe, steps
+
+
+def _electricity(values: Values) -> CalcStep:
+    """PE_elec = EC_PJ × EF_elec (tCO2): the electricity the gas system uses."""
+    if "EF_elec" not in values:
+        raise ValueError("EC_PJ is monitored but EF_elec is missing")
+    ec_mwh, ef = values["EC_PJ"].value, values["EF_elec"].value
+    return CalcStep("PE_elec", f"{ec_mwh:.6f} × {ef}", ec_mwh * ef, "tCO2")
+
+
 def _normal_volume(
-    values: Values, symbol: str, steps: list[CalcStep], name: str
-) -> NDArray[np.float64]:
-    """The gas sent per step, in Nm3 (normalised with T_LFG and P_LFG when measured as
-    actual volume)."""
+    values: Values, symbol: str, name: str
+) -> tuple[NDArray[np.float64], list[CalcStep]]:
+    """V_n,m = V_m × (P_m / 101.325) × (273.15 / (T_m + 273.15)): the gas sent per step,
+    in Nm3 (normalised with T_LFG and P_LFG when measured as actual volume), with its
+    calculation steps."""
     lfg = values[symbol]
     volume = lfg.steps()
     if volume is None:
         raise ValueError(f"{symbol} must be monitored step by step")
-    steps.append(CalcStep(f"Σ {symbol}", "Σ_m LFG_m", float(volume.sum()), lfg.unit))
+    steps = [CalcStep(f"Σ {symbol}", "Σ_m LFG_m", float(volume.sum()), lfg.unit)]
     if lfg.unit == "Nm3":
-        return volume
+        return volume, steps
     t, p = values.get("T_LFG"), values.get("P_LFG")
     t_steps = t.steps() if t else None
     p_steps = p.steps() if p else None
@@ -278,7 +304,7 @@ def _normal_volume(
             "Nm3",
         )
     )
-    return normal
+    return normal, steps
 
 
 def _efficiency(
@@ -307,4 +333,5 @@ def _operating_share(values: Values, n: int, evidence: tuple[str, ...]) -> NDArr
     present = [s for s in shares if s is not None]
     if not present:
         return np.zeros(n)
-    return np.clip(np.sum(present, axis=0) - (len(present) - 1), 0.0, 1.0)
+    share: NDArray[np.float64] = np.clip(np.sum(present, axis=0) - (len(present) - 1), 0.0, 1.0)
+    return share
