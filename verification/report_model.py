@@ -12,7 +12,9 @@ import json
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.signing import Checkpoint
 
 SCHEMA_VERSION = "1"
 
@@ -162,6 +164,10 @@ class Report(_Out):
     events: list[EventRow]
     software: str
     inputs_sha256: str
+    checkpoint: Checkpoint | None = Field(
+        default=None,
+        description="the project's audit chain, signed, as it was when the report was computed",
+    )
 
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, fixed separators, a newline at the end."""

@@ -10,12 +10,14 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
 from core.quantities import CATALOGUE
 from core.units import UnitError, conversion
 from persistence import audit
 from persistence.audit import Subject
+from persistence.evidence import checkpoint_of
 from persistence.stores.timeseries import TimeSeriesStore
 from verification.engine import build_report
 from verification.inputs import ReportInputs
@@ -72,12 +74,16 @@ def issue_report(
     *,
     actor: str,
     progress: Progress | None = None,
+    key: Ed25519PrivateKey | None = None,
 ) -> Issued:
-
+    """Compute the report from the stores, render it and record its issue in the
+    project's chain. With the installation's ``key`` the report embeds a signed
+    checkpoint of the chain as it was read (the same transaction as the inputs)."""
     if progress:
         progress("loading readings", 0.0)
     inputs = load_inputs(session, store, project_id, start, end)
-    report = build_report(inputs, progress=progress)
+    checkpoint = checkpoint_of(session, project_id, key) if key is not None else None
+    report = build_report(inputs, progress=progress).model_copy(update={"checkpoint": checkpoint})
     if progress:
         progress(f"rendering {fmt}", 0.9)
     series = chart_series(inputs) if fmt in ("pdf", "html") else None
@@ -97,6 +103,7 @@ def issue_report(
             "inputs_sha256": report.inputs_sha256,
             "content_sha256": digest,
             "emission_reductions_tco2": report.emission_reductions_tco2.value,
+            "checkpoint_length": checkpoint.length if checkpoint else None,
         },
     )
     session.commit()

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mrv.cli import common
 from mrv.cli.common import HomeOption, err
+from persistence.keys import installation_key
 from persistence.records import RecordError
 from persistence.stores import open_timeseries
 from verification.render.formats import BINARY, FORMATS, Format
@@ -70,7 +71,8 @@ def _issue(
 ) -> Issued:
     """The report, computed from the stores and recorded as issued; a user's mistake (an
     unknown project, a period the plan does not allow) ends the command with exit 2."""
-    store = open_timeseries(common.settings(home))
+    settings = common.settings(home)
+    store = open_timeseries(settings)
     try:
         with common.session(home) as session, _progress(quiet) as bar:
             task = bar.add_task("report", total=1.0)
@@ -83,6 +85,7 @@ def _issue(
                     last,
                     format,
                     actor="cli",
+                    key=installation_key(settings.home),
                     progress=lambda what, done: bar.update(
                         task, description=f"report: {what}", completed=done
                     ),

@@ -382,3 +382,38 @@ def test_the_key_file_is_private(home: Path) -> None:
     key = home / "keys" / "audit-ed25519.pem"
     assert key.stat().st_mode & 0o777 == 0o600
     assert (home / "keys").stat().st_mode & 0o077 == 0
+
+
+def test_an_issued_report_embeds_a_checkpoint_that_verifies(home: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "report",
+            "--project",
+            P,
+            "--start",
+            "2026-06-01",
+            "--end",
+            "2026-06-30",
+            "--format",
+            "json",
+            "--home",
+            str(home),
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    embedded = report["checkpoint"]
+    with sqlite3.connect(home / "mrv.sqlite") as conn:
+        (length,) = conn.execute("SELECT length FROM audit_chains WHERE chain = ?", (P,)).fetchone()
+        issued = conn.execute(
+            "SELECT seq, body FROM audit_log WHERE chain = ? AND action = 'report.issued'", (P,)
+        ).fetchone()
+    # computed at the chain before its own link, which records the checkpoint's length
+    assert embedded["length"] == length - 1 == issued[0] - 1
+    assert json.loads(issued[1])["checkpoint_length"] == embedded["length"]
+    signed = home.parent / "from-report.json"
+    signed.write_text(json.dumps(embedded))
+    code, verdict = verify(home, "--checkpoint", str(signed))
+    assert code == 0 and verdict["checkpoint"] == [], verdict

@@ -71,6 +71,20 @@ def _header_rows(report: Report) -> list[tuple[str, Cell]]:
         ("period_end_utc", period.end_utc),
         ("software", report.software),
         ("inputs_sha256", report.inputs_sha256),
+        *_checkpoint_rows(report),
+    ]
+
+
+def _checkpoint_rows(report: Report) -> list[tuple[str, Cell]]:
+    c = report.checkpoint
+    if c is None:
+        return []
+    return [
+        ("checkpoint_length", c.length),
+        ("checkpoint_head", c.head),
+        ("checkpoint_time", c.time.isoformat()),
+        ("checkpoint_key_id", c.key_id),
+        ("checkpoint_signature", c.signature),
     ]
 
 

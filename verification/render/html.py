@@ -21,6 +21,7 @@ from verification.render import ChartSeries
 from verification.render.charts import chart_caption, chart_figure, mpl_context, ordered_series
 from verification.render.tables import CALCULATION, DETAILS, PARAMETERS, ReportTable
 from verification.render.text import (
+    checkpoint_label,
     document_title,
     fmt_num,
     methodology_label,
@@ -143,6 +144,7 @@ def _summary(report: Report) -> str:
     rows += [
         ("Gap rules", m.gap_rules, ""),
         ("Monitoring plan", plan_label(report), "hash"),
+        ("Audit checkpoint", checkpoint_label(report), "hash"),
         ("Methodology table sha256", m.table_sha256, "hash"),
         ("inputs_sha256", report.inputs_sha256, "hash"),
         ("Software", report.software, ""),

@@ -31,6 +31,7 @@ from verification.render import ChartSeries
 from verification.render.charts import chart_figure, mpl_context, ordered_series
 from verification.render.tables import CALCULATION, DETAILS, PARAMETERS, Heading, ReportTable
 from verification.render.text import (
+    checkpoint_label,
     document_title,
     fmt_num,
     methodology_label,
@@ -315,6 +316,7 @@ def _summary(report: Report, pages: _Pages) -> None:
     fields += [
         ("Gap rules", m.gap_rules),
         ("Monitoring plan", plan_label(report)),
+        ("Audit checkpoint", checkpoint_label(report)),
         ("Methodology table", f"sha256 {m.table_sha256}"),
         ("inputs_sha256", report.inputs_sha256),
         ("Software", report.software),

@@ -53,3 +53,11 @@ def period_utc_label(report: Report, end_note: str = "end exclusive") -> str:
 
 def plan_label(report: Report) -> str:
     return f"version {report.project.plan_version}, sha256 {report.project.plan_sha256}"
+
+
+def checkpoint_label(report: Report) -> str:
+    """The signed state of the project's audit chain the report was computed at."""
+    c = report.checkpoint
+    if c is None:
+        return "none (computed without the installation's key)"
+    return f"link {c.length}, head sha256 {c.head}, signed {c.time.isoformat()} with key {c.key_id}"

@@ -41,6 +41,7 @@ from verification.render.tables import (
     ReportTable,
 )
 from verification.render.text import (
+    checkpoint_label,
     document_title,
     methodology_label,
     methodology_version,
@@ -148,6 +149,7 @@ def _input_sheet(wb: Workbook, report: Report) -> None:
         ("Monitoring period", period_label(report)),
         ("Period (UTC)", period_utc_label(report)),
         ("Monitoring plan", plan_label(report)),
+        ("Audit checkpoint", checkpoint_label(report)),
         ("Report inputs_sha256", report.inputs_sha256),
         ("Software", report.software),
     ]

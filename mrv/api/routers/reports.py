@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Response
 
 from mrv.api.deps import Caller, ProjectId, SessionDep, State, actor
 from mrv.api.errors import PROJECT, errors, refuse
+from persistence.keys import installation_key
 from verification.render import formats
 from verification.reporting import issue_report
 
@@ -53,7 +54,10 @@ def report(
         raise refuse(422, "a report covers at most ten years", "end")
     try:
         with state.report_slots:
-            issued = issue_report(s, state.store, project, start, end, format, actor=actor(who))
+            key = installation_key(state.settings.home)
+            issued = issue_report(
+                s, state.store, project, start, end, format, actor=actor(who), key=key
+            )
     except ValueError as exc:
         raise refuse(422, str(exc)) from None
     name = f"{project}_{start}_{end}.{format}"
