@@ -102,31 +102,27 @@ def _current_entries(rows: Iterable[Entry], last: dict[str, AuditEntry]) -> list
 
 
 def check_plans(session: Session, project: str, links: Links) -> tuple[int, list[Change]]:
-    """Every plan version verbatim; the current parsed plan and each device row."""
+    """Every plan file loaded, verbatim; the current parsed plan and each device row."""
     changes: list[Change] = []
     plan_links = links.get("plan", [])
-    for link in plan_links:
-        version = int(link.body["plan_version"])
-        row = session.scalar(
-            select(PlanRevision).where(
-                PlanRevision.project_id == project, PlanRevision.plan_version == version
-            )
-        )
-        if row is None:
-            changes.append(Change("plan", str(version), "this version's file is missing"))
-        elif sha256_text(row.source_text) != link.body["source_sha256"]:
-            changes.append(Change("plan", str(version), "this version's file was changed"))
-    recorded = {
-        r.plan_version
+    stored = {
+        (r.plan_version, r.plan_sha256): r
         for r in session.scalars(select(PlanRevision).where(PlanRevision.project_id == project))
     }
-    claimed = {int(link.body["plan_version"]) for link in plan_links}
+    claimed = {(int(k.body["plan_version"]), str(k.body["source_sha256"])) for k in plan_links}
+    for version, sha in sorted(claimed):
+        row = stored.pop((version, sha), None)
+        if row is None:
+            changes.append(Change("plan", str(version), "this version's file is missing"))
+        elif sha256_text(row.source_text) != sha:
+            changes.append(Change("plan", str(version), "this version's file was changed"))
     changes += [
-        Change("plan", str(v), "stored without a link in the chain") for v in recorded - claimed
+        Change("plan", str(version), "stored without a link in the chain") for version, _ in stored
     ]
+    count = len(claimed) + len(stored)
     if not plan_links:
-        return len(recorded), changes
-    return len(recorded), changes + _current_plan(session, project, plan_links[-1])
+        return count, changes
+    return count, changes + _current_plan(session, project, plan_links[-1])
 
 
 def _current_plan(session: Session, project: str, link: AuditEntry) -> list[Change]:

@@ -80,8 +80,7 @@ def load_plan(session: Session, plan: MonitoringPlan, source_text: str, actor: s
     session.flush()
     revision = session.scalars(
         select(PlanRevision).where(
-            PlanRevision.project_id == plan.project.id,
-            PlanRevision.plan_version == plan.plan_version,
+            PlanRevision.project_id == plan.project.id, PlanRevision.plan_sha256 == sha
         )
     ).one()
     devices = session.scalars(select(Device).where(Device.project_id == plan.project.id))
