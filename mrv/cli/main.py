@@ -12,6 +12,7 @@ from mrv.cli import common, ingest
 from mrv.cli.api import api, token_app
 from mrv.cli.audit import audit_app
 from mrv.cli.common import HomeOption, console, err
+from mrv.cli.evidence import evidence_app
 from mrv.cli.plans import plan_app
 from mrv.cli.records import entries_app, periods_app
 from mrv.cli.report import report
@@ -37,6 +38,7 @@ app.command("report")(report)
 app.command("api")(api)
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
+app.add_typer(evidence_app, name="evidence")
 
 
 @app.command("field")
