@@ -98,6 +98,11 @@ def test_each_role_can_do_what_it_should_and_nothing_else(shared: Any, role: str
         made = httpx.post(f"{base}/entries", json=reading(author, entry_id), headers=admin)
         assert made.status_code == 201, made.text
 
+    # A period to bundle the evidence of (the first role's run defines it).
+    if not httpx.get(f"{base}/periods", headers=admin).json():
+        defined = httpx.post(f"{base}/periods", json=next_period(base, admin), headers=admin)
+        assert defined.status_code == 201, defined.text
+
     # (action, allowed roles, request, status when allowed)
     actions: list[tuple[str, set[str], tuple[str, str, dict[str, Any]], int]] = [
         ("read the plan", READERS, ("GET", "/plan", {}), 200),
@@ -118,6 +123,7 @@ def test_each_role_can_do_what_it_should_and_nothing_else(shared: Any, role: str
             ("GET", "/reports", {"params": {"start": "2026-06-01", "end": "2026-06-30"}}),
             200,
         ),
+        ("get an evidence bundle", READERS - {"field"}, ("GET", "/periods/1/bundle", {}), 200),
         ("submit an entry", WRITERS, ("POST", "/entries", {"json": reading(NAME[role])}), 201),
         ("edit own entry", WRITERS, ("PUT", f"/entries/{own_id}", {"json": edit(NAME[role])}), 200),
         (

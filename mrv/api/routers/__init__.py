@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from mrv.api.routers import (
     audit,
+    bundles,
     catalogue,
     devices,
     entries,
@@ -39,4 +40,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     devices.router,
     periods.router,
     audit.router,
+    bundles.router,
 )
