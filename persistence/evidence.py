@@ -175,7 +175,8 @@ def check_tokens(session: Session, project: str, links: Links) -> tuple[int, lis
             changes.append(Change("token", str(token.id), "stored without a link in the chain"))
         elif claims.token_claim(token)["sha256"] != link.body.get("sha256"):
             changes.append(Change("token", str(token.id), "its role, projects or life changed"))
-    changes += [Change("token", token_id, "deleted") for token_id in last]
+    gone = "deleted, or no longer grants this project"
+    changes += [Change("token", token_id, gone) for token_id in last]
     return len(mine), changes
 
 
