@@ -6,6 +6,7 @@ config file (``MRV_CONFIG``, else ``$MRV_HOME/mrv.toml`` if it exists), defaults
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass
@@ -14,8 +15,23 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """Comma-separated addresses or CIDR networks (``"127.0.0.1, 10.0.0.0/8"``); a bare
+    address is a network of one. Raises ValueError naming the entry that is neither."""
+    networks = []
+    for entry in (e.strip() for e in text.split(",")):
+        if entry:
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+    return tuple(networks)
 
 
 def default_home() -> Path:
@@ -70,6 +86,18 @@ class Settings(BaseSettings):
     gateway_spool_retry_s: float = 2.0
     gateway_ack_topic: bool = True
 
+    # The proxies whose X-Forwarded-For the API believes (none by default): comma-separated
+    # addresses or CIDR networks.
+    api_trusted_proxies: str = ""
+    # Clients (addresses) the API's failed-login limiter remembers at most.
+    api_auth_max_clients: int = Field(10_000, ge=1, le=1_000_000)
+
+    @field_validator("api_trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -92,6 +120,10 @@ class Settings(BaseSettings):
     @property
     def effective_ts_path(self) -> Path:
         return self.ts_sqlite_path or self.home / "readings.sqlite"
+
+    @property
+    def trusted_proxies(self) -> tuple[Network, ...]:
+        return parse_networks(self.api_trusted_proxies)
 
     @property
     def spool_path(self) -> Path:

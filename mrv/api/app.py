@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from starlette.middleware.base import RequestResponseEndpoint
 
 from core.config import Settings
@@ -16,6 +16,7 @@ from mrv.api.limits import BodyLimit
 from mrv.api.routers import ROUTERS
 
 REQUESTS = Counter("mrv_api_requests_total", "API requests", ["route", "status"])
+AUTH_CLIENTS = Gauge("mrv_api_auth_clients", "Clients the failed-login limiter remembers")
 
 
 async def count(request: Request, call_next: RequestResponseEndpoint) -> Response:
@@ -31,7 +32,8 @@ def lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMana
 
     @asynccontextmanager
     async def run(app: FastAPI) -> AsyncIterator[None]:
-        app.state.api = ApiState.open(settings)
+        app.state.api = state = ApiState.open(settings)
+        AUTH_CLIENTS.set_function(lambda: len(state.limiter))
         try:
             yield
         finally:

@@ -8,8 +8,6 @@ Each is a FastAPI dependency, named by an ``Annotated`` alias (``Caller``, ``Pro
 """
 
 import threading
-import time
-from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -18,8 +16,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from core.config import Settings
+from core.config import Network, Settings
 from mrv.api.errors import refuse
+from mrv.api.limiter import FailedAuthLimiter, Throttled, client_address
 from mrv.api.tokens import TokenInfo, check_token
 from persistence import security
 from persistence.engine import Database
@@ -31,35 +30,8 @@ from persistence.stores.timeseries import TimeSeriesStore
 # and fro (bench/api.py: one worker served 18 reports/s with one in flight, 9 with eight,
 # each costing 130 ms of CPU instead of 53). Others wait their turn; add workers to scale.
 REPORTS_AT_ONCE = 2
-MAX_FAILURES = 5  # failed authentications per client ...
-FAILURE_WINDOW_S = 60.0  # ... within this many seconds, then it waits
 WRITERS = frozenset({"field", "operator", "admin"})
 OPERATORS = frozenset({"operator", "admin"})
-
-
-class FailedAuthLimiter:
-    """Guessing tokens is slowed down: after ``MAX_FAILURES`` failed authentications within
-    ``FAILURE_WINDOW_S`` a client waits until the oldest of them is out of the window."""
-
-    def __init__(self, max_failures: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S):
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def wait_s(self, client: str, now: float) -> int | None:
-        """Whole seconds ``client`` must wait before trying again, or None."""
-        with self._lock:
-            recent = self._failures[client]
-            while recent and now - recent[0] > self.window_s:
-                recent.popleft()
-            if len(recent) < self.max_failures:
-                return None
-            return int(self.window_s - (now - recent[0])) + 1
-
-    def failed(self, client: str, now: float) -> None:
-        with self._lock:
-            self._failures[client].append(now)
 
 
 @dataclass
@@ -73,6 +45,7 @@ class ApiState:
     db: Database
     store: TimeSeriesStore
     limiter: FailedAuthLimiter = field(default_factory=FailedAuthLimiter)
+    proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For is believed
     report_slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(REPORTS_AT_ONCE)
     )
@@ -81,7 +54,8 @@ class ApiState:
     def open(cls, settings: Settings) -> "ApiState":
         db = Database(settings.effective_database_url)
         try:
-            return cls(settings, db, open_timeseries(settings))
+            limiter = FailedAuthLimiter(max_clients=settings.api_auth_max_clients)
+            return cls(settings, db, open_timeseries(settings), limiter, settings.trusted_proxies)
         except BaseException:
             db.dispose()
             raise
@@ -126,18 +100,30 @@ def caller(
     s: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> TokenInfo:
-    """The token's grant; 401 without a valid one, 429 after too many wrong ones."""
-    client = request.client.host if request.client else "?"
-    now = time.monotonic()
-    wait = state.limiter.wait_s(client, now)
-    if wait is not None:
-        raise refuse(
-            429, f"too many failed attempts: retry in {wait} s", headers={"Retry-After": str(wait)}
+    """The token's grant; 401 without a valid one, 429 after too many wrong ones from the
+    same client (``mrv.api.limiter``: a token that worked from there before still works).
+    A missing token is no guess: it is not counted."""
+    if credentials is None:
+        raise refuse(401, "a valid bearer token is required (mrv token create)")
+    client = client_address(
+        request.client.host if request.client else None,
+        request.headers.getlist("x-forwarded-for"),
+        state.proxies,
+    )
+    try:
+        info = state.limiter.authenticate(
+            client, credentials.credentials, lambda t: check_token(s, t)
         )
-    info = check_token(s, credentials.credentials) if credentials else None
+    except Throttled as exc:
+        raise refuse(
+            429,
+            f"too many failed attempts: retry in {exc.wait_s} s",
+            headers={"Retry-After": str(exc.wait_s)},
+        ) from None
     if info is None:
-        if credentials is not None:  # a wrong token is a guess; a missing one is not
-            state.limiter.failed(client, now)
+        # Checked failures only: a throttled client's are not (at most a few a minute).
+        security.record(s, "auth.failed", client, {"path": request.url.path[:200]})
+        s.commit()
         raise refuse(401, "a valid bearer token is required (mrv token create)")
     return info
 

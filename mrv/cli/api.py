@@ -35,6 +35,9 @@ def api(
         workers=workers,
         log_level="warning",
         http=NoDelayH11Protocol,
+        # uvicorn would take X-Forwarded-For from any peer on 127.0.0.1 as the client;
+        # the API decides whom to believe itself (MRV_API_TRUSTED_PROXIES, mrv.api.limiter)
+        proxy_headers=False,
     )
 
 

@@ -197,6 +197,12 @@ def test_operator_actions_reads_and_limits(server) -> None:
         )
     slowed = httpx.get(f"{url}/v1/projects", headers={"Authorization": "Bearer guess"})
     assert slowed.status_code == 429 and int(slowed.headers["retry-after"]) > 0
+    # each checked failure is in the security log (the throttled one was not checked)
+    with behind_the_api(home) as conn:
+        failed = conn.execute(
+            text("SELECT count(*) FROM security_events WHERE kind = 'auth.failed'")
+        ).scalar()
+    assert failed == 5
 
 
 def test_an_entry_changed_behind_the_apis_back_is_named(server) -> None:

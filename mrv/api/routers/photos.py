@@ -80,5 +80,10 @@ def photo(
     return Response(
         content,
         media_type=info.info.media_type,
-        headers={"Cache-Control": "private, max-age=31536000, immutable"},
+        headers={
+            "Cache-Control": "private, max-age=31536000, immutable",
+            # read as the image it was checked to be, never sniffed as something else
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
     )
