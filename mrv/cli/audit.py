@@ -52,11 +52,7 @@ def checkpoint(
     if out is None:
         typer.echo(text, nl=False)
         return
-    try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        err.print(f"[red]error:[/red] --out: {escape(str(exc))}")
-        raise typer.Exit(1) from None
+    common.write_out(out, text.encode())
     err.print(f"{escape(str(out))}: {project} at link {signed.length}, head {signed.head[:12]}")
 
 

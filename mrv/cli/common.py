@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.orm import Session
 
 from core.config import Settings, load_settings
@@ -77,3 +78,13 @@ def parse_date(text: str, option: str) -> date:
 def check_format(format: str, allowed: tuple[str, ...] = ("table", "jsonl")) -> None:
     if format not in allowed:
         raise typer.BadParameter(f"must be {' or '.join(allowed)}", param_hint="--format")
+
+
+def write_out(path: Path, data: bytes, option: str = "--out") -> None:
+    """Write a command's file; a folder that is not there or not writable is the user's
+    mistake, told in one line (exit 1), not a traceback."""
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        err.print(f"[red]error:[/red] {option}: {escape(str(exc))}")
+        raise typer.Exit(1) from None

@@ -39,11 +39,7 @@ def export(
         raise typer.Exit(1) from None
     finally:
         store.close()
-    try:
-        out.write_bytes(data)
-    except OSError as exc:
-        err.print(f"[red]error:[/red] --out: {escape(str(exc))}")
-        raise typer.Exit(1) from None
+    common.write_out(out, data)
     err.print(f"{escape(str(out))}: {len(data):,} bytes")
 
 

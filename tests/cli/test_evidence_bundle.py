@@ -155,3 +155,30 @@ def test_a_damaged_bundle_is_an_error_not_a_crash(tmp_path: Path) -> None:
     result = runner.invoke(app, ["evidence", "verify", str(junk)])
     assert result.exit_code == 1 and "not a zip file" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_an_unwritable_out_is_a_one_line_error(bundle: tuple[Path, Path]) -> None:
+    home, _ = bundle
+    for command in (
+        ["evidence", "export", "--project", P, "--period", "1"],
+        ["audit", "checkpoint", "--project", P],
+    ):
+        result = runner.invoke(app, [*command, "--out", "/nonexistent/x", "--home", str(home)])
+        assert result.exit_code == 1 and "--out:" in result.output, result.output
+        assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+    unknown = runner.invoke(
+        app,
+        [
+            "evidence",
+            "export",
+            "--project",
+            P,
+            "--period",
+            "9",
+            "--out",
+            "/tmp/x.zip",
+            "--home",
+            str(home),
+        ],
+    )
+    assert unknown.exit_code == 1 and "no period 9" in unknown.output
