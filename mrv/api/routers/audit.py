@@ -4,10 +4,13 @@ from fastapi import APIRouter
 
 from mrv.api.deps import ProjectId, SessionDep, Store
 from mrv.api.errors import PROJECT, errors
+from mrv.api.routers.params import CHECKED_PROJECT
 from mrv.api.schemas import AuditVerdict
 from persistence.evidence import verify_project
 
-router = APIRouter(prefix="/v1/projects/{project}/audit", tags=["audit"])
+router = APIRouter(
+    prefix="/v1/projects/{project}/audit", tags=["audit"], dependencies=CHECKED_PROJECT
+)
 
 
 @router.get("/verify", operation_id="audit-verify", responses=errors(*PROJECT))

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from core.entries import EntryIn, EntryType
 from mrv.api.deps import ProjectId, SessionDep, Writer
 from mrv.api.errors import JSON_BODY, PROJECT, Responses, committed, errors, record_error, refuse
+from mrv.api.routers.params import CHECKED_PROJECT
 from mrv.api.schemas import EntryEdit, EntryOut, EntryPage, EntryWithHistory, RevisionOut
 from mrv.api.tokens import TokenInfo
 from persistence.records import (
@@ -23,7 +24,9 @@ from persistence.records import (
     stored_resend,
 )
 
-router = APIRouter(prefix="/v1/projects/{project}/entries", tags=["entries"])
+router = APIRouter(
+    prefix="/v1/projects/{project}/entries", tags=["entries"], dependencies=CHECKED_PROJECT
+)
 RESENT: Responses = {200: {"model": EntryOut, "description": "A resend: the stored entry."}}
 
 

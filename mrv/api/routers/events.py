@@ -7,17 +7,20 @@ from sqlalchemy import select
 
 from mrv.api.deps import ProjectId, SessionDep
 from mrv.api.errors import PROJECT, errors
+from mrv.api.routers.params import CHECKED_PROJECT
 from mrv.api.schemas import EventOut
 from persistence.models import Event
 
-router = APIRouter(prefix="/v1/projects/{project}/events", tags=["events"])
+router = APIRouter(
+    prefix="/v1/projects/{project}/events", tags=["events"], dependencies=CHECKED_PROJECT
+)
 
 
 @router.get("", operation_id="events-list", responses=errors(*PROJECT))
 def events(
     project: ProjectId,
     s: SessionDep,
-    kind: Annotated[str | None, Query(max_length=32)] = None,
+    kind: Annotated[str | None, Query(max_length=32, pattern="^[a-z_]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[EventOut]:
     """Data-quality events (reset, rollover, conflict, arrival_gap) in time order."""

@@ -6,11 +6,14 @@ from fastapi import APIRouter, Depends
 
 from mrv.api.deps import ProjectId, SessionDep, actor, operator
 from mrv.api.errors import JSON_BODY, PROJECT, committed, errors
+from mrv.api.routers.params import CHECKED_PROJECT
 from mrv.api.schemas import PeriodIn, PeriodOut
 from mrv.api.tokens import TokenInfo
 from persistence.records import define_period, list_periods
 
-router = APIRouter(prefix="/v1/projects/{project}/periods", tags=["periods"])
+router = APIRouter(
+    prefix="/v1/projects/{project}/periods", tags=["periods"], dependencies=CHECKED_PROJECT
+)
 
 
 @router.get("", operation_id="periods-list", responses=errors(*PROJECT))

@@ -9,10 +9,11 @@ from sqlalchemy import select
 from core.plans.schema import MonitoringPlan
 from mrv.api.deps import ProjectId, SessionDep
 from mrv.api.errors import PROJECT, errors, refuse
+from mrv.api.routers.params import CHECKED_PROJECT
 from mrv.api.schemas import PlanOut, PlanVersionOut
 from persistence.models import PlanRevision, Project
 
-router = APIRouter(prefix="/v1/projects/{project}", tags=["plans"])
+router = APIRouter(prefix="/v1/projects/{project}", tags=["plans"], dependencies=CHECKED_PROJECT)
 
 
 @router.get("/plan", operation_id="plans-read", responses=errors(*PROJECT))
