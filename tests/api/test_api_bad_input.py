@@ -233,8 +233,7 @@ def test_operator_dates_are_checked_by_sense(server: tuple[str, Path]) -> None:
     for removed in ["9999-12-31", "0001-01-01"]:
         retire = {"removed": removed, "reason": "replaced"}
         answer = httpx.post(f"{base}/devices/pv-b-meter/retire", json=retire, headers=operator)
-        assert answer.status_code in (409, 422), answer.text
-        assert answer.json()["field"] == "removed", answer.text
+        _refused(answer, "removed")
     for start, end, at in [
         ("0001-01-01", "0001-12-31", "start"),
         ("2026-01-01", "9999-12-31", "end"),
