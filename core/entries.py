@@ -17,11 +17,12 @@ Types:
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -37,6 +38,7 @@ from core.errors import Problem
 from core.photos import MAX_PHOTOS_PER_ENTRY, SHA256_PATTERN
 from core.plans.schema import Device, MonitoringPlan
 from core.units import Affine, UnitError, conversion
+from core.windows import MOMENT_AHEAD, day_problem, moment_problem, representable, utc_now
 from core.wire import ID_PATTERN
 
 EntryType = Literal[
@@ -48,8 +50,9 @@ EntryType = Literal[
 ]
 ENTRY_TYPES: tuple[str, ...] = get_args(EntryType)
 
-#: How far ahead of the server's clock an entry's time may be (a phone's clock drifts).
-FUTURE_TOLERANCE = timedelta(minutes=10)
+#: How far ahead of the server's clock an entry's time may be (a phone's clock drifts);
+#: the windows of every date and time in an entry are in ``core.windows``.
+FUTURE_TOLERANCE = MOMENT_AHEAD
 
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 # Monitoring point ids and parameter symbols follow the plan's own limits.
@@ -57,10 +60,31 @@ PointId = Annotated[str, StringConstraints(min_length=1, max_length=32)]
 Symbol = Annotated[str, StringConstraints(min_length=1, max_length=32)]
 Unit = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 Percent = Annotated[float, Field(ge=-100, le=100)]
+#: A moment with an offset that has a time in UTC (``0001-01-01T00:00+23:59`` has none).
+#: Whether it is a sensible one (after 2000, not in the future) is a check against the
+#: clock, made when the entry is taken (``validate_against_plan``), not when it is read.
+Moment = Annotated[AwareDatetime, AfterValidator(representable)]
+
+
+def one_line(text: str) -> str:
+    """A pydantic ``AfterValidator``: a name on one line, without control characters (a
+    NUL byte, which PostgreSQL's text cannot hold, least of all)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ValueError("must be one line of text, without control characters")
+    return text
+
+
+def no_nul(text: str) -> str:
+    """A pydantic ``AfterValidator``: text of any lines, but no NUL byte."""
+    if "\x00" in text:
+        raise ValueError("must not contain a NUL character")
+    return text
 
 
 Author = Annotated[  # fits the audit log's actor column
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
+    AfterValidator(one_line),
 ]
 Reference = Annotated[  # invoice and ticket numbers
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
@@ -93,7 +117,7 @@ class MeterReading(_Body):
 
     device: Id
     quantity: Id
-    time: AwareDatetime
+    time: Moment
     value: float
     unit: Unit
 
@@ -170,7 +194,7 @@ class WeighbridgeTicket(_Body):
     """
 
     ticket_number: Reference
-    time: AwareDatetime
+    time: Moment
     net_mass: Amount
     material: Name
     parameter: Symbol | None = None
@@ -179,7 +203,7 @@ class WeighbridgeTicket(_Body):
 class SiteVisitChecklist(_Body):
     """What was checked on a site visit (item -> passed), with notes."""
 
-    visited_at: AwareDatetime
+    visited_at: Moment
     site: Id | None = None
     items: Annotated[
         dict[Annotated[str, StringConstraints(min_length=1, max_length=200)], bool],
@@ -220,7 +244,7 @@ class EntryIn(BaseModel):
     type: EntryType
     body: EntryBody
     author: Author
-    recorded_at: AwareDatetime | None = None
+    recorded_at: Moment | None = None
     gps: Gps | None = None
 
     @field_validator("body", mode="wrap")
@@ -277,10 +301,13 @@ def canonical_value(reading: MeterReading, plan: MonitoringPlan) -> float:
 def validate_against_plan(
     entry: EntryIn, plan: MonitoringPlan, *, now: datetime | None = None
 ) -> list[Problem]:
-    """Every way the entry disagrees with the project's plan (empty when it fits)."""
+    """Every way the entry disagrees with the project's plan (empty when it fits),
+    its dates and times checked by sense against ``now`` (``core.windows``)."""
     problems = validate_body(entry.body, plan, prefix="body", now=now)
-    if entry.recorded_at is not None and entry.recorded_at > _now(now) + FUTURE_TOLERANCE:
-        problems.append(Problem("recorded_at", "is in the future"))
+    if entry.recorded_at is not None:
+        wrong = moment_problem(entry.recorded_at, now)
+        if wrong:
+            problems.append(Problem("recorded_at", wrong))
     return problems
 
 
@@ -288,23 +315,21 @@ def validate_body(
     body: EntryBody, plan: MonitoringPlan, *, prefix: str = "body", now: datetime | None = None
 ) -> list[Problem]:
     """Check a body's devices, monitoring points, parameters, quantities, units and
-    plausible ranges against the plan (the same rules as the gateway's)."""
-    check = _Checker(plan, prefix, _now(now))
+    plausible ranges against the plan (the same rules as the gateway's), and its dates
+    and times by sense (``core.windows``; invoices inside the crediting period)."""
+    check = _Checker(plan, prefix, utc_now(now))
     if isinstance(body, MeterReading):
         check.meter_reading(body)
     elif isinstance(body, FuelInvoice):
         check.fuel_invoice(body)
     elif isinstance(body, CalibrationCertificate):
+        check.day("calibrated_on", body.calibrated_on)
         check.device(body.device)
     elif isinstance(body, WeighbridgeTicket):
         check.weighbridge_ticket(body)
     elif isinstance(body, SiteVisitChecklist):
         check.site_visit(body)
     return check.problems
-
-
-def _now(now: datetime | None) -> datetime:
-    return now if now is not None else datetime.now(UTC)
 
 
 def _device_conversion(unit: str, spec: quantities.QuantitySpec, device: Device | None) -> Affine:
@@ -355,9 +380,19 @@ class _Checker:
             self.add(field, f"{device_id!r} is not a device of project {self.project}")
         return found
 
-    def not_in_future(self, field: str, moment: datetime) -> None:
-        if moment > self.now + FUTURE_TOLERANCE:
-            self.add(field, f"{moment.isoformat()} is in the future")
+    def moment(self, field: str, moment: datetime) -> bool:
+        """Whether a recorded moment is sensible (else a problem)."""
+        wrong = moment_problem(moment, self.now)
+        if wrong:
+            self.add(field, wrong)
+        return wrong is None
+
+    def day(self, field: str, day: date) -> bool:
+        """Whether a recorded day is sensible (else a problem)."""
+        wrong = day_problem(day, self.now)
+        if wrong:
+            self.add(field, wrong)
+        return wrong is None
 
     def in_range(
         self,
@@ -397,15 +432,15 @@ class _Checker:
             self.add(unit_field, f"{exc}; parameter {symbol} is in {found.unit}")
 
     def meter_reading(self, body: MeterReading) -> None:
-        self.not_in_future("time", body.time)
+        sensible = self.moment("time", body.time)
         device = self.device(body.device)
         spec = quantities.get(body.quantity)
         if spec is None:
             self.add("quantity", f"unknown quantity {body.quantity!r} (see the catalogue)")
             return
-        if device is not None:
-            if body.quantity not in device.quantities:
-                self.add("quantity", f"device {device.id} does not measure {body.quantity}")
+        if device is not None and body.quantity not in device.quantities:
+            self.add("quantity", f"device {device.id} does not measure {body.quantity}")
+        if device is not None and sensible:
             day = body.time.date()
             if device.installed and day < device.installed:
                 self.add("time", f"device {device.id} was installed on {device.installed}")
@@ -432,7 +467,18 @@ class _Checker:
                 f"device {device.id}'s register_max {device.register_max:g}",
             )
 
+    def invoice_period(self, body: FuelInvoice) -> None:
+        """An invoice bills days of the crediting period that have begun. (It may end
+        ahead of today: an annual contract is billed before its year is out.)"""
+        crediting = self.plan.project.crediting_period
+        outside = f"is outside the crediting period {crediting.start} to {crediting.end}"
+        if body.period_start < crediting.start or body.period_start > crediting.end:
+            self.add("period_start", f"{body.period_start} {outside}")
+        elif self.day("period_start", body.period_start) and body.period_end > crediting.end:
+            self.add("period_end", f"{body.period_end} {outside}")
+
     def fuel_invoice(self, body: FuelInvoice) -> None:
+        self.invoice_period(body)
         spec: quantities.QuantitySpec | None = None
         rule: Affine | None = None
         if body.monitoring_point is not None:
@@ -467,7 +513,7 @@ class _Checker:
         self.in_range("value", body.value, body.unit, spec, rule)
 
     def weighbridge_ticket(self, body: WeighbridgeTicket) -> None:
-        self.not_in_future("time", body.time)
+        self.moment("time", body.time)
         spec = quantities.CATALOGUE["fuel_mass"]
         try:
             rule = conversion(body.net_mass.unit, spec.canonical_unit)
@@ -481,6 +527,6 @@ class _Checker:
             )
 
     def site_visit(self, body: SiteVisitChecklist) -> None:
-        self.not_in_future("visited_at", body.visited_at)
+        self.moment("visited_at", body.visited_at)
         if body.site is not None and all(s.id != body.site for s in self.plan.sites):
             self.add("site", f"{body.site!r} is not a site of project {self.project}")

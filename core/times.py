@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, timedelta
 from datetime import time as clock_time
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -53,8 +53,14 @@ def format_ms(time_ms: int) -> str:
 
 def add_months(day: date, months: int) -> date:
     """``day`` moved by whole calendar months, kept inside the month it lands in
-    (31 January + 1 month is 28 or 29 February)."""
+    (31 January + 1 month is 28 or 29 February). Past either end of the calendar it stops
+    there: a calibration stored as of 9999-12-31 is next due on that day, not an error
+    that fails every report of its project."""
     month0 = day.month - 1 + months
     year, month = day.year + month0 // 12, month0 % 12 + 1
+    if year > MAXYEAR:
+        return date.max
+    if year < MINYEAR:
+        return date.min
     last = calendar.monthrange(year, month)[1]
     return date(year, month, min(day.day, last))

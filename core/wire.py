@@ -27,6 +27,7 @@ from core.times import format_time
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 ID_RE = re.compile(ID_PATTERN)
+ID_RULE = "an id is 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit"
 TOPIC_ROOT = "mrv/v1"
 READINGS_FILTER = f"{TOPIC_ROOT}/+/+/+/readings"
 STATUS_FILTER = f"{TOPIC_ROOT}/+/+/+/status"

@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from core.config import Network, Settings
+from core.wire import ID_RE, ID_RULE
 from mrv.api.errors import refuse
 from mrv.api.limiter import FailedAuthLimiter, Throttled, client_address
 from mrv.api.tokens import TokenInfo, check_token
@@ -132,7 +133,10 @@ Caller = Annotated[TokenInfo, Depends(caller)]
 
 
 def project_of(project: str, who: Caller, s: SessionDep) -> str:
-    """The project in the path, if the token grants it (403, audited) and it exists (404)."""
+    """The project in the path: an id (422 for a NUL byte, ten thousand characters...),
+    granted by the token (403, in the security log) and existing (404)."""
+    if not ID_RE.match(project):
+        raise refuse(422, f"not a project id: {ID_RULE}", "project")
     if not who.may_see(project):
         security.record(
             s, "api.denied", f"token:{who.id}", {"project": project[:64], "role": who.role}

@@ -12,6 +12,7 @@ from typing import Annotated
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -20,8 +21,9 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from core.entries import CalibrationResult, Gps, PhotoHash, body_json
+from core.entries import CalibrationResult, Gps, PhotoHash, body_json, no_nul, one_line
 from core.photos import MAX_PHOTOS_PER_ENTRY
+from core.windows import MAX_ID, day_problem
 from mrv.api.tokens import Role
 from persistence.evidence import Change, Evidence
 from persistence.models import Device, Event, QuarantineEntry
@@ -55,6 +57,25 @@ IsoDateTime = Annotated[
 #: A JSON document whose shape another part of the system defines.
 JsonObject = dict[str, JsonValue]
 
+
+def _recorded_day(day: date) -> date:
+    wrong = day_problem(day)
+    if wrong:
+        raise ValueError(wrong)
+    return day
+
+
+#: Why something was done: any lines of text, but no NUL (PostgreSQL's text holds none).
+Reason = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(no_nul)]
+#: Who did it: one line.
+AuthorName = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(one_line)]
+#: A day on which something happened: from 2000-01-01 to tomorrow (``core.windows``).
+RecordedDay = Annotated[date, AfterValidator(_recorded_day)]
+#: An id the relational store handed out: positive, in a signed 64-bit integer.
+StoredId = Annotated[int, Field(ge=1, le=MAX_ID)]
+#: How many quarantined messages one release may name.
+MAX_RELEASE_IDS = 1000
+
 # --- requests ---------------------------------------------------------------------------
 
 
@@ -64,9 +85,9 @@ class EntryEdit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     body: JsonObject
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
-    author: Annotated[str, Field(min_length=1, max_length=128)]
-    base_revision: Annotated[int, Field(ge=1)] | None = None
+    reason: Reason
+    author: AuthorName
+    base_revision: StoredId | None = None
 
 
 class RetireIn(BaseModel):
@@ -74,8 +95,8 @@ class RetireIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    removed: date
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    removed: RecordedDay
+    reason: Reason
 
 
 class CalibrationIn(BaseModel):
@@ -85,7 +106,7 @@ class CalibrationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: UUID
-    author: Annotated[str, Field(min_length=1, max_length=128)]
+    author: AuthorName
     calibrated_on: date
     certificate: Annotated[str, Field(min_length=1, max_length=128)]
     result: CalibrationResult
@@ -99,7 +120,7 @@ class ReleaseIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=1000)] = []
+    ids: Annotated[list[StoredId], Field(max_length=MAX_RELEASE_IDS)] = []
     all: bool = False
 
 

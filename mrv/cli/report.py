@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from core.windows import range_problems
 from mrv.cli import common
 from mrv.cli.common import HomeOption, err
 from persistence.keys import installation_key
@@ -33,6 +34,9 @@ def report(
     """Compute and write the monitoring report (recorded in the audit chain)."""
 
     first, last = common.parse_date(start, "--start"), common.parse_date(end, "--end")
+    if wrong := range_problems(first, last):
+        name, why = wrong[0]
+        raise typer.BadParameter(why, param_hint=f"--{name}")
     if last < first:
         raise typer.BadParameter("must not be before --start", param_hint="--end")
     if format not in FORMATS:

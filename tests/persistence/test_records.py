@@ -537,7 +537,7 @@ def test_calibration_records_merge_plan_and_certificates(db, plan):
         _certificate("pv-b-meter", "2026-06-01", 0.12, certificate="CAL-26-B2"),
         _certificate("pv-b-meter", "2025-12-10", -0.3, certificate="CAL-25-B1"),
         _certificate("pv-a-meter", "2025-12-15", 0.1, certificate="CAL-2025-0412-copy"),
-        _certificate("pv-a-meter", "2027-12-01", 0.7, certificate="CAL-27-A"),
+        _certificate("pv-a-meter", "2026-11-01", 0.7, certificate="CAL-26-A"),
     ]
     with db.session() as s, s.begin():
         for entry in entries:
@@ -570,7 +570,7 @@ def test_calibration_records_merge_plan_and_certificates(db, plan):
             src(entries[2]),
         ),
         CalibrationRecord(
-            "pv-a-meter", date(2027, 12, 1), "out_of_tolerance", 0.75, "CAL-27-A", src(entries[3])
+            "pv-a-meter", date(2026, 11, 1), "out_of_tolerance", 0.75, "CAL-26-A", src(entries[3])
         ),
     ]
     # the plan's bare "last" (assumed error 0) gives way to a certificate of the same day

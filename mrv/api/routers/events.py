@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1/projects/{project}/events", tags=["events"])
 def events(
     project: ProjectId,
     s: SessionDep,
-    kind: Annotated[str | None, Query(max_length=32)] = None,
+    kind: Annotated[str | None, Query(max_length=32, pattern="^[a-z_]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[EventOut]:
     """Data-quality events (reset, rollover, conflict, arrival_gap) in time order."""

@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import select
+from sqlalchemy import BigInteger, select
 
 from gateway.processor import BatchProcessor
 from gateway.release import release
@@ -14,6 +14,13 @@ from mrv.api.tokens import TokenInfo
 from persistence.models import QuarantineEntry
 
 router = APIRouter(prefix="/v1/projects/{project}/quarantine", tags=["quarantine"])
+
+
+def _largest_id() -> int:
+    """The largest id the quarantine table's id column holds: a 32-bit integer on
+    PostgreSQL unless the column is a BIGINT."""
+    column = QuarantineEntry.__table__.c.id
+    return 2**63 - 1 if isinstance(column.type, BigInteger) else 2**31 - 1
 
 
 @router.get("", operation_id="quarantine-list", responses=errors(*PROJECT))
@@ -51,7 +58,9 @@ def release_quarantine(
     if which.all and which.ids:
         raise refuse(422, "give ids or all, not both", "all")
     processor = BatchProcessor(store, db, actor=actor(who))
-    ids = None if which.all else which.ids
+    # An id past what the column holds names no message, as an unknown id names none;
+    # asked for, the store would refuse the number itself.
+    ids = None if which.all else [i for i in which.ids if i <= _largest_id()]
     outcomes = release(processor, ids, project=project, actor=actor(who))
     return Released(
         released=sum(o.released for o in outcomes),

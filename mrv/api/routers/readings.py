@@ -1,6 +1,7 @@
 """Stored readings, a page at a time, as JSON or CSV. There is no route that changes a
 reading: no role can."""
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Literal
@@ -8,8 +9,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from core.times import to_ms
+from core.windows import MAX_ID, STORED_MAX_MS, STORED_MIN_MS, moment_range_problems
+from core.wire import ID_RE
 from mrv.api.deps import ProjectId, Store
 from mrv.api.errors import PROJECT, Responses, errors, refuse
+from mrv.api.routers.params import Name
 from mrv.api.schemas import READING_FIELDS, ReadingOut, ReadingsPage
 from persistence.stores.timeseries import ReadingRow
 from verification.render import formats
@@ -26,12 +30,22 @@ PAGE: Responses = {
 }
 
 
+_INTEGER = re.compile(r"^-?[0-9]{1,20}$")
+
+
 def parse_cursor(cursor: str) -> Cursor:
-    try:
-        t, d, q, n = cursor.split("~")
-        return int(t), d, q, int(n)
-    except ValueError:
-        raise refuse(422, "not a cursor", "cursor") from None
+    """A ``next_cursor`` as this route wrote it: a stored reading's time (epoch ms, one the
+    stores can hold), device, quantity and sequence number (0 to 2^63 - 1)."""
+    parts = cursor.split("~")
+    if len(parts) != 4:
+        raise refuse(422, "not a cursor (pass back a next_cursor as it came)", "cursor")
+    t, d, q, n = parts
+    if not (_INTEGER.match(t) and _INTEGER.match(n) and ID_RE.match(d) and ID_RE.match(q)):
+        raise refuse(422, "not a cursor (pass back a next_cursor as it came)", "cursor")
+    time_ms, seq = int(t), int(n)
+    if not STORED_MIN_MS <= time_ms <= STORED_MAX_MS or not 0 <= seq <= MAX_ID:
+        raise refuse(422, "not a cursor: its time or sequence number is out of range", "cursor")
+    return time_ms, d, q, seq
 
 
 def cursor_of(row: ReadingRow) -> str:
@@ -66,8 +80,8 @@ def as_csv(rows: list[ReadingRow], next_cursor: str | None) -> Response:
 def readings(
     project: ProjectId,
     store: Store,
-    device: Annotated[str | None, Query(max_length=64)] = None,
-    quantity: Annotated[str | None, Query(max_length=64)] = None,
+    device: Name | None = None,
+    quantity: Name | None = None,
     start: Annotated[datetime | None, Query()] = None,
     end: Annotated[datetime | None, Query()] = None,
     cursor: Annotated[str | None, Query(max_length=300)] = None,
@@ -76,6 +90,8 @@ def readings(
 ) -> ReadingsPage | Response:
     """Stored readings in time order, a page at a time: pass ``next_cursor`` back as
     ``cursor`` for the next page (JSON), or read the ``X-Next-Cursor`` header (CSV)."""
+    if wrong := moment_range_problems(start, end):
+        raise refuse(422, wrong[0][1], wrong[0][0])
     after = parse_cursor(cursor) if cursor else None
     start_ms = after[0] if after else to_ms(start) if start else None
     end_ms = to_ms(end) if end else None

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from core.windows import range_problems
 from mrv.api.deps import Caller, ProjectId, SessionDep, State, actor
 from mrv.api.errors import PROJECT, errors, refuse
 from persistence.keys import installation_key
@@ -47,7 +48,10 @@ def report(
     format: Annotated[formats.Format, Query()] = "json",
 ) -> Response:
     """The monitoring report for the days ``start`` to ``end`` in one of the formats;
-    issuing it is audited. Two are computed at a time per worker; others wait."""
+    issuing it is audited. Two are computed at a time per worker; others wait. The days
+    lie between 2000-01-01 and the end of next year (``core.windows``)."""
+    if wrong := range_problems(start, end):
+        raise refuse(422, wrong[0][1], wrong[0][0])
     if end < start:
         raise refuse(422, "must not be before start", "end")
     if (end - start).days > MAX_DAYS:
