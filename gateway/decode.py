@@ -3,8 +3,9 @@
 Each inbound message yields candidate rows (valid readings, in canonical units) and
 quarantine items (what was wrong, naming the field). A backfill array is judged element
 by element and a message reading by reading, so one bad element never takes its valid
-neighbours down with it; the quarantine entry still holds the whole raw payload, and
-releasing it re-processes the whole payload (the good parts then count as duplicates).
+neighbours down with it; the raw payload is kept whole (once per message, however many
+of its parts are quarantined), and releasing an entry re-processes the whole payload
+(the good parts then count as duplicates).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from core import quantities
-from core.times import to_ms
+from core.times import DAY_MS, EARLIEST_READING, EARLIEST_READING_MS, format_ms, to_ms
 from core.units import Affine, UnitError, conversion
 from core.wire import (
     MAX_PAYLOAD_BYTES,
@@ -220,6 +221,9 @@ class Decoder:
         if info.site != source.site:
             detail = f"topic site {source.site!r} is not device {device_id!r}'s site {info.site!r}"
             return _Problem("wrong_topic", detail, "topic", at.where)
+        life = _life_problem(msg, time_ms, info, at)
+        if life is not None:
+            return life
         if not info.accepts(time_ms):
             detail = f"device {device_id!r} is retired in project {project!r}"
             return _Problem("device_retired", detail, f"{prefix}device", at.where)
@@ -312,6 +316,34 @@ def _quarantined(
         device=source.device if source else None,
         seq=seq,
     )
+
+
+def _life_problem(
+    msg: ReadingMessage, time_ms: int, info: DeviceInfo, at: _Element
+) -> _Problem | None:
+    """Why a message's time is outside its device's life, if it is: before the device was
+    installed, before 2000 (whatever the plan says: a clock that lost its time), after the
+    day the device was removed. Dates are UTC days, as the plan's are."""
+    installed, removed_end = info.installed_from_ms, info.retired_from_ms
+    if installed is not None and time_ms < installed:
+        detail = (
+            f"{at.prefix}time: {msg.time.isoformat()} is before device {info.device!r} was "
+            f"installed ({format_ms(installed)[:10]})"
+        )
+        return _Problem("before_installation", detail, f"{at.prefix}time", at.where)
+    if time_ms < EARLIEST_READING_MS:
+        detail = (
+            f"{at.prefix}time: {msg.time.isoformat()} is before {EARLIEST_READING}: "
+            "the device's clock is not set"
+        )
+        return _Problem("before_2000", detail, f"{at.prefix}time", at.where)
+    if removed_end is not None and time_ms >= removed_end:
+        detail = (
+            f"{at.prefix}time: {msg.time.isoformat()} is after device {info.device!r} was "
+            f"removed ({format_ms(removed_end - DAY_MS)[:10]})"
+        )
+        return _Problem("after_removal", detail, f"{at.prefix}time", at.where)
+    return None
 
 
 def _reading_problem(reason: str, at: _Element, j: int, key: str, detail: str) -> _Problem:

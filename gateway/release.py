@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.times import to_ms
 from gateway.decode import Inbound
-from gateway.processor import BatchProcessor
+from gateway.processor import BatchProcessor, BatchResult
 from persistence import audit
 from persistence.audit import Subject
 from persistence.models import QuarantineEntry
+from persistence.repo import NOTE_ITEM, QuarantineItem, note_row, raw_messages
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,9 @@ def release(
     """Re-process open entries (all of them, or of one project, when ids is None).
 
     An entry whose part of the message now goes through is marked released; one that
-    still fails stays open with the new reason, so nothing is dropped by a release.
+    still fails stays open with the new reason, so nothing is dropped by a release. A
+    message is re-processed once however many of its entries are released; the note of
+    a capped message is released when none of the problems it counts is left.
     """
     processor.registry.refresh()
     with processor.db.session() as session:
@@ -42,32 +46,68 @@ def release(
         if project is not None:
             query = query.where(QuarantineEntry.project_id == project)
         entries = list(session.scalars(query.order_by(QuarantineEntry.id)))
+        raw = {
+            d: (m.topic, bytes(m.payload))
+            for d, m in raw_messages(session, (e.digest for e in entries)).items()
+        }
+    results: dict[str, BatchResult] = {}
     outcomes: list[ReleaseOutcome] = []
     for entry in entries:
-        result = processor.process(
-            [Inbound(entry.topic, bytes(entry.payload), to_ms(entry.received_at))]
-        )
-        still = next((q for q in result.quarantine_items if q.item == entry.item), None)
-        with processor.db.session() as session, session.begin():
-            row = session.get(QuarantineEntry, entry.id)
-            assert row is not None
-            if still is None:
-                row.status = "released"
-                row.released_at = datetime.now(UTC)
-                row.release_outcome = f"stored {result.stored}, duplicates {result.duplicates}"
-                text = row.release_outcome
-            else:
-                row.reason = still.reason
-                row.detail = still.detail
-                row.field = still.field
-                text = f"still quarantined: {still.detail}"
-            audit.append(
-                session,
-                action="quarantine.release",
-                actor=actor,
-                project_id=row.project_id,
-                subject=Subject("quarantine", str(row.id)),
-                body={"id": row.id, "released": still is None, "outcome": text},
-            )
-        outcomes.append(ReleaseOutcome(entry.id, still is None, text))
+        result = results.get(entry.digest)
+        if result is None:
+            topic, payload = raw[entry.digest]
+            inbound = Inbound(topic, payload, to_ms(entry.received_at))
+            result = results[entry.digest] = processor.process([inbound])
+        outcomes.append(_judge(processor, entry, result, actor))
     return outcomes
+
+
+def _judge(
+    processor: BatchProcessor, entry: QuarantineEntry, result: BatchResult, actor: str
+) -> ReleaseOutcome:
+    """Mark one entry released, or keep it open with what is still wrong; audited."""
+    with processor.db.session() as session, session.begin():
+        row = session.get(QuarantineEntry, entry.id)
+        assert row is not None
+        if row.item == NOTE_ITEM:
+            still = _still_counted(session, row, result.quarantine_items)
+        else:
+            problem = next((q for q in result.quarantine_items if q.item == row.item), None)
+            still = None if problem is None else (problem.reason, problem.detail, problem.field)
+        if still is None:
+            row.status = "released"
+            row.released_at = datetime.now(UTC)
+            row.release_outcome = f"stored {result.stored}, duplicates {result.duplicates}"
+            text = row.release_outcome
+        else:
+            row.reason, row.detail, row.field = still
+            text = f"still quarantined: {row.detail}"
+        audit.append(
+            session,
+            action="quarantine.release",
+            actor=actor,
+            project_id=row.project_id,
+            subject=Subject("quarantine", str(row.id)),
+            body={"id": row.id, "released": still is None, "outcome": text},
+        )
+    return ReleaseOutcome(entry.id, still is None, text)
+
+
+def _still_counted(
+    session: Session, note: QuarantineEntry, problems: list[QuarantineItem]
+) -> tuple[str, str, str | None] | None:
+    """What a capped message's note still counts: the message's problems that have no row
+    of their own (the re-processing may have given some of them one)."""
+    itemised = set(
+        session.scalars(select(QuarantineEntry.item).where(QuarantineEntry.digest == note.digest))
+    )
+    first: dict[str, QuarantineItem] = {}
+    for q in problems:
+        if q.item not in itemised:
+            first.setdefault(q.item, q)
+    rest = list(first.values())
+    if not rest:
+        return None
+    counted = note_row(note.digest, rest, len(itemised) - 1)
+    note.elements = len(rest)
+    return counted["reason"], counted["detail"], None

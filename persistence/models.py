@@ -72,8 +72,24 @@ class Device(Base):
     record: Mapped[dict[str, Any]] = mapped_column(JSON)  # the plan's device entry
 
 
+class QuarantineMessage(Base):
+    """The raw bytes of a quarantined message, kept once however many of its parts are
+    quarantined and however often it is redelivered: addressed by its digest."""
+
+    __tablename__ = "quarantine_messages"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256(topic NUL payload)
+    topic: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # first received
+
+
 class QuarantineEntry(Base):
-    """A message (or one reading of it) that was not stored, with the raw bytes and why."""
+    """A message (or one part of it) that was not stored, and why; the raw bytes are its
+    ``QuarantineMessage`` (by ``digest``). One message's rows are capped: past the cap, one
+    row (reason ``not_itemised``, item ``more``) counts the remaining problems in
+    ``elements``, so the rows of a message always add up to all of its problems."""
 
     __tablename__ = "quarantine"
     __table_args__ = (
@@ -83,11 +99,12 @@ class QuarantineEntry(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    digest: Mapped[str] = mapped_column(String(64))  # sha256(topic NUL payload)
+    digest: Mapped[str] = mapped_column(
+        ForeignKey("quarantine_messages.digest", name="fk_quarantine_digest")
+    )
     item: Mapped[str] = mapped_column(String(64))  # which part: "message", "[3]", "[3].readings[1]"
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     topic: Mapped[str] = mapped_column(String(512))
-    payload: Mapped[bytes] = mapped_column(LargeBinary)
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text)
     field: Mapped[str | None] = mapped_column(String(128), nullable=True)
@@ -97,6 +114,8 @@ class QuarantineEntry(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")  # open|released|resolved
     released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     release_outcome: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # How many problems of the message this row stands for: 1, or the count of a note.
+    elements: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class Event(Base):

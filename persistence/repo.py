@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -23,6 +24,7 @@ from persistence.models import (
     PlanRevision,
     Project,
     QuarantineEntry,
+    QuarantineMessage,
 )
 
 
@@ -138,6 +140,8 @@ class DeviceInfo:
     # A replaced meter's last readings often arrive after it was retired (read from its
     # logger): those timed before the end of its removal day are still its data.
     retired_from_ms: int | None = None
+    # Its life begins at the start (UTC) of the day it was installed, when the plan says.
+    installed_from_ms: int | None = None
 
     def accepts(self, time_ms: int) -> bool:
         return self.active or (self.retired_from_ms is not None and time_ms < self.retired_from_ms)
@@ -170,8 +174,13 @@ def load_registry(session: Session) -> Registry:
             active=row.status == "active",
             expected_interval_s=row.expected_interval_s,
             retired_from_ms=_day_after_ms(row.record.get("removed")),
+            installed_from_ms=_day_start_ms(row.record.get("installed")),
         )
     return registry
+
+
+def _day_start_ms(day: object) -> int | None:
+    return day_start_ms(date.fromisoformat(day)) if isinstance(day, str) else None
 
 
 def _day_after_ms(day: object) -> int | None:
@@ -188,6 +197,24 @@ def payload_digest(topic: str, payload: bytes) -> str:
     return hashlib.sha256(topic.encode("utf-8", "replace") + b"\0" + payload).hexdigest()
 
 
+#: A quarantine row's ``detail`` is cut to this many characters.
+MAX_DETAIL = 500
+#: One message's problems get at most this many rows of their own...
+MAX_ITEM_ROWS = 1000
+#: ...and those rows at most this many (estimated) bytes per byte of the message, plus
+#: ROW_ALLOWANCE, so that a small message still has its few problems itemised. The raw
+#: bytes (1x), the rows and their share of pages and indexes stay within 5x on disk.
+ROW_BUDGET_FACTOR = 2
+ROW_ALLOWANCE = 4096
+#: The bytes a row costs besides its strings: integers, timestamp, record and cell
+#: headers, and its entries in the (digest, item) and (project, status) indexes
+#: (measured on SQLite: tests/persistence/test_quarantine_messages.py).
+ROW_OVERHEAD = 200
+#: The row that counts a capped message's remaining problems.
+NOTE_ITEM = "more"
+NOTE_REASON = "not_itemised"
+
+
 @dataclass(frozen=True, slots=True)
 class QuarantineItem:
     topic: str
@@ -201,21 +228,112 @@ class QuarantineItem:
     device: str | None = None
     seq: int | None = None
 
-    def row(self) -> dict[str, Any]:
+    def row(self, digest: str) -> dict[str, Any]:
+        """The quarantine row of this problem; its raw bytes are the message's (digest)."""
         return {
-            "digest": payload_digest(self.topic, self.payload),
+            "digest": digest,
             "item": self.item[:64],
             "received_at": from_ms(self.received_ms),
             "topic": self.topic[:512],
-            "payload": self.payload,
-            "reason": self.reason,
-            "detail": self.detail[:2000],
+            "reason": self.reason[:32],
+            "detail": _cut(self.detail, MAX_DETAIL),
             "field": self.field[:128] if self.field else None,
             "project_id": self.project[:64] if self.project else None,
             "device_id": self.device[:64] if self.device else None,
             "seq": self.seq,
             "status": "open",
+            "elements": 1,
         }
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _row_cost(row: dict[str, Any]) -> int:
+    """Estimated bytes of a quarantine row on disk, its index entries included."""
+    strings = (row["item"], row["topic"], row["reason"], row["detail"], row["field"] or "")
+    keys = (row["digest"], row["item"], row["project_id"] or "", row["status"])
+    return (
+        ROW_OVERHEAD
+        + sum(len(v.encode()) for v in strings)
+        + len(row["digest"])
+        + len(row["project_id"] or "")
+        + len(row["device_id"] or "")
+        + len(row["status"])
+        + sum(len(k.encode()) for k in keys)
+    )
+
+
+def quarantine_rows(
+    items: Iterable[QuarantineItem],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows of ``quarantine_messages`` (each message's raw bytes, once) and of
+    ``quarantine`` (its problems, each naming its part) for a batch's problems.
+
+    A message's problems are itemised in order, at most MAX_ITEM_ROWS rows and about
+    ROW_BUDGET_FACTOR times the message's size; one note row (item ``more``, reason
+    ``not_itemised``) counts the rest, by reason, in ``elements``. Deterministic for a
+    given message, so a redelivery writes the same rows (and inserts none of them)."""
+    digests: dict[tuple[str, bytes], str] = {}
+    messages: dict[str, dict[str, Any]] = {}
+    problems: dict[str, dict[str, QuarantineItem]] = {}
+    for q in items:
+        key = (q.topic, q.payload)
+        digest = digests.get(key)
+        if digest is None:
+            digest = digests[key] = payload_digest(q.topic, q.payload)
+        if digest not in messages:
+            messages[digest] = {
+                "digest": digest,
+                "topic": q.topic,
+                "payload": q.payload,
+                "size_bytes": len(q.payload),
+                "received_at": from_ms(q.received_ms),
+            }
+            problems[digest] = {}
+        problems[digest].setdefault(q.item[:64], q)  # one row per part: the first problem
+    rows: list[dict[str, Any]] = []
+    for digest, found in problems.items():
+        rows += _capped(digest, list(found.values()), messages[digest]["size_bytes"])
+    return list(messages.values()), rows
+
+
+def _capped(digest: str, found: list[QuarantineItem], size: int) -> list[dict[str, Any]]:
+    budget = ROW_BUDGET_FACTOR * size + ROW_ALLOWANCE
+    rows: list[dict[str, Any]] = []
+    spent = 0
+    for k, q in enumerate(found):
+        row = q.row(digest)
+        spent += _row_cost(row)
+        if k and (k >= MAX_ITEM_ROWS or spent > budget):
+            rows.append(note_row(digest, found[k:], k))
+            break
+        rows.append(row)
+    return rows
+
+
+def note_row(digest: str, rest: Sequence[QuarantineItem], itemised: int) -> dict[str, Any]:
+    """The row that counts a message's problems past its first ``itemised`` rows."""
+    first = rest[0]
+    by_reason = ", ".join(f"{r} {n}" for r, n in Counter(q.reason for q in rest).most_common())
+    detail = (
+        f"{len(rest)} more problems of this message are not itemised ({by_reason}): past "
+        f"{itemised} rows a message's quarantine is capped, to stay within a few times its "
+        "size. They were not stored: like the rows above they stay quarantined with the "
+        "message's raw bytes, kept whole, and releasing this entry re-processes the whole "
+        f"message. The first of them: {first.detail}"
+    )
+    row = first.row(digest)
+    row.update(
+        item=NOTE_ITEM,
+        reason=NOTE_REASON,
+        detail=_cut(detail, 2 * MAX_DETAIL),
+        field=None,
+        seq=None,
+        elements=len(rest),
+    )
+    return row
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,8 +408,9 @@ def record_outcome(
     and, per project, the audit link of the readings it stored (``batches``, from
     ``persistence.claims.readings_claims``)."""
     now = datetime.now(UTC)
-    q_rows = [q.row() for q in quarantine]
+    raw_rows, q_rows = quarantine_rows(quarantine)
     e_rows = [e.row(now) for e in events]
+    _insert_ignore(session, QuarantineMessage, raw_rows)  # before the rows that refer to it
     q_new = _insert_ignore(session, QuarantineEntry, q_rows)
     e_new = _insert_ignore(session, Event, e_rows)
     upsert_statuses(session, statuses)
@@ -308,9 +427,22 @@ def record_outcome(
 
 
 def quarantine_counts(session: Session) -> dict[tuple[str | None, str], int]:
+    """Open problems by project and reason (a note counts the problems it stands for)."""
     rows = session.execute(
-        select(QuarantineEntry.project_id, QuarantineEntry.reason, func.count())
+        select(
+            QuarantineEntry.project_id, QuarantineEntry.reason, func.sum(QuarantineEntry.elements)
+        )
         .where(QuarantineEntry.status == "open")
         .group_by(QuarantineEntry.project_id, QuarantineEntry.reason)
     )
     return {(p, r): int(n) for p, r, n in rows}
+
+
+def raw_messages(session: Session, digests: Iterable[str]) -> dict[str, QuarantineMessage]:
+    """The raw messages (topic and bytes) of quarantine rows, by digest: one query."""
+    wanted = sorted(set(digests))
+    found: dict[str, QuarantineMessage] = {}
+    for k in range(0, len(wanted), 500):
+        query = select(QuarantineMessage).where(QuarantineMessage.digest.in_(wanted[k : k + 500]))
+        found.update((m.digest, m) for m in session.scalars(query))
+    return found

@@ -30,6 +30,7 @@ from mrv.cli import common
 from mrv.cli.common import HomeOption, console, err
 from persistence.engine import Database
 from persistence.models import Device, DeviceStatus, Event, QuarantineEntry
+from persistence.repo import raw_messages
 from persistence.stores import open_timeseries
 from verification.plan_check import load_plan_file
 
@@ -309,6 +310,8 @@ def quarantine_list(
         if status != "all":
             query = query.where(QuarantineEntry.status == status)
         entries = list(session.scalars(query))
+        # the raw bytes are kept once per message, however many of its parts are listed
+        raw = raw_messages(session, (e.digest for e in entries)) if format == "jsonl" else {}
     if format == "jsonl":
         for e in entries:
             print(
@@ -325,7 +328,7 @@ def quarantine_list(
                         "field": e.field,
                         "detail": e.detail,
                         "status": e.status,
-                        "payload": bytes(e.payload).decode("utf-8", "backslashreplace"),
+                        "payload": bytes(raw[e.digest].payload).decode("utf-8", "backslashreplace"),
                     }
                 )
             )

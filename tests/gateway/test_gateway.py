@@ -14,7 +14,7 @@ from sqlalchemy import select
 from core.config import Settings
 from core.wire import AckMessage, ack_topic, readings_topic
 from persistence.engine import Database
-from persistence.models import Event, QuarantineEntry
+from persistence.models import Event, QuarantineEntry, QuarantineMessage
 from persistence.repo import load_plan
 from persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
 from tests.support.paths import TEST_PLAN
@@ -168,7 +168,9 @@ def test_every_quarantine_reason_names_the_field(env, topic, payload, reason, fi
     entry = quarantined(db)[0]
     assert entry.reason == reason
     assert entry.field == field
-    assert bytes(entry.payload) == payload
+    with db.session() as s:
+        raw = s.get(QuarantineMessage, entry.digest)
+    assert raw is not None and bytes(raw.payload) == payload and raw.topic == topic
     assert entry.topic == topic
     if field:
         assert field.split(".")[0].split("[")[0] in entry.detail

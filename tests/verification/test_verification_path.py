@@ -266,7 +266,7 @@ def _solar_with_calibration() -> str:
     plan["project"]["crediting_period"]["start"] = "2024-01-01"
     for d in plan["devices"]:
         if d["id"] == "pv-a-meter":
-            d.update(CAL_PLAN_PATCH)
+            d.update(CAL_PLAN_PATCH, installed="2024-07-01")  # its readings start in 2025
     return yaml.safe_dump(plan, sort_keys=False)
 
 

@@ -41,6 +41,8 @@ def solar(**device_edits: dict[str, Any]) -> str:
     plan = yaml.safe_load(SOLAR_PLAN.read_text())
     plan["project"]["crediting_period"]["start"] = "2024-01-01"
     for d in plan["devices"]:
+        # the readings of these tests start in 2024: so does the devices' life
+        d["installed"] = "2024-01-01"
         d.update(device_edits.get(d["id"].replace("-", "_"), {}))
     extra = device_edits.get("_extra_devices")
     if extra:
@@ -149,7 +151,7 @@ def test_meter_replacement_joins_the_old_and_new_registers(project) -> None:
             )
         ]
     )
-    assert dict(late.quarantined) == {"device_retired": 1}
+    assert dict(late.quarantined) == {"after_removal": 1}
 
 
 def test_interval_series_are_summed_and_missing_intervals_count_zero(project) -> None:
@@ -602,7 +604,8 @@ def test_never_calibrated_meter_gets_its_tolerance_against_the_project(project) 
 
 
 def test_a_period_outside_the_crediting_period_is_not_creditable(project) -> None:
-    p = project(SOLAR_PLAN.read_text())  # credits from 2026-01-01
+    # credits from 2026-01-01; the meter was installed before its readings of 2025
+    p = project(SOLAR_PLAN.read_text().replace("installed: 2025-12-20", "installed: 2025-01-01"))
     p.readings(
         eg_rows(
             "pv-a-meter", [("2025-06-01T00:00:00Z", 0.0), ("2025-07-01T00:00:00Z", 50.0)], "MWh"
