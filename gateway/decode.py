@@ -221,9 +221,10 @@ class Decoder:
         if info.site != source.site:
             detail = f"topic site {source.site!r} is not device {device_id!r}'s site {info.site!r}"
             return _Problem("wrong_topic", detail, "topic", at.where)
-        life = _life_problem(msg, time_ms, info, at)
-        if life is not None:
-            return life
+        if time_ms < info.life_from_ms or (
+            info.retired_from_ms is not None and time_ms >= info.retired_from_ms
+        ):
+            return _life_problem(msg, time_ms, info, at)
         if not info.accepts(time_ms):
             detail = f"device {device_id!r} is retired in project {project!r}"
             return _Problem("device_retired", detail, f"{prefix}device", at.where)
@@ -318,10 +319,8 @@ def _quarantined(
     )
 
 
-def _life_problem(
-    msg: ReadingMessage, time_ms: int, info: DeviceInfo, at: _Element
-) -> _Problem | None:
-    """Why a message's time is outside its device's life, if it is: before the device was
+def _life_problem(msg: ReadingMessage, time_ms: int, info: DeviceInfo, at: _Element) -> _Problem:
+    """Why a message's time is outside its device's life: before the device was
     installed, before 2000 (whatever the plan says: a clock that lost its time), after the
     day the device was removed. Dates are UTC days, as the plan's are."""
     installed, removed_end = info.installed_from_ms, info.retired_from_ms
@@ -337,13 +336,12 @@ def _life_problem(
             "the device's clock is not set"
         )
         return _Problem("before_2000", detail, f"{at.prefix}time", at.where)
-    if removed_end is not None and time_ms >= removed_end:
-        detail = (
-            f"{at.prefix}time: {msg.time.isoformat()} is after device {info.device!r} was "
-            f"removed ({format_ms(removed_end - DAY_MS)[:10]})"
-        )
-        return _Problem("after_removal", detail, f"{at.prefix}time", at.where)
-    return None
+    assert removed_end is not None and time_ms >= removed_end
+    detail = (
+        f"{at.prefix}time: {msg.time.isoformat()} is after device {info.device!r} was "
+        f"removed ({format_ms(removed_end - DAY_MS)[:10]})"
+    )
+    return _Problem("after_removal", detail, f"{at.prefix}time", at.where)
 
 
 def _reading_problem(reason: str, at: _Element, j: int, key: str, detail: str) -> _Problem:

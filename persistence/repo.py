@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from core.plans.schema import MonitoringPlan
-from core.times import day_start_ms, from_ms
+from core.times import EARLIEST_READING_MS, day_start_ms, from_ms
 from core.units import ReferenceConditions
 from persistence import audit, claims
 from persistence.models import (
@@ -140,8 +140,11 @@ class DeviceInfo:
     # A replaced meter's last readings often arrive after it was retired (read from its
     # logger): those timed before the end of its removal day are still its data.
     retired_from_ms: int | None = None
-    # Its life begins at the start (UTC) of the day it was installed, when the plan says.
-    installed_from_ms: int | None = None
+    # Its life begins at the start (UTC) of the day it was installed, when the plan says;
+    # no reading counts before 2000 whatever the plan says (life_from_ms: the later of
+    # the two). Left out of hash and equality: the decoder keys its caches by DeviceInfo.
+    installed_from_ms: int | None = field(default=None, compare=False)
+    life_from_ms: int = field(default=EARLIEST_READING_MS, compare=False)
 
     def accepts(self, time_ms: int) -> bool:
         return self.active or (self.retired_from_ms is not None and time_ms < self.retired_from_ms)
@@ -158,6 +161,7 @@ class Registry:
 def load_registry(session: Session) -> Registry:
     registry = Registry()
     for row in session.scalars(select(Device)):
+        installed = _day_start_ms(row.record.get("installed"))
         ref = (
             ReferenceConditions(row.reference_temperature_c, row.reference_pressure_kpa)
             if row.reference_temperature_c is not None and row.reference_pressure_kpa is not None
@@ -174,7 +178,8 @@ def load_registry(session: Session) -> Registry:
             active=row.status == "active",
             expected_interval_s=row.expected_interval_s,
             retired_from_ms=_day_after_ms(row.record.get("removed")),
-            installed_from_ms=_day_start_ms(row.record.get("installed")),
+            installed_from_ms=installed,
+            life_from_ms=max(installed or EARLIEST_READING_MS, EARLIEST_READING_MS),
         )
     return registry
 
