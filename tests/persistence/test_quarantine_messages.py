@@ -4,13 +4,16 @@ the schema that kept the bytes in every row (0006) moves them, once per digest."
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
 from sqlalchemy import func, inspect, select, text
+from typer.testing import CliRunner
 
+from mrv.cli import app
 from persistence.engine import Database, alembic_config, make_engine
 from persistence.models import QuarantineEntry, QuarantineMessage
 from persistence.repo import (
@@ -179,3 +182,23 @@ def test_migration_from_0006_moves_payloads_once_per_digest(db_url):
         back = conn.execute(text("SELECT item, payload FROM quarantine ORDER BY id")).all()
     engine.dispose()
     assert [(i, bytes(p)) for i, p in back] == [(i, p) for _, i, p in OLD_ROWS]
+
+
+def test_the_cli_lists_each_entry_with_its_message_payload(tmp_path: Path):
+    """`mrv quarantine list --format jsonl` shows the raw payload beside every entry, as
+    when each row held its own copy."""
+    db = Database(f"sqlite:///{tmp_path / 'mrv.sqlite'}")
+    bad = b'{"device":"d","seq":7,"time":"2026-11-01T00:00:00Z"}\xff'
+    with db.session() as s, s.begin():
+        record_outcome(s, problems(bad, 2) + problems(b"\x00\x01", 1), [], {}, "test")
+    db.dispose()
+    out = CliRunner().invoke(
+        app, ["quarantine", "list", "--format", "jsonl"], env={"MRV_HOME": str(tmp_path)}
+    )
+    assert out.exit_code == 0, out.output
+    listed = [json.loads(line) for line in out.output.splitlines()]
+    assert [(e["item"], e["payload"]) for e in listed] == [
+        ("readings[0]", bad.decode("utf-8", "backslashreplace")),
+        ("readings[1]", bad.decode("utf-8", "backslashreplace")),
+        ("readings[0]", "\x00\x01"),
+    ]
