@@ -324,24 +324,23 @@ def _life_problem(msg: ReadingMessage, time_ms: int, info: DeviceInfo, at: _Elem
     installed, before 2000 (whatever the plan says: a clock that lost its time), after the
     day the device was removed. Dates are UTC days, as the plan's are."""
     installed, removed_end = info.installed_from_ms, info.retired_from_ms
-    if installed is not None and time_ms < installed:
-        detail = (
-            f"{at.prefix}time: {msg.time.isoformat()} is before device {info.device!r} was "
-            f"installed ({format_ms(installed)[:10]})"
-        )
-        return _Problem("before_installation", detail, f"{at.prefix}time", at.where)
-    if time_ms < EARLIEST_READING_MS:
+    if (installed is None or time_ms >= installed) and time_ms < EARLIEST_READING_MS:
         detail = (
             f"{at.prefix}time: {msg.time.isoformat()} is before {EARLIEST_READING}: "
             "the device's clock is not set"
         )
         return _Problem("before_2000", detail, f"{at.prefix}time", at.where)
-    assert removed_end is not None and time_ms >= removed_end
+    if removed_end is not None and time_ms >= removed_end:
+        detail = (
+            f"{at.prefix}time: {msg.time.isoformat()} is after device {info.device!r} was "
+            f"removed ({format_ms(removed_end - DAY_MS)[:10]})"
+        )
+        return _Problem("after_removal", detail, f"{at.prefix}time", at.where)
     detail = (
-        f"{at.prefix}time: {msg.time.isoformat()} is after device {info.device!r} was "
-        f"removed ({format_ms(removed_end - DAY_MS)[:10]})"
+        f"{at.prefix}time: {msg.time.isoformat()} is before device {info.device!r} was "
+        f"installed ({format_ms(installed or info.life_from_ms)[:10]})"
     )
-    return _Problem("after_removal", detail, f"{at.prefix}time", at.where)
+    return _Problem("before_installation", detail, f"{at.prefix}time", at.where)
 
 
 def _reading_problem(reason: str, at: _Element, j: int, key: str, detail: str) -> _Problem:
