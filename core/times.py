@@ -16,10 +16,6 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MS = timedelta(milliseconds=1)
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
-#: No reading, whatever its device or plan, is dated before this: a clock that says
-#: 1970 (or year 1) is a device that lost its time, not a record of that year.
-EARLIEST_READING = date(2000, 1, 1)
-EARLIEST_READING_MS = 946_684_800_000
 
 
 def to_ms(moment: datetime) -> int:

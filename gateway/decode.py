@@ -17,8 +17,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from core import quantities
-from core.times import DAY_MS, EARLIEST_READING, EARLIEST_READING_MS, format_ms, to_ms
+from core.times import DAY_MS, format_ms, to_ms
 from core.units import Affine, UnitError, conversion
+from core.windows import EARLIEST
 from core.wire import (
     MAX_PAYLOAD_BYTES,
     SEQ_MAX,
@@ -32,7 +33,7 @@ from core.wire import (
     parse_topic,
     validate_item,
 )
-from persistence.repo import DeviceInfo, QuarantineItem, StatusItem
+from persistence.repo import EARLIEST_READING_MS, DeviceInfo, QuarantineItem, StatusItem
 from persistence.stores.timeseries import ReadingRow
 
 
@@ -326,7 +327,7 @@ def _life_problem(msg: ReadingMessage, time_ms: int, info: DeviceInfo, at: _Elem
     installed, removed_end = info.installed_from_ms, info.retired_from_ms
     if (installed is None or time_ms >= installed) and time_ms < EARLIEST_READING_MS:
         detail = (
-            f"{at.prefix}time: {msg.time.isoformat()} is before {EARLIEST_READING}: "
+            f"{at.prefix}time: {msg.time.isoformat()} is before {EARLIEST}: "
             "the device's clock is not set"
         )
         return _Problem("before_2000", detail, f"{at.prefix}time", at.where)

@@ -14,8 +14,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from core.plans.schema import MonitoringPlan
-from core.times import EARLIEST_READING_MS, day_start_ms, from_ms
+from core.times import day_start_ms, from_ms
 from core.units import ReferenceConditions
+from core.windows import EARLIEST
 from persistence import audit, claims
 from persistence.models import (
     Device,
@@ -122,6 +123,11 @@ def _register_devices(session: Session, plan: MonitoringPlan, today: date) -> se
         if device.id not in in_plan:
             device.status = "retired"
     return in_plan
+
+
+#: No reading, whatever its device or plan, is dated before 2000: a clock that says 1970
+#: (or year 1) is a device that lost its time, not a record of that year.
+EARLIEST_READING_MS = day_start_ms(EARLIEST)
 
 
 @dataclass(frozen=True, slots=True)

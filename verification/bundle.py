@@ -51,6 +51,7 @@ from persistence.models import (
     PlanRevision,
     Project,
     QuarantineEntry,
+    QuarantineMessage,
 )
 from persistence.records import list_periods
 from persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
@@ -176,6 +177,13 @@ def _tables(session: Session, project: str, period: Period) -> dict[str, bytes]:
             Event, Event.project_id == project, Event.time_ms >= start_ms, Event.time_ms < end_ms
         ),
         "quarantine.jsonl": rows(QuarantineEntry, QuarantineEntry.project_id == project),
+        # the raw bytes of those entries, once per message (``digest``)
+        "quarantine_messages.jsonl": rows(
+            QuarantineMessage,
+            QuarantineMessage.digest.in_(
+                select(QuarantineEntry.digest).where(QuarantineEntry.project_id == project)
+            ),
+        ),
     }
 
 

@@ -4,6 +4,7 @@ the schema that kept the bytes in every row (0006) moves them, once per digest."
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from persistence.repo import (
     quarantine_rows,
     record_outcome,
 )
+from verification.bundle import Period, _tables
 
 TOPIC = "mrv/v1/p/s/d/readings"
 
@@ -201,4 +203,24 @@ def test_the_cli_lists_each_entry_with_its_message_payload(tmp_path: Path):
         ("readings[0]", bad.decode("utf-8", "backslashreplace")),
         ("readings[1]", bad.decode("utf-8", "backslashreplace")),
         ("readings[0]", "\x00\x01"),
+    ]
+
+
+def test_the_evidence_bundle_carries_each_quarantined_message_once(tmp_path: Path):
+    """The bundle's quarantine.jsonl lists the entries; quarantine_messages.jsonl holds
+    their raw bytes, once per message."""
+    db = Database(f"sqlite:///{tmp_path / 'mrv.sqlite'}")
+    other = [QuarantineItem(TOPIC, b"elsewhere", 1_790_000_000_000, "schema", "x", project="q")]
+    with db.session() as s, s.begin():
+        record_outcome(s, problems(b"\xffbad", 3) + other, [], {}, "test")
+    with db.session() as s:
+        files = _tables(
+            s, "p", Period(1, datetime(2026, 1, 1).date(), datetime(2026, 12, 31).date())
+        )
+    db.dispose()
+    entries = [json.loads(line) for line in files["quarantine.jsonl"].splitlines()]
+    raws = [json.loads(line) for line in files["quarantine_messages.jsonl"].splitlines()]
+    assert len(entries) == 3 and "payload" not in entries[0]
+    assert [(r["digest"], base64.b64decode(r["payload"])) for r in raws] == [
+        (payload_digest(TOPIC, b"\xffbad"), b"\xffbad")
     ]
