@@ -69,7 +69,7 @@ _WRAP_TOP = Alignment(wrap_text=True, vertical="top")
 _HEADER_ALIGN = Alignment(wrap_text=True, vertical="center", horizontal="center")
 
 #: Row of the MRS input table's header on the ``MRS_input`` sheet (data follows it).
-MRS_HEADER_ROW = 11
+MRS_HEADER_ROW = 12
 
 
 def _put(ws: Worksheet, row: int, column: int, value: Cell) -> XlCell:
