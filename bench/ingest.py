@@ -50,6 +50,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import paho.mqtt.client as mqtt  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties  # noqa: E402
@@ -58,6 +59,7 @@ from rich.table import Table  # noqa: E402
 
 from bench.common import code_version, cpu_model, percentile, verdict  # noqa: E402
 from core.config import Settings  # noqa: E402
+from core.signing import public_text, sign_message  # noqa: E402
 from core.wire import READINGS_FILTER, readings_topic  # noqa: E402
 from mrv.demo.broker import MosquittoBroker, free_port  # noqa: E402
 
@@ -74,6 +76,14 @@ SOLAR_DEVICES = [
 BENCH_PROJECT = "bench-ingest"
 BENCH_DEVICES = [("bench-s1", "bench-m1"), ("bench-s1", "bench-m2"), ("bench-s2", "bench-m3")]
 FIVE_QUANTITIES = ["energy_export", "energy_import", "energy_consumed", "power", "irradiance"]
+# Meters whose messages must be signed (row 2c), with one fixed key: a benchmark's, not a
+# secret.
+SIGNED_DEVICES = [
+    ("bench-s1", "bench-sig1"),
+    ("bench-s1", "bench-sig2"),
+    ("bench-s2", "bench-sig3"),
+]
+SIGNING_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 ACK_FILTER = "mrv/v1/+/+/+/ack"
 # The gateway announces this ReceiveMaximum; the bare subscriber announces the same.
 RECEIVE_MAXIMUM = int(Settings.model_fields["gateway_receive_maximum"].default)
@@ -87,7 +97,8 @@ TARGET_SCALE_RATIO = 1.0
 TARGET_P99_MS = 200.0
 TARGET_RSS_MB = 200.0
 
-BENCH_PLAN_YAML = f"""\
+BENCH_PLAN_YAML = (
+    f"""\
 # Written by bench/ingest.py: meters that report five quantities in each message.
 plan_version: 1
 project:
@@ -100,8 +111,9 @@ sites:
   - {{id: bench-s1, name: Bench site 1, timezone: Asia/Bangkok}}
   - {{id: bench-s2, name: Bench site 2, timezone: Asia/Bangkok}}
 devices:
-""" + "".join(
-    f"""\
+"""
+    + "".join(
+        f"""\
   - id: {device}
     site: {site}
     type: ac_energy_meter
@@ -111,7 +123,23 @@ devices:
     register_max: 999999999.9
     expected_interval_s: 60
 """
-    for i, (site, device) in enumerate(BENCH_DEVICES, 1)
+        for i, (site, device) in enumerate(BENCH_DEVICES, 1)
+    )
+    + "".join(
+        f"""\
+  - id: {device}
+    site: {site}
+    type: ac_energy_meter
+    serial: BENCH-SIG-{i:04d}
+    quantities: [energy_export]
+    accuracy_class: "0.5S"
+    register_max: 999999999.9
+    expected_interval_s: 60
+    signing: required
+    public_key: "{public_text(SIGNING_KEY.public_key())}"
+"""
+        for i, (site, device) in enumerate(SIGNED_DEVICES, 1)
+    )
 )
 
 
@@ -182,21 +210,23 @@ def make_workload(
     start: datetime,
     step_s: float = 60.0,
     seq_base: int = 0,
+    key: Ed25519PrivateKey | None = None,
 ) -> Workload:
+    """``key``: each message signed with it, as a signing device sends it."""
     messages = []
     for i in range(n):
         site, device = devices[i % len(devices)]
         seq = seq_base + i // len(devices)
         when = start + timedelta(seconds=step_s * (i // len(devices)))
-        payload = json.dumps(
-            {
-                "device": device,
-                "seq": seq,
-                "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "readings": _readings(seq, quantities),
-            },
-            separators=(",", ":"),
-        ).encode()
+        body = {
+            "device": device,
+            "seq": seq,
+            "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "readings": _readings(seq, quantities),
+        }
+        if key is not None:
+            body = sign_message(key, body)
+        payload = json.dumps(body, separators=(",", ":")).encode()
         messages.append((readings_topic(project, site, device), device, seq, payload))
     return Workload(project, messages, len(quantities))
 
@@ -888,6 +918,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     one = make_workload(SOLAR_PROJECT, SOLAR_DEVICES, n, ["energy_export"], past)
     five = make_workload(BENCH_PROJECT, BENCH_DEVICES, n, FIVE_QUANTITIES, past)
+    signed = make_workload(
+        BENCH_PROJECT, SIGNED_DEVICES, n, ["energy_export"], past, key=SIGNING_KEY
+    )
 
     broker = MosquittoBroker(tmp / "broker")
     bench: Bench | None = None
@@ -910,6 +943,7 @@ def main(argv: list[str] | None = None) -> int:
             step("bare5", "bare subscriber, 5 readings/msg", partial(b.bare, five, f"five{k}"))
             step("gw1", "gateway, 1 reading/msg", partial(b.gateway, one, f"one{k}"))
             step("gw5", "gateway, 5 readings/msg", partial(b.gateway, five, f"five{k}"))
+            step("gws", "gateway, signed, 1 reading/msg", partial(b.gateway, signed, f"sig{k}"))
             step(
                 "gw2",
                 "two gateways, one shared subscription",
@@ -938,6 +972,7 @@ def main(argv: list[str] | None = None) -> int:
 
     bare1, bare5 = best(runs["bare1"]), best(runs["bare5"])
     gw1, gw5, gw2 = best(runs["gw1"]), best(runs["gw5"]), best(runs["gw2"])
+    gws = best(runs["gws"])
     naive1, naive5 = runs["naive1"][0], runs["naive5"][0]
 
     table = Table(title=f"Ingest benchmark (bench/ingest.py), N = {n:,} per drain", show_lines=True)
@@ -978,6 +1013,16 @@ def main(argv: list[str] | None = None) -> int:
             f">= {TARGET_BARE_RATIO}x bare (aim {AIM_BARE_RATIO}x)",
             verdict(ratio >= TARGET_BARE_RATIO),
         )
+    signing = gws.msg_rate / gw1.msg_rate
+    table.add_row(
+        "2c",
+        f"gateway drain, signed, {per(gws)}\n(Ed25519 per message, checked against the\n"
+        "device's key in the plan; vs 2a, the same without signing)",
+        rates("gws", gws),
+        f"{signing:.2f}x unsigned",
+        "measured (no target)",
+        "-",
+    )
     for row, key, r, g in (("3a", "naive1", naive1, gw1), ("3b", "naive5", naive5, gw5)):
         ratio = g.msg_rate / r.msg_rate
         table.add_row(

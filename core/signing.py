@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import datetime
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -100,3 +101,33 @@ def signature_valid(checkpoint: Checkpoint, key: Ed25519PublicKey) -> bool:
     except (ValueError, InvalidSignature):
         return False
     return True
+
+
+# --- signed device messages ------------------------------------------------------------
+
+SIGNATURE_FIELD = "sig"
+
+
+def message_text(message: dict[str, Any]) -> bytes:
+    """What a device signs: the message object without its ``sig``, as canonical JSON
+    (sorted keys, no spaces, UTF-8; numbers as JSON has them after parsing)."""
+    unsigned = {k: v for k, v in message.items() if k != SIGNATURE_FIELD}
+    return canonical_json(unsigned).encode()
+
+
+def sign_message(key: Ed25519PrivateKey, message: dict[str, Any]) -> dict[str, Any]:
+    """The message with its ``sig``: base64 of the Ed25519 signature of ``message_text``."""
+    signature = base64.b64encode(key.sign(message_text(message))).decode()
+    return {**message, SIGNATURE_FIELD: signature}
+
+
+def message_signed(message: dict[str, Any], key: Ed25519PublicKey) -> str | None:
+    """None when ``key`` signed this message; otherwise why not, for the quarantine."""
+    signature = message.get(SIGNATURE_FIELD)
+    if not isinstance(signature, str):
+        return "the message is not signed (no sig)"
+    try:
+        key.verify(base64.b64decode(signature, validate=True), message_text(message))
+    except (ValueError, InvalidSignature):
+        return "sig is not the device key's signature of this message"
+    return None

@@ -11,6 +11,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -23,6 +24,7 @@ from pydantic import (
 
 from core.errors import first_problem
 from core.quantities import Kind
+from core.signing import sign_message
 from core.times import format_time
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -157,11 +159,18 @@ def seq_ranges(seqs: set[int] | list[int]) -> list[tuple[int, int]]:
     return ranges
 
 
-def encode(message: ReadingMessage | list[ReadingMessage]) -> bytes:
-    """Serialise a message (or a backfill batch) to the exact bytes a device sends."""
+def encode(
+    message: ReadingMessage | list[ReadingMessage], key: Ed25519PrivateKey | None = None
+) -> bytes:
+    """Serialise a message (or a backfill batch) to the exact bytes a device sends; with
+    the device's ``key``, each message carries its signature (``core.signing``)."""
+
+    def wire(m: ReadingMessage) -> dict[str, Any]:
+        return sign_message(key, m.to_wire()) if key is not None else m.to_wire()
+
     if isinstance(message, list):
-        return json.dumps([m.to_wire() for m in message], separators=(",", ":")).encode()
-    return json.dumps(message.to_wire(), separators=(",", ":")).encode()
+        return json.dumps([wire(m) for m in message], separators=(",", ":")).encode()
+    return json.dumps(wire(message), separators=(",", ":")).encode()
 
 
 class DecodeError(ValueError):

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from core import quantities
 from core.plans.schema import Device
 from core.quantities import Kind
@@ -89,7 +91,9 @@ class SimDevice:
         seed: int,
         faults: FaultConfig,
         state: DeviceState | None,
+        signing_key: Ed25519PrivateKey | None = None,
     ) -> None:
+        self.signing_key = signing_key  # the device signs its messages (core.signing)
         self.project = project
         self.device = device
         self.id = device.id
@@ -214,7 +218,7 @@ class SimDevice:
         self.state.seq_next += 1
         return Emission(
             message=message,
-            payload=encode(message),
+            payload=encode(message, self.signing_key),
             readings=len(readings),
             valid_readings=sum(1 for r in readings if self.is_valid(r)),
             rollovers=rollovers,

@@ -18,11 +18,12 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from core.config import MqttEndpoint
@@ -111,6 +112,7 @@ def run_simulation(
     wait_for_acks: bool = True,
     ack_timeout_s: float = 60,
     progress: ProgressCallback | None = None,
+    signing_keys: Mapping[tuple[str, str], Ed25519PrivateKey] | None = None,
 ) -> SimulationResult:
     """Simulate every device of ``plans`` over [start, start + days) and publish.
 
@@ -121,6 +123,7 @@ def run_simulation(
     wait_for_acks: at the end, wait up to ``ack_timeout_s`` until the gateway has acked
         every buffered message; what is left stays in ``state_dir`` and is re-sent (as
         historical) first by the next run with the same ``state_dir``.
+    signing_keys: (project, device) -> the device's private key: its messages are signed.
     """
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware (e.g. 2026-01-01T00:00:00+00:00)")
@@ -139,6 +142,7 @@ def run_simulation(
         faults=faults,
         state_dir=Path(state_dir),
         progress=progress,
+        signing_keys=signing_keys or {},
     )
     return run.execute(wait_for_acks=wait_for_acks, ack_timeout_s=ack_timeout_s)
 
@@ -157,7 +161,9 @@ class _Run:
         faults: FaultConfig,
         state_dir: Path,
         progress: ProgressCallback | None,
+        signing_keys: Mapping[tuple[str, str], Ed25519PrivateKey],
     ) -> None:
+        self.signing_keys = signing_keys
         self.start = start.astimezone(UTC)
         self.end = self.start + timedelta(days=days)
         self.start_s = self.start.timestamp()
@@ -208,6 +214,7 @@ class _Run:
                 seed=seed,
                 faults=faults,
                 state=self.buffer.load_state(project, device.id),
+                signing_key=self.signing_keys.get((project, device.id)),
             )
             counts.rollovers += sim.catch_up(begin_s)
             counts.devices += 1
@@ -347,7 +354,7 @@ class _Run:
     def _replay(self, sim: SimDevice, messages: list[ReadingMessage], *, leftover: bool) -> None:
         counts = self.result.projects[sim.project]
         historical = [m.model_copy(update={"historical": True}) for m in messages]
-        for payload in _backfill_payloads(historical):
+        for payload in _backfill_payloads(historical, sim.signing_key):
             self.actions.append((sim.readings_topic, payload, False))
             counts.publishes += 1
         if leftover:
@@ -424,20 +431,23 @@ class _Run:
         self.result.all_acked = total == 0
 
 
-def _backfill_payloads(messages: list[ReadingMessage]) -> Iterable[bytes]:
-    """Encode messages as backfill arrays of at most REPLAY_BATCH, within the size limit."""
+def _backfill_payloads(
+    messages: list[ReadingMessage], key: Ed25519PrivateKey | None
+) -> Iterable[bytes]:
+    """Encode messages as backfill arrays of at most REPLAY_BATCH, within the size limit
+    (each message signed with ``key`` when the device signs)."""
     for i in range(0, len(messages), REPLAY_BATCH):
-        yield from _split_to_fit(messages[i : i + REPLAY_BATCH])
+        yield from _split_to_fit(messages[i : i + REPLAY_BATCH], key)
 
 
-def _split_to_fit(chunk: list[ReadingMessage]) -> Iterable[bytes]:
-    payload = encode(chunk)
+def _split_to_fit(chunk: list[ReadingMessage], key: Ed25519PrivateKey | None) -> Iterable[bytes]:
+    payload = encode(chunk, key)
     if len(payload) <= MAX_PAYLOAD_BYTES or len(chunk) == 1:
         yield payload
         return
     half = len(chunk) // 2
-    yield from _split_to_fit(chunk[:half])
-    yield from _split_to_fit(chunk[half:])
+    yield from _split_to_fit(chunk[:half], key)
+    yield from _split_to_fit(chunk[half:], key)
 
 
 def _midnight_s(day: date | None, default: float = -math.inf) -> float:

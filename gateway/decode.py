@@ -10,13 +10,16 @@ of its parts are quarantined), and releasing an entry re-processes the whole pay
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from core import quantities
+from core.signing import SIGNATURE_FIELD, message_signed
 from core.times import DAY_MS, format_ms, to_ms
 from core.units import Affine, UnitError, conversion
 from core.windows import EARLIEST
@@ -161,15 +164,20 @@ class Decoder:
         info = self._lookup(source.project, source.device)
         now_ms = self._clock_ms()
         ack_key = (source.project, source.site, source.device)
+        key = info.signing_key if info is not None else None
+        raw = (json.loads(message.payload) if validated else items) if key else None
         for index, item in enumerate(items):
             at = _Element(index) if is_batch else _Element(None)
+            if key is not None:
+                unsigned = _signature_problem(raw if validated else items[index], key, at)
+                if unsigned is not None:
+                    out.quarantine.append(_quarantined(message, unsigned, source, _seq(item)))
+                    continue
             try:
                 msg = item if validated else validate_item(item, at.index)
             except DecodeError as exc:
-                seq = item.get("seq") if isinstance(item, dict) else None
-                seq = seq if type(seq) is int and 0 <= seq <= SEQ_MAX else None
                 problem = _Problem(exc.code, str(exc), exc.field, at.where)
-                out.quarantine.append(_quarantined(message, problem, source, seq))
+                out.quarantine.append(_quarantined(message, problem, source, _seq(item)))
                 continue
             out.acks.setdefault(ack_key, set()).add(msg.seq)
             time_ms = to_ms(msg.time)
@@ -348,6 +356,26 @@ def _reading_problem(reason: str, at: _Element, j: int, key: str, detail: str) -
     """A problem with the ``key`` of reading ``j``, named as ``[3].readings[0].unit``."""
     field_ = f"{at.prefix}readings[{j}].{key}"
     return _Problem(reason, f"{field_}: {detail}", field_, reading_item(at.index, j))
+
+
+def _seq(item: object) -> int | None:
+    """A message's sequence number if it has a valid one (to ack what is quarantined)."""
+    if isinstance(item, ReadingMessage):
+        return item.seq
+    seq = item.get("seq") if isinstance(item, dict) else None
+    return seq if type(seq) is int and 0 <= seq <= SEQ_MAX else None
+
+
+def _signature_problem(item: object, key: Ed25519PublicKey, at: _Element) -> _Problem | None:
+    """Why a message of a device whose messages must be signed is not signed by it."""
+    if not isinstance(item, dict):
+        return None  # not a message at all: validation says what is wrong with it
+    why = message_signed(item, key)
+    if why is None:
+        return None
+    return _Problem(
+        "signature", f"{at.prefix}{SIGNATURE_FIELD}: {why}", f"{at.prefix}sig", at.where
+    )
 
 
 def _parse_items(payload: bytes) -> tuple[list[Any], bool] | _Problem:

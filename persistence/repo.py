@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from core.plans.schema import MonitoringPlan
+from core.signing import parse_public
 from core.times import day_start_ms, from_ms
 from core.units import ReferenceConditions
 from core.windows import EARLIEST
@@ -151,6 +153,8 @@ class DeviceInfo:
     # the two). Left out of hash and equality: the decoder keys its caches by DeviceInfo.
     installed_from_ms: int | None = field(default=None, compare=False)
     life_from_ms: int = field(default=EARLIEST_READING_MS, compare=False)
+    # Set when the plan requires the device's messages to be signed (core.signing).
+    signing_key: Ed25519PublicKey | None = field(default=None, compare=False)
 
     def accepts(self, time_ms: int) -> bool:
         return self.active or (self.retired_from_ms is not None and time_ms < self.retired_from_ms)
@@ -164,8 +168,24 @@ class Registry:
         return self.devices.get((project, device))
 
 
+def _signing_key(record: dict[str, Any], project_signs: bool) -> Ed25519PublicKey | None:
+    """The device's public key if the plan requires its messages signed (validated with
+    the plan; a key that does not parse here refuses every message: fail closed)."""
+    signing = record.get("signing")
+    if not (signing == "required" or (signing is None and project_signs)):
+        return None
+    try:
+        return parse_public(str(record.get("public_key") or ""))
+    except ValueError:
+        return Ed25519PrivateKey.generate().public_key()  # no message can match it
+
+
 def load_registry(session: Session) -> Registry:
     registry = Registry()
+    signs = {
+        p.id: bool(p.plan.get("project", {}).get("signed_messages", False))
+        for p in session.scalars(select(Project))
+    }
     for row in session.scalars(select(Device)):
         installed = _day_start_ms(row.record.get("installed"))
         ref = (
@@ -186,6 +206,7 @@ def load_registry(session: Session) -> Registry:
             retired_from_ms=_day_after_ms(row.record.get("removed")),
             installed_from_ms=installed,
             life_from_ms=max(installed or EARLIEST_READING_MS, EARLIEST_READING_MS),
+            signing_key=_signing_key(row.record, signs.get(row.project_id, False)),
         )
     return registry
 

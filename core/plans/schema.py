@@ -140,6 +140,11 @@ class Device(_Strict):
     replaces: Id | None = None
     # Nominal reporting interval, used for gap detection.
     expected_interval_s: Annotated[int, Field(ge=1, le=86400)] = 60
+    # Signed messages: the device's Ed25519 public key (``ed25519:`` and base64, as
+    # ``core.signing.public_text`` writes it) and whether its messages must be signed
+    # (None: as the project's ``signed_messages`` says).
+    public_key: Annotated[str, Field(max_length=120)] | None = None
+    signing: Literal["required", "off"] | None = None
     # Simulator hints (capacity etc.); not used by the gateway.
     nameplate: dict[str, float] = Field(default_factory=dict)
 
@@ -198,6 +203,12 @@ class MonitoringPlan(_Strict):
 
     def device(self, device_id: str) -> Device | None:
         return next((d for d in self.devices if d.id == device_id), None)
+
+    def signing_required(self, device: Device) -> bool:
+        """Whether the gateway refuses the device's unsigned messages."""
+        if device.signing is not None:
+            return device.signing == "required"
+        return self.project.signed_messages
 
     def lineage(self, device_id: str) -> list[Device]:
         """The device and every meter it replaced (``replaces``, followed back), oldest

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from core import quantities
 from core.errors import field_path, message_of
 from core.plans.schema import Device, MonitoringPlan, Parameter
+from core.signing import parse_public
 from core.units import UnitError, conversion, parse_unit
 
 Path_ = tuple[str | int, ...]
@@ -157,6 +158,7 @@ def _device(plan: MonitoringPlan, i: int, device: Device, problem: ProblemAt) ->
         problems.append(problem(("devices", i, "site"), f"unknown site {device.site!r}"))
     if device.replaces is not None and plan.device(device.replaces) is None:
         problems.append(problem(("devices", i, "replaces"), f"unknown device {device.replaces!r}"))
+    problems += _signing(plan, i, device, problem)
     for j, qname in enumerate(device.quantities):
         spec = quantities.get(qname)
         if spec is None:
@@ -292,3 +294,15 @@ def _counted_once(plan: MonitoringPlan, problem: ProblemAt) -> list[PlanProblem]
                 break
             seen[key] = point.id
     return problems
+
+
+def _signing(plan: MonitoringPlan, i: int, device: Device, problem: ProblemAt) -> list[PlanProblem]:
+    """A device whose messages must be signed names the key they are signed with."""
+    if device.public_key is not None:
+        try:
+            parse_public(device.public_key)
+        except ValueError as exc:
+            return [problem(("devices", i, "public_key"), str(exc))]
+    elif plan.signing_required(device):
+        return [problem(("devices", i, "public_key"), "signed messages need the device's key")]
+    return []
