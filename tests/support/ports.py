@@ -47,8 +47,9 @@ def _slice() -> range:
 
 _lock = threading.Lock()
 _ports = _slice()
-# A random start, so that two test sessions on one machine rarely walk the same ports.
-_next = random.randrange(len(_ports))
+# A random start, so that two test sessions on one machine rarely walk the same ports
+# (from the OS, not the random module, whose state tests and plugins may seed).
+_next = random.SystemRandom().randrange(len(_ports))
 
 
 def _bindable(port: int) -> bool:
