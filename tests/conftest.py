@@ -4,6 +4,7 @@ a gateway, a publisher, and a relational store on SQLite and on a private Postgr
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,15 +16,25 @@ from mrv.demo.broker import MosquittoBroker
 from persistence.engine import Database
 from persistence.repo import load_plan
 from tests.support.paths import SOLAR_PLAN
+from tests.support.ports import free_port
 from tests.support.services import Publisher, RunningGateway, db_counter
 from verification.plan_check import load_plan_file
 
-os.environ.setdefault("MRV_HOME", str(Path("/tmp/mrv-tests-home-unused")))
+# A home no test should use (each makes its own): if one forgets, it writes here, not to
+# the user's ~/.mrv, and not to a folder another test process (an xdist worker) shares.
+os.environ.setdefault(
+    "MRV_HOME", str(Path(tempfile.gettempdir()) / f"mrv-tests-home-unused-{os.getpid()}")
+)
+# The CLI's rich consoles are made at import, and take a COLUMNS they find then as their
+# fixed width, deaf to the COLUMNS the tests give each invocation. GNU readline (imported
+# by the xdist workers) exports COLUMNS=80 and LINES=24; a user's shell may export them.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
-    with MosquittoBroker(tmp_path / "broker") as b:
+    with MosquittoBroker(tmp_path / "broker", port=free_port()) as b:
         yield b
 
 
@@ -68,8 +79,10 @@ def publisher(broker: MosquittoBroker) -> Iterator[Publisher]:
 
 @pytest.fixture(scope="session")
 def pg_server():
+    """One private PostgreSQL per test process (per xdist worker): its own free port and
+    its own data folder (``tempfile.mkdtemp``); each test makes its own database in it."""
     try:
-        server = PostgresServer().start()
+        server = PostgresServer(port=free_port()).start()
     except PostgresMissing as exc:
         pytest.skip(str(exc))
     yield server

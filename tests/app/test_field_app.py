@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mrv.demo.broker import free_port
 from tests.support.api import prepare, serve, token
+from tests.support.ports import free_port
 
 P = "th-solar-rooftops"
 

@@ -16,8 +16,8 @@ from PIL import Image
 from mobile_app.client import ApiClient
 from mobile_app.outbox import Outbox, new_id
 from mobile_app.sync import BASE_DELAY_S, MAX_DELAY_S, Syncer, backoff_s
-from mrv.demo.broker import free_port
 from tests.support.api import prepare, serve, token
+from tests.support.ports import free_port
 
 P = "th-solar-rooftops"
 AUTHOR = "somchai.k"

@@ -18,6 +18,7 @@ from mrv.cli import app
 from mrv.demo.broker import MosquittoBroker
 from persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
 from tests.support.paths import SOLAR_PLAN
+from tests.support.ports import free_port
 from tests.support.services import RunningGateway, wait_until
 
 P = "th-solar-rooftops"
@@ -68,7 +69,10 @@ def test_devices_publish_only_under_their_own_topic(tmp_path: Path):
         assert {r["username"]: r["password"] for r in csv.DictReader(fh)} == creds
 
     with MosquittoBroker(
-        tmp_path / "broker", password_file=auth / "passwords", acl_file=auth / "acl"
+        tmp_path / "broker",
+        port=free_port(),
+        password_file=auth / "passwords",
+        acl_file=auth / "acl",
     ) as broker:
         settings = Settings(
             home=home,

@@ -28,11 +28,11 @@ from sqlalchemy import func, select
 
 from core.config import Settings
 from core.wire import readings_topic
-from mrv.demo.broker import free_port
 from persistence.engine import Database
 from persistence.models import QuarantineEntry
 from persistence.repo import load_plan
 from tests.support.paths import SOLAR_PLAN
+from tests.support.ports import free_port
 from tests.support.services import wait_until
 from verification.plan_check import load_plan_file
 
@@ -107,9 +107,17 @@ class GatewayProcess:
             )
 
     def wait_subscribed(self) -> None:
-        """Until the broker confirmed the gateway's subscription (its /metrics says so)."""
+        """Until the broker confirmed the gateway's subscription (its /metrics says so).
+
+        Idle, a gateway process is up in about two seconds; on a busy machine (the suite
+        runs in parallel) its start can take many times that, so the wait is long, but a
+        gateway that exits ends it at once."""
 
         def subscribed() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                log = self.log.read_text(errors="replace")[-2000:]
+                raise AssertionError(f"gateway exited with {self.proc.returncode}: {log}")
             try:
                 url = f"http://127.0.0.1:{self.metrics_port}/metrics"
                 text = urllib.request.urlopen(url, timeout=2).read().decode()
@@ -117,7 +125,7 @@ class GatewayProcess:
                 return False
             return "mrv_gateway_subscribed 1.0" in text
 
-        wait_until(subscribed, 30, "gateway subscribed")
+        wait_until(subscribed, 120, "gateway subscribed")
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -287,7 +295,7 @@ def test_relational_store_down_spools_and_replays(
     keeps acknowledging, and replays everything once the database is back."""
     from devtools.pgserver import PostgresServer
 
-    pg = PostgresServer().start()
+    pg = PostgresServer(port=free_port()).start()
     try:
         settings = settings.model_copy(update={"database_url": pg.create_database("outage")})
         prepare(settings)

@@ -8,10 +8,10 @@ import urllib.request
 from sqlalchemy import select
 
 from core.wire import readings_topic
-from mrv.demo.broker import free_port
 from persistence.engine import Database
 from persistence.models import Event
 from persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
+from tests.support.ports import free_port
 from tests.support.services import wait_until
 
 P = "th-solar-rooftops"

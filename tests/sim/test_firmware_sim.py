@@ -41,6 +41,7 @@ from firmware_sim.runner import SimulationResult, run_simulation
 from firmware_sim.units_out import to_canonical_rule, wrong_unit
 from mrv.demo.broker import MosquittoBroker
 from tests.support.paths import PLANS
+from tests.support.ports import free_port
 from verification.plan_check import load_plan_file, validate_plan_text
 
 START = datetime(2026, 7, 1, tzinfo=UTC)
@@ -122,7 +123,7 @@ def expected_count(interval_s: float, start: datetime, days: float) -> int:
 
 @pytest.fixture
 def sim_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
-    with MosquittoBroker(tmp_path / "broker", persistence=False) as broker:
+    with MosquittoBroker(tmp_path / "broker", port=free_port(), persistence=False) as broker:
         yield broker
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,8 +15,9 @@ from sqlalchemy import Connection, create_engine
 from typer.testing import CliRunner
 
 from mrv.cli import app
-from mrv.demo.broker import free_port, wait_for_port
+from mrv.demo.broker import wait_for_port
 from tests.support.paths import PLANS, SOLAR_PLAN
+from tests.support.ports import free_port
 
 runner = CliRunner()
 
@@ -58,6 +60,28 @@ def prepare(home: Path, db_url: str, tmp_path: Path) -> None:
     run("readings", "import", "--project", "th-solar-rooftops", str(logger), home=home)
 
 
+#: How long a starting ``mrv api`` may take to listen. Idle, it takes a second or two; with
+#: ``--workers N`` uvicorn binds the socket at once but listens only when a worker process
+#: has imported the app, which on a busy machine (the suite in parallel) took over 30 s.
+#: A server that dies is reported at once, whatever this says.
+SERVER_START_S = 180.0
+
+
+def _wait_until_listening(proc: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + SERVER_START_S
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mrv api exited with {proc.returncode} before listening on {port}")
+        try:
+            wait_for_port(port, timeout_s=1)
+            return
+        except TimeoutError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"mrv api not listening on 127.0.0.1:{port} after {SERVER_START_S} s"
+                ) from None
+
+
 @contextmanager
 def serve(
     home: Path, workers: int = 1, port: int | None = None
@@ -73,7 +97,7 @@ def serve(
         env={**os.environ, **env_of(home)},
     )
     try:
-        wait_for_port(port, timeout_s=30)
+        _wait_until_listening(proc, port)
         yield f"http://127.0.0.1:{port}", proc
     finally:
         proc.terminate()

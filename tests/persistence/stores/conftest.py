@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -30,14 +29,9 @@ import pytest
 from persistence.stores.influx_ts import MEASUREMENT, InfluxTimeSeriesStore
 from persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
 from persistence.stores.timeseries import ReadingRow, SeriesPoint, TimeSeriesStore
+from tests.support.ports import free_port
 
 VM_BINARY = os.environ.get("MRV_VICTORIA_METRICS") or "/usr/bin/victoria-metrics"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class VictoriaMetrics:
@@ -49,7 +43,7 @@ class VictoriaMetrics:
     def __init__(self, root: Path) -> None:
         self.data = root / "vm-data"
         self.log = root / "vm.log"
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._proc: subprocess.Popen[bytes] | None = None
 
