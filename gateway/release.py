@@ -13,6 +13,7 @@ from gateway.decode import Inbound
 from gateway.processor import BatchProcessor, BatchResult
 from persistence import audit
 from persistence.audit import Subject
+from persistence.claims import quarantine_key, quarantine_row_state
 from persistence.models import QuarantineEntry
 from persistence.repo import NOTE_ITEM, QuarantineItem, note_row, raw_messages
 
@@ -88,7 +89,12 @@ def _judge(
             actor=actor,
             project_id=row.project_id,
             subject=Subject("quarantine", str(row.id)),
-            body={"id": row.id, "released": still is None, "outcome": text},
+            body={
+                "id": row.id,
+                "released": still is None,
+                "outcome": text,
+                "items": {quarantine_key(row.digest, row.item): quarantine_row_state(row)},
+            },
         )
     return ReleaseOutcome(entry.id, still is None, text)
 

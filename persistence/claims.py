@@ -15,7 +15,14 @@ from typing import Any
 
 from core.digests import sha256_json, sha256_text
 from persistence.audit import Subject
-from persistence.models import ApiToken, Device, MonitoringPeriod, PlanRevision, Project
+from persistence.models import (
+    ApiToken,
+    Device,
+    MonitoringPeriod,
+    PlanRevision,
+    Project,
+    QuarantineEntry,
+)
 from persistence.stores.timeseries import ReadingRow
 
 
@@ -184,3 +191,32 @@ def readings_claims(rows: Iterable[ReadingRow]) -> dict[str, dict[str, Any]]:
             "sha256": lines_digest(reading_line(r) for r in batch),
         }
     return claims
+
+
+# --- quarantine ----------------------------------------------------------------------------
+
+QUARANTINE_STATE = ("reason", "field", "detail", "status", "elements", "device_id", "seq")
+
+
+def quarantine_key(digest: str, item: str) -> str:
+    """A quarantine row's identity in claims: its message's digest and which part."""
+    return f"{digest}/{item}"
+
+
+def quarantine_state(values: dict[str, Any]) -> str:
+    """The digest of what a quarantine row says about its problem and where it stands."""
+    return sha256_json({k: values.get(k) for k in QUARANTINE_STATE})
+
+
+def quarantine_row_state(row: QuarantineEntry) -> str:
+    return quarantine_state({k: getattr(row, k) for k in QUARANTINE_STATE})
+
+
+def quarantine_claims(rows: Iterable[dict[str, Any]]) -> dict[str | None, dict[str, Any]]:
+    """Per project (None: a topic of no project), the new quarantine rows of a batch."""
+    out: dict[str | None, dict[str, Any]] = {}
+    for row in rows:
+        claim = out.setdefault(row.get("project_id"), {"items": {}})
+        values = {"status": "open", "elements": 1, **row}
+        claim["items"][quarantine_key(row["digest"], row["item"])] = quarantine_state(values)
+    return out

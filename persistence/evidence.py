@@ -38,6 +38,7 @@ from persistence.models import (
     PhotoBlob,
     PlanRevision,
     Project,
+    QuarantineEntry,
 )
 from persistence.stores.timeseries import TimeSeriesStore
 
@@ -197,12 +198,38 @@ def check_photos(session: Session, project: str, links: Links) -> tuple[int, lis
     return len(rows), changes
 
 
+def check_quarantine(session: Session, project: str, links: Links) -> tuple[int, list[Change]]:
+    """Every quarantine row as the chain last stated it (in, or after a release)."""
+    claimed: dict[str, str] = {}
+    for link in links.get("quarantine", []):
+        claimed.update(link.body.get("items", {}))
+    mine = (
+        QuarantineEntry.project_id.is_(None)  # a topic of no project: the installation's
+        if project == audit.INSTALLATION
+        else QuarantineEntry.project_id == project
+    )
+    rows = session.scalars(select(QuarantineEntry).where(mine)).all()
+    changes: list[Change] = []
+    for row in rows:
+        key = claims.quarantine_key(row.digest, row.item)
+        state = claimed.pop(key, None)
+        if state is None:
+            changes.append(Change("quarantine", str(row.id), "stored without a link in the chain"))
+        elif claims.quarantine_row_state(row) != state:
+            changes.append(
+                Change("quarantine", str(row.id), "its reason, detail or status changed")
+            )
+    changes += [Change("quarantine", key, "deleted") for key in claimed]
+    return len(rows), changes
+
+
 CHECKS: dict[str, Checker] = {
     "entries": check_entries,
     "plans": check_plans,
     "periods": check_periods,
     "tokens": check_tokens,
     "photos": check_photos,
+    "quarantine": check_quarantine,
 }
 
 

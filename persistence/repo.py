@@ -20,6 +20,7 @@ from core.times import day_start_ms, from_ms
 from core.units import ReferenceConditions
 from core.windows import EARLIEST
 from persistence import audit, claims
+from persistence.audit import Subject
 from persistence.models import (
     Device,
     DeviceStatus,
@@ -443,7 +444,17 @@ def record_outcome(
     raw_rows, q_rows = quarantine_rows(quarantine)
     e_rows = [e.row(now) for e in events]
     _insert_ignore(session, QuarantineMessage, raw_rows)  # before the rows that refer to it
+    fresh = _not_yet_quarantined(session, q_rows)
     q_new = _insert_ignore(session, QuarantineEntry, q_rows)
+    for project, claim in sorted(claims.quarantine_claims(fresh).items(), key=str):
+        audit.append(
+            session,
+            action="quarantine.in",
+            actor=actor,
+            project_id=project,
+            subject=Subject("quarantine", f"{len(claim['items'])} items"),
+            body=claim,
+        )
     e_new = _insert_ignore(session, Event, e_rows)
     upsert_statuses(session, statuses)
     for project, claim in sorted(batches.items()):
@@ -456,6 +467,16 @@ def record_outcome(
             body=claim,
         )
     return q_new, e_new
+
+
+def _not_yet_quarantined(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows a redelivery has not stored already (only those are claimed anew)."""
+    if not rows:
+        return []
+    digests = {r["digest"] for r in rows}
+    query = select(QuarantineEntry.digest, QuarantineEntry.item)
+    stored = {(d, i) for d, i in session.execute(query.where(QuarantineEntry.digest.in_(digests)))}
+    return [r for r in rows if (r["digest"], r["item"]) not in stored]
 
 
 def quarantine_counts(session: Session) -> dict[tuple[str | None, str], int]:

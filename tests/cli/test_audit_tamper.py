@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from gateway.importer import import_csv
 from mrv.api.tokens import create_token
 from mrv.cli.main import app
 from persistence import audit
@@ -64,6 +65,11 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
             for h in range(6)
         ]
     )
+    wrong_unit = (
+        "time,site,device,seq,quantity,value,unit\n"
+        "2026-06-03T00:00:00Z,rayong-a,pv-a-meter,500,energy_export,5,degC\n"
+    )
+    assert import_csv(project.processor, P, io.StringIO(wrong_unit)).quarantined
     project.entry("calibration_certificate", CALIBRATION, ENTRY_ID)
     with project.db.session() as s, s.begin():
         edit_entry(s, ENTRY_ID, {**CALIBRATION, "error_pct": 0.15}, "typo", "field-test")
@@ -109,6 +115,7 @@ def test_the_untouched_record_verifies(home: Path) -> None:
         "periods": 1,
         "tokens": 1,
         "photos": 1,
+        "quarantine": 1,
         "readings": 18,
     }
 
@@ -116,6 +123,11 @@ def test_the_untouched_record_verifies(home: Path) -> None:
 def first_photo(home: Path) -> str:
     with sqlite3.connect(home / "mrv.sqlite") as conn:
         return conn.execute("SELECT sha256 FROM photos").fetchone()[0]
+
+
+def quarantine_id(home: Path) -> str:
+    with sqlite3.connect(home / "mrv.sqlite") as conn:
+        return str(conn.execute("SELECT id FROM quarantine").fetchone()[0])
 
 
 def token_id(home: Path, label: str) -> str:
@@ -248,6 +260,18 @@ CASES: list[tuple[str, Tamper, str, Callable[[Path], str] | str]] = [
         ),
         "token",
         lambda h: token_id(h, "root"),
+    ),
+    (
+        "a quarantined message's reason",
+        lambda h: sql(h, "UPDATE quarantine SET reason = 'schema'"),
+        "quarantine",
+        lambda h: quarantine_id(h),
+    ),
+    (
+        "a quarantined message released by hand",
+        lambda h: sql(h, "UPDATE quarantine SET status = 'released'"),
+        "quarantine",
+        lambda h: quarantine_id(h),
     ),
     (
         "a photo's bytes",
@@ -417,3 +441,26 @@ def test_an_issued_report_embeds_a_checkpoint_that_verifies(home: Path) -> None:
     signed.write_text(json.dumps(embedded))
     code, verdict = verify(home, "--checkpoint", str(signed))
     assert code == 0 and verdict["checkpoint"] == [], verdict
+
+
+def test_a_release_is_claimed_and_verifies(home: Path) -> None:
+    """Releasing quarantine (here: still refused, with its reason restated) is a link whose
+    claim matches the row as it then stands; tampering with the row after it is found."""
+    from gateway.processor import BatchProcessor
+    from gateway.release import release
+    from persistence.engine import Database
+    from persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
+
+    db = Database(f"sqlite:///{home / 'mrv.sqlite'}")
+    store = SQLiteTimeSeriesStore(home / "readings.sqlite")
+    try:
+        outcomes = release(BatchProcessor(store, db), None, project=P, actor="op")
+    finally:
+        store.close()
+        db.dispose()
+    assert [o.released for o in outcomes] == [False]
+    code, verdict = verify(home)
+    assert code == 0, verdict
+    sql(home, "UPDATE quarantine SET detail = 'nothing to see'")
+    code, verdict = verify(home)
+    assert code == 1 and verdict["changes"][0]["kind"] == "quarantine", verdict

@@ -114,6 +114,7 @@ def test_an_old_global_chain_becomes_chains_that_verify(db_url) -> None:
             "periods": 1,
             "tokens": 1,
             "photos": 0,
+            "quarantine": 0,
         }
         assert audit.verify(s, audit.INSTALLATION).intact  # the admin token's links
         kinds = s.execute(text("SELECT kind FROM security_events")).scalars().all()
