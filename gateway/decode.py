@@ -165,11 +165,12 @@ class Decoder:
         now_ms = self._clock_ms()
         ack_key = (source.project, source.site, source.device)
         key = info.signing_key if info is not None else None
-        raw = (json.loads(message.payload) if validated else items) if key else None
+        # The signature covers the message as sent: the fast path's parsed model is not it.
+        raw = [json.loads(message.payload)] if key is not None and validated else items
         for index, item in enumerate(items):
             at = _Element(index) if is_batch else _Element(None)
             if key is not None:
-                unsigned = _signature_problem(raw if validated else items[index], key, at)
+                unsigned = _signature_problem(raw[index], key, at)
                 if unsigned is not None:
                     out.quarantine.append(_quarantined(message, unsigned, source, _seq(item)))
                     continue
