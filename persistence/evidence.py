@@ -84,8 +84,16 @@ def check_entries(session: Session, project: str, links: Links) -> tuple[int, li
             changes.append(Change("entry", entry_id, f"revision {revision} is missing"))
         elif claims.body_sha256(stored.body) != link.body["body_sha256"]:
             changes.append(Change("entry", entry_id, f"revision {revision} was changed"))
+        elif stored.status != _status(link):
+            what = f"revision {revision} is {stored.status}, the chain says {_status(link)}"
+            changes.append(Change("entry", entry_id, what))
     rows = session.scalars(select(Entry).where(Entry.project_id == project)).all()
     return len(rows), changes + _current_entries(rows, _last_by_id(links.get("entry", [])))
+
+
+def _status(link: AuditEntry) -> str:
+    """The status a link put its entry in (links before statuses were stated: active)."""
+    return str(link.body.get("status", "active"))
 
 
 def _current_entries(rows: Iterable[Entry], last: dict[str, AuditEntry]) -> list[Change]:
@@ -99,6 +107,9 @@ def _current_entries(rows: Iterable[Entry], last: dict[str, AuditEntry]) -> list
             changes.append(Change("entry", row.id, what))
         elif claims.body_sha256(row.body) != link.body["body_sha256"]:
             changes.append(Change("entry", row.id, "its current body was changed"))
+        elif row.status != _status(link):
+            what = f"is {row.status}, the chain's last link says {_status(link)}"
+            changes.append(Change("entry", row.id, what))
     return changes + [Change("entry", entry_id, "deleted") for entry_id in last]
 
 
