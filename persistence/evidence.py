@@ -51,6 +51,11 @@ class Change:
     id: str
     what: str
 
+    @property
+    def unlinked(self) -> bool:
+        """Stored without a link (or a count of more such): adoptable, not a change."""
+        return self.what == UNLINKED or self.what.endswith("more stored without a link")
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -62,6 +67,9 @@ class Evidence:
     def intact(self) -> bool:
         return self.chain.intact and not self.changes
 
+
+#: What verification says of an object no link claims (``persistence.adopt`` adopts them).
+UNLINKED = "stored without a link in the chain"
 
 Links = dict[str, list[AuditEntry]]  # subject kind -> the chain's links about it, in order
 Checker = Callable[[Session, str, Links], tuple[int, list[Change]]]
@@ -101,7 +109,7 @@ def _current_entries(rows: Iterable[Entry], last: dict[str, AuditEntry]) -> list
     for row in rows:
         link = last.pop(row.id, None)
         if link is None:
-            changes.append(Change("entry", row.id, "stored without a link in the chain"))
+            changes.append(Change("entry", row.id, UNLINKED))
         elif row.revision != int(link.body["revision"]):
             what = f"at revision {row.revision}, the chain's last is {link.body['revision']}"
             changes.append(Change("entry", row.id, what))
@@ -128,9 +136,7 @@ def check_plans(session: Session, project: str, links: Links) -> tuple[int, list
             changes.append(Change("plan", str(version), "this version's file is missing"))
         elif sha256_text(row.source_text) != sha:
             changes.append(Change("plan", str(version), "this version's file was changed"))
-    changes += [
-        Change("plan", str(version), "stored without a link in the chain") for version, _ in stored
-    ]
+    changes += [Change("plan", str(version), UNLINKED) for version, _ in stored]
     count = len(claimed) + len(stored)
     if not plan_links:
         return count, changes
@@ -149,7 +155,7 @@ def _current_plan(session: Session, project: str, link: AuditEntry) -> list[Chan
     for device in session.scalars(select(Device).where(Device.project_id == project)):
         digest = devices.pop(device.id, None)
         if digest is None:
-            changes.append(Change("device", device.id, "stored without a link in the chain"))
+            changes.append(Change("device", device.id, UNLINKED))
         elif claims.device_digest(device) != digest:
             changes.append(Change("device", device.id, "its registry row was changed"))
     changes += [Change("device", d, "deleted") for d in devices]
@@ -165,7 +171,7 @@ def check_periods(session: Session, project: str, links: Links) -> tuple[int, li
     for row in rows:
         link = last.pop(str(row.number), None)
         if link is None:
-            changes.append(Change("period", str(row.number), "stored without a link in the chain"))
+            changes.append(Change("period", str(row.number), UNLINKED))
         elif claims.period_claim(row) != {k: link.body.get(k) for k in ("number", "start", "end")}:
             changes.append(Change("period", str(row.number), "its dates were changed"))
     changes += [Change("period", number, "deleted") for number in last]
@@ -184,7 +190,7 @@ def check_tokens(session: Session, project: str, links: Links) -> tuple[int, lis
     for token in mine:
         link = last.pop(str(token.id), None)
         if link is None:
-            changes.append(Change("token", str(token.id), "stored without a link in the chain"))
+            changes.append(Change("token", str(token.id), UNLINKED))
         elif claims.token_claim(token)["sha256"] != link.body.get("sha256"):
             changes.append(Change("token", str(token.id), "its role, projects or life changed"))
     gone = "deleted, or no longer grants this project"
@@ -198,7 +204,7 @@ def check_photos(session: Session, project: str, links: Links) -> tuple[int, lis
     rows = session.scalars(select(Photo).where(Photo.project_id == project)).all()
     for row in rows:
         if last.pop(row.sha256, None) is None:
-            changes.append(Change("photo", row.sha256, "stored without a link in the chain"))
+            changes.append(Change("photo", row.sha256, UNLINKED))
             continue
         blob = session.get(PhotoBlob, row.sha256)
         if blob is None:
@@ -225,7 +231,7 @@ def check_quarantine(session: Session, project: str, links: Links) -> tuple[int,
         key = claims.quarantine_key(row.digest, row.item)
         state = claimed.pop(key, None)
         if state is None:
-            changes.append(Change("quarantine", str(row.id), "stored without a link in the chain"))
+            changes.append(Change("quarantine", str(row.id), UNLINKED))
         elif claims.quarantine_row_state(row) != state:
             changes.append(
                 Change("quarantine", str(row.id), "its reason, detail or status changed")
@@ -244,7 +250,7 @@ CHECKS: dict[str, Checker] = {
 }
 
 
-class _Batches:
+class Batches:
     """The readings batches of a chain, to find the batch a stored reading belongs to."""
 
     def __init__(self, links: list[AuditEntry]) -> None:
@@ -271,7 +277,7 @@ class _Batches:
 def check_readings(store: TimeSeriesStore, project: str, links: Links) -> tuple[int, list[Change]]:
     """Recompute each batch's digest from the readings stored now; a reading that no
     batch claims was stored unseen."""
-    batches = _Batches(links.get("readings", []))
+    batches = Batches(links.get("readings", []))
     changes: list[Change] = []
     unclaimed = 0
     count = 0
@@ -282,7 +288,7 @@ def check_readings(store: TimeSeriesStore, project: str, links: Links) -> tuple[
             unclaimed += 1
             if unclaimed <= 20:
                 key = f"{row.device}/{row.quantity}/{row.seq}"
-                changes.append(Change("reading", key, "stored without a link in the chain"))
+                changes.append(Change("reading", key, UNLINKED))
             continue
         batches.lines[index].append(claims.reading_line(row))
     if unclaimed > 20:
@@ -294,7 +300,7 @@ def check_readings(store: TimeSeriesStore, project: str, links: Links) -> tuple[
     return count, changes
 
 
-def _links_by_kind(session: Session, chain: str) -> Links:
+def links_by_kind(session: Session, chain: str) -> Links:
     by_kind: Links = defaultdict(list)
     for link in audit.links(session, chain):
         if link.subject_kind is not None:
@@ -309,7 +315,7 @@ def verify_project(session: Session, store: TimeSeriesStore | None, project: str
     changes: list[Change] = []
     checked: dict[str, int] = {}
     try:
-        links = _links_by_kind(session, project)
+        links = links_by_kind(session, project)
     except (SQLAlchemyError, ValueError, TypeError) as exc:
         return Evidence(verdict, (Change("chain", project, f"links unreadable: {exc}"),))
 
