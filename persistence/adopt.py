@@ -76,7 +76,7 @@ def _readings(
     rows: list[ReadingRow] = [
         row
         for row in store.query(project)
-        if batches.batch_of(row.device, row.quantity, row.seq) is None
+        if not batches.batches_of(row.device, row.quantity, row.seq)
     ]
     for claim in claims.readings_claims(rows).values():
         audit.append(

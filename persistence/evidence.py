@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import accumulate
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -251,27 +252,42 @@ CHECKS: dict[str, Checker] = {
 
 
 class Batches:
-    """The readings batches of a chain, to find the batch a stored reading belongs to."""
+    """The readings batches of a chain, to find the batches a stored reading belongs to.
+
+    A reading may be claimed by more than one batch, rightly: a gateway killed between
+    writing a batch's link and its readings writes the link again when the broker
+    redelivers, and two gateways racing on one redelivered message both write theirs
+    before one of them stores the rows. Each such batch recomputes its digest from the
+    same stored rows, so each still verifies."""
 
     def __init__(self, links: list[AuditEntry]) -> None:
         self.links = links
         self.lines: list[list[str]] = [[] for _ in links]
-        # (device, quantity) -> sorted (first seq, last seq, batch index)
-        self.ranges: dict[tuple[str, str], list[tuple[int, int, int]]] = defaultdict(list)
+        # (device, quantity) -> spans (first seq, last seq, batch index) sorted, and the
+        # running maximum of their last seq (to stop looking back early)
+        spans: dict[tuple[str, str], list[tuple[int, int, int]]] = defaultdict(list)
         for index, link in enumerate(links):
             for device, by_quantity in link.body["series"].items():
-                for quantity, spans in by_quantity.items():
-                    for first, last in spans:
-                        self.ranges[(device, quantity)].append((int(first), int(last), index))
-        for spans in self.ranges.values():
-            spans.sort()
+                for quantity, ranges in by_quantity.items():
+                    for first, last in ranges:
+                        spans[(device, quantity)].append((int(first), int(last), index))
+        self.spans = {key: sorted(found) for key, found in spans.items()}
+        self.reach = {
+            key: list(accumulate((s[1] for s in found), max)) for key, found in self.spans.items()
+        }
 
-    def batch_of(self, device: str, quantity: str, seq: int) -> int | None:
-        spans = self.ranges.get((device, quantity), [])
+    def batches_of(self, device: str, quantity: str, seq: int) -> list[int]:
+        """The index of every batch that claims the reading (none: stored unseen)."""
+        spans = self.spans.get((device, quantity), [])
+        reach = self.reach.get((device, quantity), [])
         at = bisect.bisect_right(spans, (seq, float("inf"), 0)) - 1
-        if at >= 0 and spans[at][0] <= seq <= spans[at][1]:
-            return spans[at][2]
-        return None
+        found: list[int] = []
+        while at >= 0 and reach[at] >= seq:
+            first, last, index = spans[at]
+            if first <= seq <= last:
+                found.append(index)
+            at -= 1
+        return found
 
 
 def check_readings(store: TimeSeriesStore, project: str, links: Links) -> tuple[int, list[Change]]:
@@ -283,14 +299,16 @@ def check_readings(store: TimeSeriesStore, project: str, links: Links) -> tuple[
     count = 0
     for row in store.query(project):
         count += 1
-        index = batches.batch_of(row.device, row.quantity, row.seq)
-        if index is None:
+        found = batches.batches_of(row.device, row.quantity, row.seq)
+        if not found:
             unclaimed += 1
             if unclaimed <= 20:
                 key = f"{row.device}/{row.quantity}/{row.seq}"
                 changes.append(Change("reading", key, UNLINKED))
             continue
-        batches.lines[index].append(claims.reading_line(row))
+        line = claims.reading_line(row)
+        for index in found:
+            batches.lines[index].append(line)
     if unclaimed > 20:
         changes.append(Change("reading", "*", f"{unclaimed - 20} more stored without a link"))
     for link, lines in zip(batches.links, batches.lines, strict=True):
