@@ -15,7 +15,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 import matplotlib as mpl
 import matplotlib.dates as mdates
@@ -33,7 +32,7 @@ from matplotlib.patches import Patch
 from matplotlib.transforms import offset_copy
 
 from verification.render import ChartSeries
-from verification.render.text import fmt_num
+from verification.render.text import fmt_num, parse_utc
 from verification.report_model import Correction, Gap, Report
 
 #: Drawing buckets across the chart's width: about one per device pixel of a 10 in chart
@@ -185,15 +184,6 @@ def ordered_series(report: Report, series: Mapping[str, ChartSeries]) -> list[Ch
         return (position.get((s.monitoring_point, s.symbol), last), name)
 
     return [s for _, s in sorted(series.items(), key=key)]
-
-
-def parse_utc(text: str) -> datetime:
-    """An ISO 8601 instant from the report as a naive UTC datetime (naive input is taken
-    as UTC, as the report writes every instant in UTC)."""
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
 
 
 def _date(text: str) -> float:
