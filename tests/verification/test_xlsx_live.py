@@ -24,6 +24,7 @@ from openpyxl import load_workbook
 from tests.support.libreoffice import Value, recalculated_values
 from tests.support.paths import PLANS, SOLAR_PLAN
 from tests.support.reporting import ProjectUnderTest, ms
+from tests.support.workbook import assert_workbook_equals_report, calc_formulas, label_rows
 from tests.verification.test_verification_path import GAS_PLAN
 from verification.methodologies import chiller
 from verification.render import render
@@ -204,67 +205,12 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str]
     yield get
 
 
-def _close(a: Value, b: float) -> bool:
-    """Equal to the report's figure to float noise (a spreadsheet and Python may differ
-    in the last bits)."""
-    return isinstance(a, int | float) and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
-
-
-def _rows(sheet: dict[str, Value], column: str = "B") -> dict[str, int]:
-    """Row numbers by the label in ``column``."""
-    out: dict[str, int] = {}
-    for coordinate, value in sheet.items():
-        if coordinate[0] == column and coordinate[1:].isdigit() and isinstance(value, str):
-            out.setdefault(value, int(coordinate[1:]))
-    return out
-
-
-def _formulas(xlsx: bytes) -> dict[str, str]:
-    """Every formula cell of the calculation sheet, unevaluated."""
-    ws = load_workbook(io.BytesIO(xlsx))["MRS_calc"]
-    return {
-        c.coordinate: str(c.value)
-        for row in ws.iter_rows()
-        for c in row
-        if c.data_type == "f" and c.column_letter in "CD"
-    }
-
-
-def _check_against_report(report: Report, calc: dict[str, Value], formulas: dict[str, str]):
-    rows = _rows(calc)
-    for step in report.calculation:
-        r = rows[step.label]
-        # every step is a formula over the inputs, not a pasted number
-        assert f"D{r}" in formulas, step.label
-        if step.value is not None:
-            assert _close(calc[f"D{r}"], step.value), (step.label, calc[f"D{r}"], step.value)
-    er = report.emission_reductions_tco2
-    totals = {
-        "Reference emissions RE_p": report.reference_emissions_tco2,
-        "Project emissions PE_p": report.project_emissions_tco2,
-        "Emission reductions ER_p (unrounded)": er.unrounded,
-    }
-    for label, value in totals.items():
-        assert f"D{rows[label]}" in formulas and _close(calc[f"D{rows[label]}"], value), label
-    rounded = rows["Emission reductions ER_p (rounded)"]
-    assert f"D{rounded}" in formulas and calc[f"D{rounded}"] == er.value
-    a = report.credit_allocation
-    parties = (
-        [] if a is None else [(report.project.host_country, a.partner_country), ("Japan", a.japan)]
-    )
-    for party, credits in parties:
-        assert f"C{rows[party]}" in formulas and calc[f"C{rows[party]}"] == credits, party
-    # the workbook's own check column agrees on every line
-    checks = [v for k, v in calc.items() if k[0] == "G" and k[1:].isdigit() and v in ("yes", "no")]
-    assert checks and set(checks) == {"yes"}
-
-
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_recalculated_workbook_equals_the_report(name, reports, tmp_path):
     report = reports(name)
     xlsx = render(report, "xlsx")
     calc = recalculated_values(xlsx, tmp_path)["MRS_calc"]
-    _check_against_report(report, calc, _formulas(xlsx))
+    assert_workbook_equals_report(report, calc, calc_formulas(xlsx))
 
 
 def test_the_check_is_not_fooled_by_values(reports, tmp_path):
@@ -280,7 +226,7 @@ def test_the_check_is_not_fooled_by_values(reports, tmp_path):
     values_only = render(pasted, "xlsx")
     calc = recalculated_values(values_only, tmp_path)["MRS_calc"]
     with pytest.raises(AssertionError):
-        _check_against_report(report, calc, _formulas(values_only))
+        assert_workbook_equals_report(report, calc, calc_formulas(values_only))
     assert "no spreadsheet formulas for methodology unknown" in str(calc["B3"])
 
 
@@ -301,7 +247,7 @@ def _edit(xlsx: bytes, symbol: str, value: float, point: str | None = None) -> b
 
 
 def _totals(calc: dict[str, Value]) -> dict[str, Any]:
-    rows = _rows(calc)
+    rows = label_rows(calc)
     return {
         label: calc[f"D{rows[label]}"]
         for label in (

@@ -20,7 +20,6 @@ gets no formulas: the workbook then carries the engine's values and says why.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -333,9 +332,3 @@ def allocation_formulas(issued: str, partner_share: str, japan_share: str) -> tu
     partner = f"=IF(AND({short},NOT({japan_wins})),{p}+1,{p})"
     japan = f"=IF(AND({short},{japan_wins}),{j}+1,{j})"
     return partner, japan
-
-
-def close(a: float, b: float) -> bool:
-    """Whether a recomputed figure equals the report's to the precision it is shown with
-    (a spreadsheet and Python may differ in the last bits of a float)."""
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
