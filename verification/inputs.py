@@ -28,6 +28,8 @@ from verification.parameters import ParameterTable, load_table
 #: Data loaded beyond each end of the period. A gap that starts inside the period is
 #: credited only if it ends within 7 days, and the gap rules then look 72 h beyond its
 #: end: 10 days, and one more so that a gap that reaches past them is seen as such.
+#: The look-ahead never makes a gap: a device that reported up to the period end has none
+#: (``verification.resolve.series_gaps``).
 MARGIN = timedelta(days=11)
 
 
