@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from core.entries import FuelInvoice, MeterReading, WeighbridgeTicket, canonical_value
 from core.plans.schema import MonitoringPlan
-from core.times import day_start_ms, to_ms
-from persistence.models import Event, Project
+from core.times import day_start_ms, format_ms, to_ms
+from persistence.models import Event, Project, QuarantineEntry
 from persistence.records import calibration_records, entries_for, list_periods, stored_plan
 from persistence.stores.timeseries import SeriesArrays, TimeSeriesStore
 from verification import __version__
@@ -28,6 +28,7 @@ from verification.inputs import (
     EventIn,
     Invoice,
     ManualRead,
+    QuarantineIn,
     ReportInputs,
     Ticket,
     load_rulebook,
@@ -85,6 +86,7 @@ def load_inputs(
         tickets=entries.tickets,
         calibrations=calibration_records(session, project_id, plan),
         events=_events(session, project_id, start, end),
+        quarantine=_quarantine(session, project_id, start, end),
         period_number=number,
         software=__version__,
         rulebook=load_rulebook(plan),
@@ -150,4 +152,30 @@ def _events(session: Session, project_id: str, start: date, end: date) -> list[E
             json.dumps(e.detail, sort_keys=True, default=str),
         )
         for e in session.scalars(query)
+    ]
+
+
+def _quarantine(session: Session, project_id: str, start: date, end: date) -> list[QuarantineIn]:
+    """The project's quarantine rows still open, received from the period's start to the
+    end of the margin after it (a device's backfill of the period arrives after it)."""
+    lo = day_start_ms(start)
+    hi = day_start_ms(end + timedelta(days=1) + MARGIN)
+    query = (
+        select(QuarantineEntry)
+        .where(QuarantineEntry.project_id == project_id, QuarantineEntry.status == "open")
+        .order_by(QuarantineEntry.id)
+    )
+    # the time compared in Python: SQLite keeps it naive, PostgreSQL aware
+    return [
+        QuarantineIn(
+            id=q.id,
+            device=q.device_id,
+            reason=q.reason,
+            detail=q.detail[:200],
+            received=format_ms(received),
+            seq=q.seq,
+            elements=q.elements,
+        )
+        for q in session.scalars(query)
+        if lo <= (received := to_ms(q.received_at)) < hi
     ]

@@ -236,7 +236,7 @@ def hourly_with_gaps(draw: st.DrawFn) -> Series:
 
 def interval_view(series: Series, start: date, end: date) -> dict[tuple[str, str], SeriesArrays]:
     view = store_view(series, start, end)
-    t, v, _ = view[("fm", "gas_volume_normal")]
+    t, v, *_ = view[("fm", "gas_volume_normal")]
     view[("fm", "gas_volume_normal")] = SeriesArrays(t, v, np.full(t.size, 3600.0))
     return view
 

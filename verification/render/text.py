@@ -61,3 +61,12 @@ def checkpoint_label(report: Report) -> str:
     if c is None:
         return "none (computed without the installation's key)"
     return f"link {c.length}, head sha256 {c.head}, signed {c.time.isoformat()} with key {c.key_id}"
+
+
+def findings_label(report: Report) -> str:
+    """The findings' headline: counts by severity and the net tonnes they moved."""
+    h = report.findings_headline
+    return (
+        f"{h.material} material, {h.minor} minor; net {fmt_num(h.net_tco2, 3)} tCO2 moved "
+        f"(material above {h.threshold_pct:g} % of ER = {fmt_num(h.threshold_tco2, 3)} tCO2)"
+    )
