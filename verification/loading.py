@@ -86,7 +86,7 @@ def load_inputs(
         tickets=entries.tickets,
         calibrations=calibration_records(session, project_id, plan),
         events=_events(session, project_id, start, end),
-        quarantine=_quarantine(session, project_id, start, end),
+        quarantine=_quarantine(session, project_id, start),
         period_number=number,
         software=__version__,
         rulebook=load_rulebook(plan),
@@ -155,11 +155,11 @@ def _events(session: Session, project_id: str, start: date, end: date) -> list[E
     ]
 
 
-def _quarantine(session: Session, project_id: str, start: date, end: date) -> list[QuarantineIn]:
-    """The project's quarantine rows still open, received from the period's start to the
-    end of the margin after it (a device's backfill of the period arrives after it)."""
+def _quarantine(session: Session, project_id: str, start: date) -> list[QuarantineIn]:
+    """The project's quarantine rows still open, received from the period's start on: a
+    row's own time is when it arrived, and a device's backfill of the period can arrive
+    any time after it, so each may hold data of the period."""
     lo = day_start_ms(start)
-    hi = day_start_ms(end + timedelta(days=1) + MARGIN)
     query = (
         select(QuarantineEntry)
         .where(QuarantineEntry.project_id == project_id, QuarantineEntry.status == "open")
@@ -177,5 +177,5 @@ def _quarantine(session: Session, project_id: str, start: date, end: date) -> li
             elements=q.elements,
         )
         for q in session.scalars(query)
-        if lo <= (received := to_ms(q.received_at)) < hi
+        if (received := to_ms(q.received_at)) >= lo
     ]

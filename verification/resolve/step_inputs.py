@@ -178,9 +178,10 @@ def _daily(
 
 
 def _readings_per_day(parts: list[PointSeries], edges: NDArray[np.float64]) -> NDArray[np.int64]:
-    t = np.concatenate([pt.times for pt in parts])
-    counts, _ = np.histogram(t, bins=edges)
-    return counts.astype(np.int64)
+    """Readings timed in each day [start, next start)."""
+    t = np.sort(np.concatenate([pt.times for pt in parts]))
+    at = np.searchsorted(t, edges, side="left")
+    return np.diff(at).astype(np.int64)
 
 
 def parameter_inputs(inputs: ReportInputs) -> list[ParameterInput]:
