@@ -10,7 +10,7 @@ the caller (the gateway) from ``existing``; both backends answer it the same way
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -46,7 +46,8 @@ Identity = tuple[str, str, int, str]
 class SeriesPoint:
     time_ms: int
     value: float
-    seq: int | None = None  # None: the backend does not say
+    # None: the backend does not say (InfluxDB); not compared, as backends may differ
+    seq: int | None = field(default=None, compare=False)
 
 
 class SeriesArrays(NamedTuple):
