@@ -121,13 +121,49 @@ def unwrap_register(
         rollover = np.zeros_like(falling)
     reset = falling & ~rollover
     if envelope:
-        wraps = np.concatenate(([0.0], np.cumsum(rollover))) * (register_max or 0.0)
-        unrolled = v + wraps
-        high = np.maximum.accumulate(unrolled)
+        high, _ = _running_high(v, rollover, register_max)
         return high - high[0], rollover, reset
     rise = np.where(rollover, wrapped, np.where(reset, 0.0, steps))
     curve = np.concatenate(([0.0], np.cumsum(rise)))
     return curve, rollover, reset
+
+
+def _running_high(
+    v: NDArray[np.float64], rollover: NDArray[np.bool_], register_max: float | None
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """The register's highest value so far (rollovers added back), and which readings
+    stand at it."""
+    wraps = np.concatenate(([0.0], np.cumsum(rollover))) * (register_max or 0.0)
+    unrolled = v + wraps
+    high = np.maximum.accumulate(unrolled)
+    return high, unrolled >= high
+
+
+def register_curve(
+    times_ms: NDArray[np.float64],
+    values: ArrayLike,
+    register_max: float | None,
+    *,
+    rollover_gap_ms: float | None = None,
+    envelope: bool = False,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_], NDArray[np.bool_]]:
+    """The register's rise as a curve over time (``unwrap_register``): its times, values,
+    and the rollover and reset masks of every step.
+
+    Counting only new highs (``envelope``), a reading below the register's high so far
+    says nothing of when the climb past the old high happened: anywhere between the last
+    reading at the old high and the first reading above it. The curve keeps only the
+    readings at the high, so that rise is spread over that whole stretch, and a period
+    boundary inside it, when it is longer than a gap, gets the boundary rule (a reset or a
+    failed read stored as 0 can then not move an earlier rise into a later period)."""
+    v = np.asarray(values, dtype=float)
+    curve, rollover, reset = unwrap_register(
+        v, register_max, times_ms=times_ms, rollover_gap_ms=rollover_gap_ms, envelope=envelope
+    )
+    if not envelope or not reset.any():
+        return times_ms, curve, rollover, reset
+    _, at_high = _running_high(v, rollover, register_max)
+    return times_ms[at_high], curve[at_high], rollover, reset
 
 
 def cumulative_total(
@@ -154,11 +190,11 @@ def cumulative_total(
         return CumulativeTotal(0.0, False, False, False, False, 0, 0, 0)
     if np.any(np.diff(t) < 0):
         raise ValueError("times_ms must be in ascending order")
-    curve, rollover, reset = unwrap_register(
-        values, register_max, times_ms=t, rollover_gap_ms=rollover_gap_ms, envelope=envelope
+    tc, curve, rollover, reset = register_curve(
+        t, values, register_max, rollover_gap_ms=rollover_gap_ms, envelope=envelope
     )
     tb, cb, start_gap, end_gap = _conservative_boundaries(
-        t, curve, start_ms, end_ms, max_gap_ms, boundary
+        tc, curve, start_ms, end_ms, max_gap_ms, boundary
     )
     at_start, at_end = np.interp([start_ms, end_ms], tb, cb)
     step_end_times = t[1:]
@@ -289,8 +325,8 @@ def cumulative_steps(
     edges = np.asarray(edges_ms, dtype=float)
     if t.size == 0:
         return np.zeros(max(edges.size - 1, 0))
-    curve, _, _ = unwrap_register(
-        values, register_max, times_ms=t, rollover_gap_ms=rollover_gap_ms, envelope=envelope
+    t, curve, _, _ = register_curve(
+        t, values, register_max, rollover_gap_ms=rollover_gap_ms, envelope=envelope
     )
     t, curve, _, _ = _conservative_boundaries(t, curve, edges[0], edges[-1], max_gap_ms, boundary)
     return np.diff(np.interp(edges, t, curve))

@@ -11,7 +11,9 @@ The steps:
    lapses corrected, each recorded with its rule;
 2. run the methodology's ``calculate``;
 3. price every correction in tCO2 by recomputing without it;
-4. round as the methodology says and split the credits by the plan's allocation.
+4. round as the methodology says and split the credits by the plan's allocation;
+5. list what each monitoring point's figure is computed from (``resolve.step_inputs``)
+   and the findings with their tonnes and evidence (``verification.findings``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import math
 
 from core.times import format_ms
 from verification import __version__
+from verification.findings import build_findings
 from verification.inputs import ReportInputs
 from verification.methodologies import Calculate, methodology
 from verification.model import Calculation, Progress, Values
@@ -29,7 +32,7 @@ from verification.report_model import (
     CalcRow,
     Correction,
     EventRow,
-    Finding,
+    Message,
     MethodologyInfo,
     PeriodInfo,
     ProjectInfo,
@@ -37,6 +40,7 @@ from verification.report_model import (
     Report,
 )
 from verification.resolve import Applied, resolve_all
+from verification.resolve.step_inputs import parameter_inputs, point_inputs
 from verification.rounding import round_tco2
 
 
@@ -50,7 +54,19 @@ def build_report(inputs: ReportInputs, progress: Progress | None = None) -> Repo
         progress("pricing corrections", 0.8)
     er = _finite_reductions(calc)
     rounded = round_tco2(er, table.rounding)
-    creditable, period_findings = _period_findings(inputs)
+    creditable, period_messages = _period_messages(inputs)
+    corrections = [
+        _priced(a, meth.calculate, resolution.values, table, calc) for a in resolution.corrections
+    ]
+    points = point_inputs(inputs, meth.SYMBOLS)
+    findings, headline = build_findings(
+        corrections,
+        resolution.gaps,
+        points,
+        inputs.quarantine,
+        er,
+        inputs.plan.project.materiality_pct,
+    )
     return Report(
         project=_project_info(inputs),
         methodology=_methodology_info(inputs, table),
@@ -64,13 +80,14 @@ def build_report(inputs: ReportInputs, progress: Progress | None = None) -> Repo
         credit_allocation=_allocation(inputs, rounded) if creditable else None,
         calculation=_calculation_rows(calc),
         gaps=list(resolution.gaps),
-        corrections=[
-            _priced(a, meth.calculate, resolution.values, table, calc)
-            for a in resolution.corrections
-        ],
+        corrections=corrections,
         cross_checks=list(resolution.cross_checks),
+        findings=findings,
+        findings_headline=headline,
         # each once, in order
-        findings=list(dict.fromkeys(resolution.findings)) + period_findings,
+        messages=list(dict.fromkeys(resolution.messages)) + period_messages,
+        point_inputs=points,
+        parameter_inputs=parameter_inputs(inputs),
         events=_event_rows(inputs),
         software=f"jcm-mrv verification {__version__}",
         inputs_sha256=inputs.sha256(),
@@ -166,12 +183,12 @@ def _priced(
     return applied.correction.model_copy(update={"effect_tco2": effect})
 
 
-def _period_findings(inputs: ReportInputs) -> tuple[bool, list[Finding]]:
+def _period_messages(inputs: ReportInputs) -> tuple[bool, list[Message]]:
     """Where the period stands against the crediting period and the monitoring periods:
     whether its reductions can be credited, and what the report says about it."""
     crediting = inputs.plan.project.crediting_period
     if inputs.start < crediting.start or inputs.end > crediting.end:
-        outside = Finding(
+        outside = Message(
             severity="error",
             symbol="ER",
             monitoring_point=None,
@@ -180,7 +197,7 @@ def _period_findings(inputs: ReportInputs) -> tuple[bool, list[Finding]]:
         )
         return False, [outside]
     if inputs.period_number is None:
-        undefined = Finding(
+        undefined = Message(
             severity="info",
             symbol="ER",
             monitoring_point=None,

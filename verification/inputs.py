@@ -30,6 +30,8 @@ from verification.parameters import ParameterTable, load_table
 #: Data loaded beyond each end of the period. A gap that starts inside the period is
 #: credited only if it ends within 7 days, and the gap rules then look 72 h beyond its
 #: end: 10 days, and one more so that a gap that reaches past them is seen as such.
+#: The look-ahead never makes a gap: a device that reported up to the period end has none
+#: (``verification.resolve.series_gaps``).
 MARGIN = timedelta(days=11)
 
 
@@ -101,6 +103,20 @@ class EventIn:
 
 
 @dataclass(frozen=True)
+class QuarantineIn:
+    """An open quarantine row of the project: data that reached the gateway but is not
+    stored as readings, so no report uses it until it is released."""
+
+    id: int
+    device: str | None
+    reason: str
+    detail: str
+    received: str  # ISO 8601 UTC
+    seq: int | None
+    elements: int  # problems of the message this row stands for
+
+
+@dataclass(frozen=True)
 class ReportInputs:
     plan: MonitoringPlan
     plan_sha256: str
@@ -114,6 +130,7 @@ class ReportInputs:
     tickets: Sequence[Ticket] = ()
     calibrations: Mapping[str, Sequence[CalibrationEvidence]] = field(default_factory=dict)
     events: Sequence[EventIn] = ()
+    quarantine: Sequence[QuarantineIn] = ()
     period_number: int | None = None
     software: str = ""
     #: None: read from the packaged data when the inputs are made (``load_rulebook``)
@@ -163,6 +180,8 @@ class ReportInputs:
             h.update(s.times_ms.astype("<i8").tobytes())
             h.update(s.values.astype("<f8").tobytes())
             h.update(s.interval_s.astype("<f8").tobytes())
+            if s.seq is not None:  # the report names readings by their seq
+                h.update(s.seq.astype("<i8").tobytes())
         put([vars(x) for x in sorted(self.invoices, key=lambda i: i.id)])
         put([vars(x) for x in sorted(self.reads, key=lambda i: i.id)])
         put([vars(x) for x in sorted(self.tickets, key=lambda i: i.id)])
@@ -173,4 +192,6 @@ class ReportInputs:
             }
         )
         put([vars(e) for e in self.events])
+        if self.quarantine:  # absent from older inputs: their hash stays as it was
+            put([vars(q) for q in self.quarantine])
         return h.hexdigest()

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from core.entries import FuelInvoice, MeterReading, WeighbridgeTicket, canonical_value
 from core.plans.schema import MonitoringPlan
-from core.times import day_start_ms, to_ms
-from persistence.models import Event, Project
+from core.times import day_start_ms, format_ms, to_ms
+from persistence.models import Event, Project, QuarantineEntry
 from persistence.records import calibration_records, entries_for, list_periods, stored_plan
 from persistence.stores.timeseries import SeriesArrays, TimeSeriesStore
 from verification import __version__
@@ -29,6 +29,7 @@ from verification.inputs import (
     EventIn,
     Invoice,
     ManualRead,
+    QuarantineIn,
     ReportInputs,
     Ticket,
     load_rulebook,
@@ -86,6 +87,7 @@ def load_inputs(
         tickets=entries.tickets,
         calibrations=calibration_records(session, project_id, plan),
         events=_events(session, project_id, start, end),
+        quarantine=_quarantine(session, project_id, start),
         period_number=number,
         software=__version__,
         rulebook=load_rulebook(plan),
@@ -160,3 +162,29 @@ def event_detail(detail: object) -> dict[str, JsonValue]:
     JSON. Anything that is not an object is kept under ``value``."""
     plain = json.loads(json.dumps(detail, sort_keys=True, default=str))
     return plain if isinstance(plain, dict) else {"value": plain}
+
+
+def _quarantine(session: Session, project_id: str, start: date) -> list[QuarantineIn]:
+    """The project's quarantine rows still open, received from the period's start on: a
+    row's own time is when it arrived, and a device's backfill of the period can arrive
+    any time after it, so each may hold data of the period."""
+    lo = day_start_ms(start)
+    query = (
+        select(QuarantineEntry)
+        .where(QuarantineEntry.project_id == project_id, QuarantineEntry.status == "open")
+        .order_by(QuarantineEntry.id)
+    )
+    # the time compared in Python: SQLite keeps it naive, PostgreSQL aware
+    return [
+        QuarantineIn(
+            id=q.id,
+            device=q.device_id,
+            reason=q.reason,
+            detail=q.detail[:200],
+            received=format_ms(received),
+            seq=q.seq,
+            elements=q.elements,
+        )
+        for q in session.scalars(query)
+        if (received := to_ms(q.received_at)) >= lo
+    ]

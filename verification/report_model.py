@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from core.signing import Checkpoint
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: findings typed with evidence; messages; step inputs
 
 
 class _Out(BaseModel):
@@ -109,11 +109,118 @@ class CrossCheck(_Out):
     note: str
 
 
-class Finding(_Out):
+class Message(_Out):
+    """What a step noticed on the way, in words (a parameter the methodology does not
+    use, a period outside the crediting period, spikes set aside...)."""
+
     severity: Literal["info", "warning", "error"]
     symbol: str
     monitoring_point: str | None
     message: str
+
+
+EvidenceKind = Literal["reading", "entry", "quarantine", "correction", "gap", "device"]
+
+
+class Evidence(_Out):
+    """A link from a finding to what it rests on: a stored reading (``key`` device/
+    quantity/seq, with its time and value), a field entry (id#revision), a quarantine
+    row (its id), a correction or gap of this report (its id), a device."""
+
+    kind: EvidenceKind
+    key: str
+    time: str | None = None
+    value: float | None = None
+    unit: str | None = None
+    role: str = ""  # e.g. "before start", "reset", "rollover"
+
+
+FindingKind = Literal[
+    "register",
+    "calibration",
+    "substitution",
+    "plausibility",
+    "apportionment",
+    "gap",
+    "replacement",
+    "quarantine",
+]
+
+
+class Finding(_Out):
+    """A verifier's finding: what moved the period's emission reductions (or may have),
+    by how much, and the evidence behind it. ``effect_tco2`` is the signed change of the
+    unrounded ER it caused (ER with it minus ER without it); ``tco2`` its size, the
+    tonnes at stake; material when that is above the plan's share of ER."""
+
+    id: str
+    kind: FindingKind
+    severity: Literal["material", "minor"]
+    symbol: str | None
+    monitoring_point: str | None
+    tco2: float | None  # None: the calculation fails without it (material)
+    effect_tco2: float | None
+    summary: str
+    evidence: list[Evidence]
+
+
+class FindingsHeadline(_Out):
+    material: int
+    minor: int
+    net_tco2: float  # Σ effect_tco2: what the findings moved ER by, together
+    threshold_pct: float  # the plan's materiality share of ER
+    threshold_tco2: float  # that share of this period's unrounded ER, in tCO2
+
+
+#: The headline of a report without findings (the default of a report built by hand).
+NO_FINDINGS = FindingsHeadline(
+    material=0, minor=0, net_tco2=0.0, threshold_pct=1.0, threshold_tco2=0.0
+)
+
+
+class ReadingRef(_Out):
+    """A stored reading a step used: its key (device/quantity/seq), time, value."""
+
+    key: str
+    device: str
+    quantity: str
+    seq: int | None  # None: the store did not say
+    time: str
+    value: float
+    unit: str  # canonical
+    role: str  # "before start", "after start", "before end", "after end", "reset", ...
+
+
+class DailySubtotal(_Out):
+    day: date
+    value: float | None  # the amount (or mean) over the day, parameter unit; None: no data
+    readings: int
+
+
+class PointInputs(_Out):
+    """What a monitoring point's figure is computed from, so a verifier can redo it:
+    a register's bracketing readings and each reset or rollover; per day, the subtotal."""
+
+    symbol: str
+    monitoring_point: str
+    device: str
+    series: Literal["cumulative", "interval", "instant"]
+    unit: str
+    aggregate: str  # total, mean, steps, share
+    readings: list[ReadingRef]
+    daily: list[DailySubtotal]
+
+
+class ParameterInput(_Out):
+    """A value a step used that is not measured: from the plan (option A) or the
+    methodology's table, with its unit, source and version."""
+
+    symbol: str
+    value: float
+    unit: str
+    source: str
+    version: str  # the methodology table's or the plan's version
+    status: str  # the table's confirmed / unconfirmed, or "plan"
 
 
 class EventRow(_Out):
@@ -160,7 +267,11 @@ class Report(_Out):
     gaps: list[Gap]
     corrections: list[Correction]
     cross_checks: list[CrossCheck]
-    findings: list[Finding]
+    findings: list[Finding] = []
+    findings_headline: FindingsHeadline = NO_FINDINGS
+    messages: list[Message] = []
+    point_inputs: list[PointInputs] = []
+    parameter_inputs: list[ParameterInput] = []
     events: list[EventRow]
     software: str
     inputs_sha256: str

@@ -62,6 +62,9 @@ class Project(_Strict):
     credit_allocation: CreditAllocation | None = None
     gap_rules: Literal["conservative", "california"] = "conservative"
     signed_messages: bool = False
+    #: A report's finding is material when it moves the period's emission reductions by
+    #: more than this share of them (percent); minor otherwise.
+    materiality_pct: Annotated[float, Field(ge=0, le=100)] = 1.0
 
 
 class Location(_Strict):

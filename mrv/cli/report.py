@@ -17,6 +17,7 @@ from persistence.keys import installation_key
 from persistence.records import RecordError
 from persistence.stores import open_timeseries
 from verification.render.formats import BINARY, FORMATS, Format
+from verification.render.text import findings_label
 from verification.reporting import Issued, issue_report
 
 
@@ -54,7 +55,7 @@ def report(
             f"{out}: {r.project.id} {r.period.start}..{r.period.end} "
             f"ER {r.emission_reductions_tco2.value:g} tCO2 "
             f"(unrounded {r.emission_reductions_tco2.unrounded:.3f}); "
-            f"inputs {r.inputs_sha256[:12]}"
+            f"findings {findings_label(r)}; inputs {r.inputs_sha256[:12]}"
         )
 
 

@@ -135,14 +135,16 @@ class SQLiteTimeSeriesStore:
     def neighbours(
         self, project: str, device: str, quantity: str, time_ms: int
     ) -> tuple[SeriesPoint | None, SeriesPoint | None]:
-        base = "SELECT time_ms, value FROM readings WHERE project=? AND device=? AND quantity=? "
+        base = (
+            "SELECT time_ms, value, seq FROM readings WHERE project=? AND device=? AND quantity=? "
+        )
         args = (project, device, quantity, time_ms)
         with self._lock:
             before = self._conn.execute(
-                base + "AND time_ms < ? ORDER BY time_ms DESC LIMIT 1", args
+                base + "AND time_ms < ? ORDER BY time_ms DESC, seq DESC LIMIT 1", args
             ).fetchone()
             after = self._conn.execute(
-                base + "AND time_ms > ? ORDER BY time_ms ASC LIMIT 1", args
+                base + "AND time_ms > ? ORDER BY time_ms ASC, seq ASC LIMIT 1", args
             ).fetchone()
         return (
             SeriesPoint(*before) if before else None,
@@ -188,14 +190,14 @@ class SQLiteTimeSeriesStore:
         # into numpy, with no per-reading Python objects beyond sqlite3's own.
         where = "project=? AND device=? AND quantity=?"
         sql = f"""
-            SELECT * FROM (SELECT time_ms, value, interval_s FROM readings
+            SELECT * FROM (SELECT time_ms, value, interval_s, seq FROM readings
                            WHERE {where} AND time_ms < ? ORDER BY time_ms DESC, seq DESC LIMIT 1)
             UNION ALL
-            SELECT * FROM (SELECT time_ms, value, interval_s FROM readings
+            SELECT * FROM (SELECT time_ms, value, interval_s, seq FROM readings
                            WHERE {where} AND time_ms >= ? AND time_ms <= ?
                            ORDER BY time_ms, seq)
             UNION ALL
-            SELECT * FROM (SELECT time_ms, value, interval_s FROM readings
+            SELECT * FROM (SELECT time_ms, value, interval_s, seq FROM readings
                            WHERE {where} AND time_ms > ? ORDER BY time_ms, seq LIMIT 1)
         """
         key = (project, device, quantity)
@@ -209,7 +211,12 @@ class SQLiteTimeSeriesStore:
         if not rows:
             return SeriesArrays.empty()
         table = np.array(rows, dtype=float)  # a NULL interval becomes NaN
-        return SeriesArrays(table[:, 0].astype(np.int64), table[:, 1], table[:, 2])
+        return SeriesArrays(
+            table[:, 0].astype(np.int64),
+            table[:, 1],
+            table[:, 2],
+            np.array([r[3] for r in rows], dtype=np.int64),  # exact beyond 2**53
+        )
 
     def count(self, project: str | None = None) -> int:
         with self._lock:

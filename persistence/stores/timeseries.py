@@ -10,7 +10,7 @@ the caller (the gateway) from ``existing``; both backends answer it the same way
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -46,21 +46,32 @@ Identity = tuple[str, str, int, str]
 class SeriesPoint:
     time_ms: int
     value: float
+    # None: the backend does not say (InfluxDB); not compared, as backends may differ
+    seq: int | None = field(default=None, compare=False)
 
 
 class SeriesArrays(NamedTuple):
     """One series as arrays (canonical units), ordered by time then seq.
 
-    interval_s is NaN for readings that are not interval totals.
+    interval_s is NaN for readings that are not interval totals. seq: each reading's
+    sequence number (its identity, with the series' device and quantity), so that a
+    report can name the readings behind a figure; None where a caller built the arrays
+    from times and values alone.
     """
 
     times_ms: NDArray[np.int64]
     values: NDArray[np.float64]
     interval_s: NDArray[np.float64]
+    seq: NDArray[np.int64] | None = None
 
     @classmethod
     def empty(cls) -> SeriesArrays:
-        return cls(np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.float64))
+        return cls(
+            np.empty(0, np.int64),
+            np.empty(0, np.float64),
+            np.empty(0, np.float64),
+            np.empty(0, np.int64),
+        )
 
 
 class StoreUnavailable(RuntimeError):
@@ -112,6 +123,11 @@ def value_matches(a: float, b: float) -> bool:
     return a == b or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
 
 
+def _seq(point: SeriesPoint) -> int:
+    """A neighbour's seq, -1 where the backend does not say (seqs are never negative)."""
+    return -1 if point.seq is None else point.seq
+
+
 def series_via_query(
     store: TimeSeriesStore, project: str, device: str, quantity: str, start_ms: int, end_ms: int
 ) -> SeriesArrays:
@@ -120,16 +136,18 @@ def series_via_query(
     before, _ = store.neighbours(project, device, quantity, start_ms)
     _, after = store.neighbours(project, device, quantity, end_ms)
     rows = [
-        (r.time_ms, r.value, r.interval_s if r.interval_s is not None else np.nan)
+        (r.time_ms, r.value, r.interval_s if r.interval_s is not None else np.nan, r.seq)
         for r in store.query(
             project, device=device, quantity=quantity, start_ms=start_ms, end_ms=end_ms + 1
         )
     ]
     if before is not None:
-        rows.insert(0, (before.time_ms, before.value, np.nan))
+        rows.insert(0, (before.time_ms, before.value, np.nan, _seq(before)))
     if after is not None:
-        rows.append((after.time_ms, after.value, np.nan))
+        rows.append((after.time_ms, after.value, np.nan, _seq(after)))
     if not rows:
         return SeriesArrays.empty()
-    t, v, i = zip(*rows, strict=True)
-    return SeriesArrays(np.asarray(t, np.int64), np.asarray(v, float), np.asarray(i, float))
+    t, v, i, q = zip(*rows, strict=True)
+    return SeriesArrays(
+        np.asarray(t, np.int64), np.asarray(v, float), np.asarray(i, float), np.asarray(q, np.int64)
+    )

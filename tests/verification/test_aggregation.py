@@ -40,6 +40,24 @@ def test_reset_interval_counts_zero_never_negative():
     assert cumulative_total([0, H], [99995.0, 4.0], 0, H, None).total == 0.0
 
 
+def test_counting_new_highs_a_climb_past_the_old_high_spans_the_readings_below_it():
+    # 100 at 0 h, a failed read stored as 0 at 23 h, 101 at 25 h: the 1 above the old
+    # high came at some time between 0 h and 25 h, not in the last two hours
+    times, values = [0, 23 * H, 25 * H], [100.0, 0.0, 101.0]
+    whole = cumulative_total(times, values, 0, 25 * H, None, envelope=True)
+    assert whole.total == pytest.approx(1.0)
+    late = cumulative_total(times, values, 24 * H, 25 * H, None, envelope=True)
+    assert late.total == pytest.approx(1.0 / 25)  # spread evenly, not 1/2
+    # inside a gap longer than the readings' spacing, counting least: none of it
+    low = cumulative_total(
+        times, values, 24 * H, 26 * H, None, envelope=True, max_gap_ms=3 * H, boundary="low"
+    )
+    assert low.total == 0.0 and low.start_in_gap
+    # readings that stay at the high (a night without output) keep their place
+    flat = ([0, H, 2 * H, 3 * H, 4 * H, 5 * H], [5.0, 5.0, 5.0, 6.0, 0.0, 7.0])
+    assert cumulative_total(*flat, 2 * H, 3 * H, None, envelope=True).total == pytest.approx(1.0)
+
+
 def test_no_extrapolation_past_the_readings():
     total = cumulative_total([2 * H, 3 * H], [10.0, 20.0], 0, 4 * H, None)
     assert total.total == pytest.approx(10.0)

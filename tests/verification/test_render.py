@@ -28,8 +28,11 @@ from verification.report_model import (
     Correction,
     CrossCheck,
     EventRow,
+    Evidence,
     Finding,
+    FindingsHeadline,
     Gap,
+    Message,
     MethodologyInfo,
     ParameterRow,
     PeriodInfo,
@@ -181,12 +184,31 @@ def _report() -> Report:
         ],
         findings=[
             Finding(
+                id="F1",
+                kind="calibration",
+                severity="minor",
+                symbol="EG_i,p",
+                monitoring_point="PV-1",
+                tco2=0.3,
+                effect_tco2=-0.3,
+                summary="EG_i,p at PV-1: calibration_late, -0.6 MWh, -0.300 tCO2 on ER.",
+                evidence=[
+                    Evidence(kind="correction", key="C1", role="calibration_late"),
+                    Evidence(kind="device", key="EM-1001", role="calibrated meter"),
+                ],
+            )
+        ],
+        findings_headline=FindingsHeadline(
+            material=0, minor=1, net_tco2=-0.3, threshold_pct=1.0, threshold_tco2=10.022
+        ),
+        messages=[
+            Message(
                 severity="warning",
                 symbol="EG_i,p",
                 monitoring_point="PV-1",
                 message="Calibration of EM-1001 was 92 days late; correction C1 applied",
             ),
-            Finding(
+            Message(
                 severity="info",
                 symbol="EG_i,p",
                 monitoring_point="PV-2",
@@ -277,6 +299,11 @@ def test_csv_sections_parameters_and_totals(report):
         "corrections",
         "cross_checks",
         "findings",
+        "finding_evidence",
+        "messages",
+        "parameter_values",
+        "register_readings",
+        "daily_subtotals",
         "events",
     ]
     header = dict(s["report"][1:])
@@ -308,7 +335,7 @@ def test_csv_sections_parameters_and_totals(report):
     corr = dict(zip(s["corrections"][0], s["corrections"][1], strict=True))
     assert (corr["id"], corr["kind"], corr["effect_tco2"]) == ("C1", "calibration", "-0.3")
     assert s["cross_checks"][1][4:6] == ["805.0", "805.13"]
-    assert [f[0] for f in s["findings"][1:]] == ["warning", "info"]
+    assert [f[0] for f in s["messages"][1:]] == ["warning", "info"]
     assert len(s["calculation"]) == 1 + len(report.calculation)
 
 
@@ -331,6 +358,11 @@ def test_xlsx_mrs_layout(report):
         "Corrections",
         "Cross-checks",
         "Findings",
+        "Evidence",
+        "Messages",
+        "Parameter values",
+        "Register readings",
+        "Daily subtotals",
         "Events",
     ]
     ws = wb["MRS_input"]
@@ -377,7 +409,14 @@ def test_xlsx_mrs_layout(report):
     corr = wb["Corrections"]
     assert [corr.cell(2, c).value for c in (1, 2, 7, 9)] == ["C1", "calibration", -0.6, -0.3]
     assert wb["Cross-checks"]["F2"].value == 805.13
-    assert wb["Findings"]["A2"].value == "warning"
+    assert [wb["Findings"].cell(2, c).value for c in (1, 2, 3, 6)] == [
+        "F1",
+        "calibration",
+        "minor",
+        -0.3,
+    ]
+    assert [wb["Evidence"].cell(r, 3).value for r in (2, 3)] == ["C1", "EM-1001"]
+    assert wb["Messages"]["A2"].value == "warning"
     assert wb.properties.created == datetime(2023, 12, 31)
     assert wb.properties.modified == datetime(2023, 12, 31)
 
@@ -395,8 +434,8 @@ def test_xlsx_has_no_clock_in_it(report):
 def test_xlsx_keeps_text_as_text(report):
     odd = report.model_copy(
         update={
-            "findings": [
-                Finding(
+            "messages": [
+                Message(
                     severity="info",
                     symbol="EG_i,p",
                     monitoring_point=None,
@@ -405,7 +444,7 @@ def test_xlsx_keeps_text_as_text(report):
             ]
         }
     )
-    ws = load_workbook(io.BytesIO(render(odd, "xlsx")))["Findings"]
+    ws = load_workbook(io.BytesIO(render(odd, "xlsx")))["Messages"]
     assert ws["D2"].value == "=HYPERLINK(1) not a formula"
     assert ws["D2"].data_type == "s"
 
@@ -426,9 +465,10 @@ def test_xlsx_empty_tables_say_none(report):
 def test_pdf_summary_charts_and_tables(report, series):
     data = render(report, "pdf", series)
     assert data.startswith(b"%PDF")
-    # summary (with parameters and calculation) + one page per chart + detail tables
-    assert _pages(data) == 1 + len(series) + 1
-    assert _pages(render(report, "pdf")) == 2
+    # summary (with parameters and calculation) + one page per chart + detail tables (two
+    # pages, with the findings, their evidence and the inputs of each step)
+    assert _pages(data) == 1 + len(series) + 2
+    assert _pages(render(report, "pdf")) == 3
     assert b"CreationDate" not in data
     assert SHA.encode() in data  # in the document info's keywords
 
@@ -491,7 +531,7 @@ def test_year_of_minute_data_renders(report):
     started = time.perf_counter()
     data = render(report, "pdf", {"PV-1": big["PV-1"]})
     elapsed = time.perf_counter() - started
-    assert data.startswith(b"%PDF") and _pages(data) == 3
+    assert data.startswith(b"%PDF") and _pages(data) == 4
     assert elapsed < 60  # generous: the point is that it completes (about a second here)
     page = render(report, "html", big).decode()
     assert page.count("<svg") == 2

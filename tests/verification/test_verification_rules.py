@@ -339,7 +339,7 @@ def test_meter_cross_checked_against_invoices(project) -> None:
     assert check.invoice_value == pytest.approx(48_804.719)
     assert check.difference_pct == pytest.approx(-0.0155, abs=1e-4)
     assert check.used.startswith("meter") and check.invoices == ["EGAT-2025"]
-    assert not [f for f in r.findings if f.severity == "error"]
+    assert not [f for f in r.messages if f.severity == "error"]
 
 
 def _chiller_option_b() -> str:
@@ -406,7 +406,7 @@ def test_invoices_entered_twice_or_overlapping_count_once(project) -> None:
     # the re-typed copy replaces the first; the corrected invoice's 17 days count once,
     # at the lower daily rate (a reference-raising parameter)
     assert ec.value == pytest.approx(301.0 / 31 * 14 + 150.0)
-    messages = [f.message for f in r.findings if f.symbol == "EC_PJ"]
+    messages = [f.message for f in r.messages if f.symbol == "EC_PJ"]
     assert any("entered more than once" in m for m in messages)
     assert any("PLN-05, PLN-05-R1 both cover 17 day(s)" in m for m in messages)
 
@@ -450,7 +450,7 @@ def test_unit_slip_is_caught_and_not_credited(project) -> None:
     p = project(_chiller_option_b())
     _invoice(p, "PLN-2026", "2026-04-01", "2026-12-31", 42_826_880, "MWh")
     r = p.report(D("2026-04-01"), D("2026-10-31"))
-    finding = next(f for f in r.findings if f.severity == "error")
+    finding = next(f for f in r.messages if f.severity == "error")
     assert finding.symbol == "EC_PJ" and "unit slip" in finding.message
     ec = next(x for x in r.parameters if x.symbol == "EC_PJ")
     assert ec.value == 0
@@ -460,7 +460,7 @@ def test_unit_slip_is_caught_and_not_credited(project) -> None:
     q = project(_chiller_option_b())
     _invoice(q, "PLN-2026-Y", "2026-04-01", "2027-03-31", 347_200, "MWh")
     r = q.report(D("2026-04-01"), D("2026-10-31"))
-    finding = next(f for f in r.findings if f.severity == "error")
+    finding = next(f for f in r.messages if f.severity == "error")
     assert "rated 840 kW together" in finding.message  # 3 x 1,758.4 kW cooling / COP 6.28
     assert r.emission_reductions_tco2.value == 0
 
@@ -481,9 +481,22 @@ def test_same_inputs_give_the_same_report_byte_for_byte(project, tmp_path) -> No
     first, again, other = a.report(*period), a.report(*period), b.report(*period)
     assert first.to_json() == again.to_json()
     assert len(first.inputs_sha256) == 64
-    # the same readings in another order hash alike; seq is not an input of the result
-    assert other.inputs_sha256 == first.inputs_sha256
-    assert other.to_json() == first.to_json()
+    # the same readings in another order give the same figures; their seqs differ, and
+    # the report names its readings by seq, so the seqs are inputs (and hashed)
+    assert other.inputs_sha256 != first.inputs_sha256
+    assert other.parameters == first.parameters
+    assert other.emission_reductions_tco2 == first.emission_reductions_tco2
+    assert other.findings == first.findings  # no register reading is named here
+    bracketing = [[(r.time, r.value) for r in p.readings] for p in first.point_inputs]
+    assert bracketing == [[(r.time, r.value) for r in p.readings] for p in other.point_inputs]
+    assert [r.key for r in first.point_inputs[0].readings] == [
+        "pv-a-meter/energy_export/1",
+        "pv-a-meter/energy_export/30",
+    ]
+    assert [r.key for r in other.point_inputs[0].readings] == [
+        "pv-a-meter/energy_export/30",
+        "pv-a-meter/energy_export/1",
+    ]
     a.readings(eg_rows("pv-a-meter", [("2025-06-15T12:00:00Z", 15_000.0)]))
     changed = a.report(*period)
     assert changed.inputs_sha256 != first.inputs_sha256
@@ -649,7 +662,7 @@ def test_a_period_outside_the_crediting_period_is_not_creditable(project) -> Non
     r = p.report(D("2025-06-01"), D("2025-06-30"))
     assert r.emission_reductions_tco2.value == 25 and not r.emission_reductions_tco2.creditable
     assert r.credit_allocation is None
-    assert any(f.severity == "error" and "crediting period" in f.message for f in r.findings)
+    assert any(f.severity == "error" and "crediting period" in f.message for f in r.messages)
 
 
 def test_a_chiller_without_outlet_temperatures_gets_no_credit(project) -> None:
@@ -812,6 +825,6 @@ def test_mistyped_and_clashing_manual_reads(project) -> None:
     r = p.report(D("2026-05-01"), D("2026-05-31"))
     ec = next(x for x in r.parameters if x.symbol == "EC_PJ")
     assert ec.value == pytest.approx(100.0)
-    messages = [f.message for f in r.findings]
+    messages = [f.message for f in r.messages]
     assert any("disagree" in m and "the lower counts" in m for m in messages)
     assert any("manual read(s) out of line" in m for m in messages)

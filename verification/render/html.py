@@ -23,6 +23,7 @@ from verification.render.tables import CALCULATION, DETAILS, PARAMETERS, ReportT
 from verification.render.text import (
     checkpoint_label,
     document_title,
+    findings_label,
     fmt_num,
     methodology_label,
     period_label,
@@ -142,6 +143,7 @@ def _summary(report: Report) -> str:
             ("Allocation rule", a.rule, ""),
         ]
     rows += [
+        ("Findings", findings_label(report), "result" if report.findings_headline.material else ""),
         ("Gap rules", m.gap_rules, ""),
         ("Monitoring plan", plan_label(report), "hash"),
         ("Audit checkpoint", checkpoint_label(report), "hash"),

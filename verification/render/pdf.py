@@ -33,6 +33,7 @@ from verification.render.tables import CALCULATION, DETAILS, PARAMETERS, Heading
 from verification.render.text import (
     checkpoint_label,
     document_title,
+    findings_label,
     fmt_num,
     methodology_label,
     methodology_version,
@@ -343,6 +344,7 @@ def _summary(report: Report, pages: _Pages) -> None:
             )
         )
     fields += [
+        ("Findings", findings_label(report)),
         ("Gap rules", m.gap_rules),
         ("Monitoring plan", plan_label(report)),
         ("Audit checkpoint", checkpoint_label(report)),

@@ -36,10 +36,16 @@ from verification.report_model import (
     CalcRow,
     Correction,
     CrossCheck,
+    DailySubtotal,
     EventRow,
+    Evidence,
     Finding,
     Gap,
+    Message,
+    ParameterInput,
     ParameterRow,
+    PointInputs,
+    ReadingRef,
     Report,
 )
 
@@ -140,7 +146,7 @@ class Column(Heading, Generic[R]):
             return "" if value is None else str(value)
         assert not isinstance(value, str)  # a number kind reads a number
         text = fmt_num(value, DECIMALS[self.kind])
-        return f"{text} {self.unit(row)}" if self.unit and medium == "pdf" else text
+        return f"{text} {self.unit(row)}".rstrip() if self.unit and medium == "pdf" else text
 
 
 class ReportTable(Protocol):
@@ -540,8 +546,93 @@ FINDINGS = Table[Finding](
     id="findings",
     title="Findings",
     sheet="Findings",
-    empty="No findings.",
+    empty="No findings: no correction, gap, replacement or open quarantine item.",
     rows=lambda r: r.findings,
+    all_columns=(
+        Column(key="id", title="Id", get=lambda f: f.id, width=8, share=0.05),
+        Column(key="kind", title="Kind", get=lambda f: f.kind, width=14, share=0.09),
+        Column(key="severity", title="Severity", get=lambda f: f.severity, width=10, share=0.07),
+        Column(key="symbol", title="Parameter", get=lambda f: f.symbol, width=12, share=0.07),
+        Column(
+            key="monitoring_point",
+            title="Monitoring point No.",
+            label="Point No.",
+            get=lambda f: f.monitoring_point,
+            width=14,
+            share=0.07,
+        ),
+        Column(
+            key="effect_tco2",
+            title="Effect on ER (tCO2)",
+            label="Effect on ER",
+            kind="tco2",
+            get=lambda f: f.effect_tco2,
+            unit=lambda _: "tCO2",
+            width=16,
+            share=0.09,
+        ),
+        Column(
+            key="tco2",
+            title="Tonnes at stake (tCO2)",
+            kind="tco2",
+            get=lambda f: f.tco2,
+            width=16,
+            media=NOT_PDF,
+        ),
+        Column(key="summary", title="Finding", get=lambda f: f.summary, width=80, share=0.42),
+        Column(
+            key="evidence",
+            title="Evidence",
+            get=lambda f: (
+                [e.key for e in f.evidence[:12]]
+                + ([f"and {len(f.evidence) - 12} more"] if len(f.evidence) > 12 else [])
+            ),
+            width=40,
+            share=0.14,
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class EvidenceLine:
+    """One link of a finding to its evidence."""
+
+    finding: Finding
+    evidence: Evidence
+
+
+FINDING_EVIDENCE = Table[EvidenceLine](
+    id="finding_evidence",
+    title="Evidence behind the findings",
+    sheet="Evidence",
+    empty="No evidence links (no findings).",
+    rows=lambda r: [EvidenceLine(f, e) for f in r.findings for e in f.evidence],
+    all_columns=(
+        Column(key="finding", title="Finding", get=lambda x: x.finding.id, width=8, share=0.08),
+        Column(key="kind", title="Kind", get=lambda x: x.evidence.kind, width=12, share=0.1),
+        Column(key="key", title="Key", get=lambda x: x.evidence.key, width=36, share=0.3),
+        Column(key="role", title="Role", get=lambda x: x.evidence.role, width=24, share=0.18),
+        Column(key="time", title="Time (UTC)", get=lambda x: x.evidence.time, width=22, share=0.16),
+        Column(
+            key="value",
+            title="Value",
+            kind="value",
+            get=lambda x: x.evidence.value,
+            unit=lambda x: x.evidence.unit or "",
+            width=16,
+            share=0.18,
+        ),
+        Column(key="unit", title="Unit", get=lambda x: x.evidence.unit, width=9, media=NOT_PDF),
+    ),
+)
+
+MESSAGES = Table[Message](
+    id="messages",
+    title="Messages",
+    sheet="Messages",
+    empty="No messages.",
+    rows=lambda r: r.messages,
     all_columns=(
         Column(key="severity", title="Severity", get=lambda f: f.severity, width=10, share=0.08),
         Column(key="symbol", title="Parameter", get=lambda f: f.symbol, width=12, share=0.08),
@@ -554,6 +645,125 @@ FINDINGS = Table[Finding](
             share=0.08,
         ),
         Column(key="message", title="Message", get=lambda f: f.message, width=90, share=0.76),
+    ),
+)
+
+
+# --- the inputs of each step -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PointReading:
+    """A reading a monitoring point's figure rests on."""
+
+    point: PointInputs
+    reading: ReadingRef
+
+
+REGISTER_READINGS = Table[PointReading](
+    id="register_readings",
+    title="Register readings behind each total (bracketing the period, resets, rollovers)",
+    sheet="Register readings",
+    empty="No register readings (no cumulative meters).",
+    rows=lambda r: [PointReading(p, x) for p in r.point_inputs for x in p.readings],
+    all_columns=(
+        Column(key="symbol", title="Parameter", get=lambda x: x.point.symbol, width=12, share=0.09),
+        Column(
+            key="monitoring_point",
+            title="Monitoring point No.",
+            label="Point No.",
+            get=lambda x: x.point.monitoring_point,
+            width=14,
+            share=0.09,
+        ),
+        Column(key="key", title="Reading", get=lambda x: x.reading.key, width=36, share=0.27),
+        Column(key="time", title="Time (UTC)", get=lambda x: x.reading.time, width=22, share=0.17),
+        Column(
+            key="value",
+            title="Register value",
+            kind="value",
+            get=lambda x: x.reading.value,
+            unit=lambda x: x.reading.unit,
+            width=18,
+            share=0.2,
+        ),
+        Column(key="unit", title="Unit", get=lambda x: x.reading.unit, width=9, media=NOT_PDF),
+        Column(key="role", title="Role", get=lambda x: x.reading.role, width=20, share=0.18),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class PointDay:
+    """A monitoring point's subtotal over one UTC day."""
+
+    point: PointInputs
+    day: DailySubtotal
+
+
+DAILY_SUBTOTALS = Table[PointDay](
+    id="daily_subtotals",
+    title="Daily subtotals per monitoring point (before calibration and gap corrections)",
+    sheet="Daily subtotals",
+    empty="No monitored series.",
+    rows=lambda r: [PointDay(p, d) for p in r.point_inputs for d in p.daily],
+    all_columns=(
+        Column(key="symbol", title="Parameter", get=lambda x: x.point.symbol, width=12, share=0.12),
+        Column(
+            key="monitoring_point",
+            title="Monitoring point No.",
+            label="Point No.",
+            get=lambda x: x.point.monitoring_point,
+            width=14,
+            share=0.12,
+        ),
+        Column(key="device", title="Device", get=lambda x: x.point.device, width=18, share=0.16),
+        Column(
+            key="day", title="Day (UTC)", get=lambda x: x.day.day.isoformat(), width=12, share=0.12
+        ),
+        Column(
+            key="aggregate",
+            title="Aggregate",
+            get=lambda x: "mean" if x.point.aggregate == "mean" else "amount",
+            width=10,
+            share=0.1,
+        ),
+        Column(
+            key="value",
+            title="Subtotal",
+            kind="value",
+            get=lambda x: x.day.value,
+            unit=lambda x: x.point.unit,
+            width=18,
+            share=0.2,
+        ),
+        Column(key="unit", title="Unit", get=lambda x: x.point.unit, width=12, media=NOT_PDF),
+        Column(
+            key="readings",
+            title="Readings",
+            kind="integer",
+            get=lambda x: x.day.readings,
+            width=10,
+            share=0.18,
+        ),
+    ),
+)
+
+PARAMETER_INPUTS = Table[ParameterInput](
+    id="parameter_values",
+    title="Fixed values used (plan and methodology table)",
+    sheet="Parameter values",
+    empty="No fixed values.",
+    rows=lambda r: r.parameter_inputs,
+    all_columns=(
+        Column(key="symbol", title="Parameter", get=lambda x: x.symbol, width=14, share=0.12),
+        Column(
+            key="value", title="Value", kind="value", get=lambda x: x.value, width=14, share=0.12
+        ),
+        Column(key="unit", title="Unit", get=lambda x: x.unit, width=14, share=0.12),
+        Column(key="source", title="Source", get=lambda x: x.source, width=60, share=0.36),
+        Column(key="version", title="Version", get=lambda x: x.version, width=36, share=0.18),
+        Column(key="status", title="Status", get=lambda x: x.status, width=12, share=0.1),
     ),
 )
 
@@ -584,4 +794,15 @@ EVENTS = Table[EventRow](
 )
 
 #: The tables after the summary, charts and totals, in every format's order.
-DETAILS: tuple[ReportTable, ...] = (GAPS, CORRECTIONS, CROSS_CHECKS, FINDINGS, EVENTS)
+DETAILS: tuple[ReportTable, ...] = (
+    GAPS,
+    CORRECTIONS,
+    CROSS_CHECKS,
+    FINDINGS,
+    FINDING_EVIDENCE,
+    MESSAGES,
+    PARAMETER_INPUTS,
+    REGISTER_READINGS,
+    DAILY_SUBTOTALS,
+    EVENTS,
+)

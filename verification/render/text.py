@@ -111,3 +111,12 @@ def detail_text(detail: Mapping[str, object]) -> str:
     """An event's detail for people: ``key: value`` fields, in key order; epoch
     milliseconds also as a UTC time."""
     return "; ".join(f"{k}: {_detail_value(k, detail[k])}" for k in sorted(detail))
+
+
+def findings_label(report: Report) -> str:
+    """The findings' headline: counts by severity and the net tonnes they moved."""
+    h = report.findings_headline
+    return (
+        f"{h.material} material, {h.minor} minor; net {fmt_num(h.net_tco2, 3)} tCO2 moved "
+        f"(material above {h.threshold_pct:g} % of ER = {fmt_num(h.threshold_tco2, 3)} tCO2)"
+    )

@@ -1,7 +1,7 @@
 """Each parameter a methodology uses, resolved over a period with its data quality.
 
 Small pure functions over an immutable ``Context`` (one parameter over the period); each
-step returns its value and the ``Notes`` it records (findings, gaps, corrections,
+step returns its value and the ``Notes`` it records (messages, gaps, corrections,
 cross-checks), and the caller adds them up. One module per concept:
 
 - ``option_a``: fixed ex ante, from the plan or the methodology's table;
@@ -26,7 +26,7 @@ import numpy as np
 from core.plans.schema import Parameter
 from verification.inputs import ReportInputs
 from verification.model import Grid, Progress, Symbol
-from verification.report_model import Finding
+from verification.report_model import Message
 from verification.resolve.context import Context
 from verification.resolve.option_a import from_table, option_a
 from verification.resolve.option_b import option_b
@@ -57,7 +57,7 @@ def resolve_all(
         if outcome is not None:
             outcomes[symbol] = outcome
     unused = [
-        Finding(
+        Message(
             severity="info",
             symbol=param.symbol,
             monitoring_point=None,

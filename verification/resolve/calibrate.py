@@ -137,12 +137,12 @@ def calibration_text(ctx: Context, device: Device) -> tuple[str, Notes]:
     warning when the plan gives it no calibration interval)."""
     records = sorted(ctx.inputs.calibrations.get(device.id, ()), key=lambda r: r.date)
     if device.calibration is None:
-        warning = ctx.finding(
+        warning = ctx.message(
             "warning",
             f"{device.id} has no calibration interval in the plan: its calibration status "
             "cannot be checked",
         )
-        return f"{device.id}: no calibration interval in the plan", Notes(findings=(warning,))
+        return f"{device.id}: no calibration interval in the plan", Notes(messages=(warning,))
     if not records:
         return (
             f"{device.id}: no calibration on record (tolerance applied, see corrections)",

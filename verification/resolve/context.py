@@ -13,7 +13,7 @@ from verification.gaps import GapRuleSet
 from verification.inputs import MARGIN, ReportInputs
 from verification.model import Grid, Symbol
 from verification.parameters import ParameterTable
-from verification.report_model import Finding, ParameterRow
+from verification.report_model import Message, ParameterRow
 
 #: A series is in a gap when no reading arrived for longer than this many expected
 #: intervals (jitter and a missed message or two are not gaps).
@@ -80,8 +80,8 @@ class Context:
         # a share of time is reported as such, whatever its evidence is measured in
         return "dimensionless" if self.sym.aggregate == "share" else self.unit
 
-    def finding(self, severity: Severity, message: str, point: str | None = None) -> Finding:
-        return Finding(
+    def message(self, severity: Severity, message: str, point: str | None = None) -> Message:
+        return Message(
             severity=severity, symbol=self.symbol, monitoring_point=point, message=message
         )
 

@@ -13,7 +13,7 @@ from core.times import day_start_ms
 from core.units import conversion
 from persistence.stores.timeseries import SeriesArrays
 from verification.inputs import Invoice
-from verification.report_model import CrossCheck, Finding
+from verification.report_model import CrossCheck, Message
 from verification.resolve.context import Context
 from verification.resolve.record import Notes, iso
 from verification.series_parts import PointSeries, amount_factor
@@ -87,12 +87,12 @@ def _check(ctx: Context, point: MonitoringPoint, group: list[Invoice]) -> Notes:
         else "invoices (option B, the plan's choice)"
     )
     note = f"the meter reads {diff:+.3f} % against the invoices"
-    findings: tuple[Finding, ...] = ()
+    messages: tuple[Message, ...] = ()
     if abs(diff) > CROSS_CHECK_TOLERANCE_PCT:
         note += (
             f"; beyond {CROSS_CHECK_TOLERANCE_PCT:g} %: check the meter, its unit and the invoices"
         )
-        findings = (ctx.finding("warning", note, point.id),)
+        messages = (ctx.message("warning", note, point.id),)
     check = CrossCheck(
         symbol=ctx.symbol,
         monitoring_point=point.id,
@@ -106,4 +106,4 @@ def _check(ctx: Context, point: MonitoringPoint, group: list[Invoice]) -> Notes:
         used=used,
         note=note,
     )
-    return Notes(findings=findings, cross_checks=(check,))
+    return Notes(messages=messages, cross_checks=(check,))

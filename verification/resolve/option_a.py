@@ -48,12 +48,12 @@ def option_a(ctx: Context) -> Outcome:
     notes = Notes()
     entry = ctx.table.parameters.get(p.symbol)
     if entry is not None and not math.isclose(entry.value, value, rel_tol=1e-9):
-        differs = ctx.finding(
+        differs = ctx.message(
             "warning",
             f"the plan's {p.symbol} = {value:g} {ctx.unit} differs from the methodology "
             f"table's {entry.value:g} ({entry.source}); the plan's is used",
         )
-        notes = Notes(findings=(differs,))
+        notes = Notes(messages=(differs,))
     row = ctx.row(
         None,
         value,

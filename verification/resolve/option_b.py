@@ -83,7 +83,7 @@ def _latest_invoices(ctx: Context) -> tuple[list[Invoice], Notes]:
         if inv.parameter == ctx.symbol and not (inv.end < start or inv.start > end):
             if inv.number in latest:
                 warnings.append(
-                    ctx.finding(
+                    ctx.message(
                         "warning",
                         f"invoice {inv.number} was entered more than once; the last one "
                         "recorded is used",
@@ -91,7 +91,7 @@ def _latest_invoices(ctx: Context) -> tuple[list[Invoice], Notes]:
                 )
             latest[inv.number] = inv
     invoices = sorted(latest.values(), key=lambda i: (i.start, i.number))
-    return invoices, Notes(findings=tuple(warnings))
+    return invoices, Notes(messages=tuple(warnings))
 
 
 def _prorate(ctx: Context, invoices: list[Invoice]) -> tuple[Daily, list[float], Notes]:
@@ -156,7 +156,7 @@ def _days_counted_once(
         delta,
         undo_point(0, delta, None),
     )
-    return shares, Notes(findings=(ctx.finding("warning", message),), adjustments=(once,))
+    return shares, Notes(messages=(ctx.message("warning", message),), adjustments=(once,))
 
 
 def _coverage(ctx: Context, daily: Daily) -> Notes:
@@ -164,12 +164,12 @@ def _coverage(ctx: Context, daily: Daily) -> Notes:
     covered, period_days = len(daily), _period_days(ctx)
     if covered >= period_days:
         return Notes()
-    uncovered = ctx.finding(
+    uncovered = ctx.message(
         "warning",
         f"invoices cover {covered} of the period's {period_days} days; "
         "the uncovered days count zero",
     )
-    return Notes(findings=(uncovered,))
+    return Notes(messages=(uncovered,))
 
 
 # -- manual reads --
@@ -232,12 +232,12 @@ def _mistyped(ctx: Context, point: MonitoringPoint, part: PointSeries) -> Notes:
     """A warning for the reads set aside as out of line with those around them."""
     if not part.glitch_times.size:
         return Notes()
-    warning = ctx.finding(
+    warning = ctx.message(
         "warning",
         f"{point.device}: {part.glitch_times.size} manual read(s) out of line with "
         "the reads around them (mistyped?) set aside",
     )
-    return Notes(findings=(warning,))
+    return Notes(messages=(warning,))
 
 
 def _read_notes(detail: agg.CumulativeTotal) -> str:
@@ -265,7 +265,7 @@ def _one_read_per_time(
         values = sorted({r.value for r in group})
         if len(values) > 1:
             errors.append(
-                ctx.finding(
+                ctx.message(
                     "error",
                     f"{point.device}: {len(group)} manual reads at {iso(time_ms)} disagree "
                     f"({', '.join(f'{x:g}' for x in values)}); the "
@@ -274,7 +274,7 @@ def _one_read_per_time(
                 )
             )
         kept.append(pick(sorted(group, key=lambda r: r.id), key=lambda r: r.value))
-    return kept, Notes(findings=tuple(errors))
+    return kept, Notes(messages=tuple(errors))
 
 
 # -- weighbridge tickets --
@@ -288,7 +288,7 @@ def from_tickets(ctx: Context) -> Outcome:
     for t in sorted(in_period, key=lambda t: (t.time_ms, t.id)):
         if t.number in by_number:
             warnings.append(
-                ctx.finding("warning", f"weighbridge ticket {t.number} entered twice: once counted")
+                ctx.message("warning", f"weighbridge ticket {t.number} entered twice: once counted")
             )
         by_number.setdefault(t.number, t)
     tickets = sorted(by_number.values(), key=lambda t: (t.time_ms, t.id))
@@ -306,4 +306,4 @@ def from_tickets(ctx: Context) -> Outcome:
     resolved = Resolved(
         ctx.symbol, ctx.unit, "B", source, "tickets", [PointValue(None, None, total)]
     )
-    return Outcome(resolved, (Part(row, Notes(findings=tuple(warnings))),))
+    return Outcome(resolved, (Part(row, Notes(messages=tuple(warnings))),))

@@ -59,7 +59,7 @@ def _combine(ctx: Context) -> Combine:
     return "min" if ctx.lowers else "max"
 
 
-def _parts(
+def point_parts(
     ctx: Context, point: MonitoringPoint, spec: quantities.QuantitySpec
 ) -> list[PointSeries]:
     """The point's readings per device, oldest meter first, each cut where its
@@ -86,7 +86,7 @@ def _parts(
 def _point(ctx: Context, index: int, point: MonitoringPoint) -> tuple[PointValue, Part]:
     """One monitoring point's value (and steps) and its row."""
     spec = quantities.CATALOGUE[point.quantity]
-    parts = _parts(ctx, point, spec)
+    parts = point_parts(ctx, point, spec)
     kind = next((pt.kind for pt in reversed(parts) if pt.times.size), spec.default_kind)
     max_gap = GAP_FACTOR * parts[-1].device.expected_interval_s * 1000.0
     gaps = find_gaps(ctx, parts, kind, max_gap)
@@ -121,12 +121,12 @@ def _completeness(
     completeness = max(1.0 - uncovered_ms(gaps) / ctx.period_ms, 0.0) if ctx.period_ms else 0.0
     if completeness >= 0.9:
         return completeness, Notes()
-    warning = ctx.finding(
+    warning = ctx.message(
         "warning",
         f"{point.id} ({point.device}) has data for {completeness:.1%} of the period; see the gaps",
         point.id,
     )
-    return completeness, Notes(findings=(warning,))
+    return completeness, Notes(messages=(warning,))
 
 
 def _reduce(

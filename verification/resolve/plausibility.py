@@ -60,8 +60,8 @@ def plausible(
     )
     point_id = point.id if point else None
     if not ctx.lowers:
-        kept = ctx.finding("error", message + "; kept, as it raises project emissions", point_id)
-        return total, Notes(findings=(kept,))
+        kept = ctx.message("error", message + "; kept, as it raises project emissions", point_id)
+        return total, Notes(messages=(kept,))
     excluded = Adjustment(
         "plausibility",
         point_id,
@@ -72,4 +72,4 @@ def plausible(
         -total,
         undo_point(index, -total, None),
     )
-    return 0.0, Notes(findings=(ctx.finding("error", message, point_id),), adjustments=(excluded,))
+    return 0.0, Notes(messages=(ctx.message("error", message, point_id),), adjustments=(excluded,))

@@ -1,6 +1,6 @@
 """What resolving a parameter produces besides its value, as immutable values.
 
-Each step of the resolver returns its value and ``Notes`` (findings, gaps, corrections
+Each step of the resolver returns its value and ``Notes`` (messages, gaps, corrections
 and cross-checks, in the order they arose); the caller adds the notes up. Gaps and
 corrections are numbered only when everything is assembled (``assemble``), so that no
 step needs to know what others recorded: ``G1``, ``G2``… and ``C1``, ``C2``… in the order
@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from core.times import HOUR_MS, format_ms
 from verification.model import Resolved
-from verification.report_model import Correction, CrossCheck, Finding, Gap, ParameterRow
+from verification.report_model import Correction, CrossCheck, Gap, Message, ParameterRow
 
 #: Takes a correction back out of a resolved parameter (to price it in tCO2).
 Undo = Callable[[Resolved], Resolved]
@@ -60,14 +60,14 @@ class GapSpan:
 class Notes:
     """What one or more steps recorded, each list in the order it arose."""
 
-    findings: tuple[Finding, ...] = ()
+    messages: tuple[Message, ...] = ()
     gaps: tuple[GapSpan, ...] = ()
     adjustments: tuple[Adjustment, ...] = ()
     cross_checks: tuple[CrossCheck, ...] = ()
 
     def __add__(self, other: Notes) -> Notes:
         return Notes(
-            self.findings + other.findings,
+            self.messages + other.messages,
             self.gaps + other.gaps,
             self.adjustments + other.adjustments,
             self.cross_checks + other.cross_checks,
@@ -111,24 +111,24 @@ class Applied:
 @dataclass(frozen=True)
 class Resolution:
     """Every parameter resolved, with the report's rows, gaps, corrections, cross-checks
-    and findings."""
+    and messages."""
 
     values: Mapping[str, Resolved]
     rows: tuple[ParameterRow, ...]
     gaps: tuple[Gap, ...]
     corrections: tuple[Applied, ...]
     cross_checks: tuple[CrossCheck, ...]
-    findings: tuple[Finding, ...]
+    messages: tuple[Message, ...]
 
 
-def assemble(outcomes: Mapping[str, Outcome], findings: Iterable[Finding]) -> Resolution:
+def assemble(outcomes: Mapping[str, Outcome], messages: Iterable[Message]) -> Resolution:
     """Number the gaps and corrections in order and collect everything for the report;
-    ``findings`` come after the parameters'."""
+    ``messages`` come after the parameters'."""
     rows: list[ParameterRow] = []
     gaps: list[Gap] = []
     applied: list[Applied] = []
     checks: list[CrossCheck] = []
-    found: list[Finding] = []
+    found: list[Message] = []
     for outcome in outcomes.values():
         symbol, unit = outcome.resolved.symbol, outcome.resolved.unit
         for part in outcome.parts:
@@ -145,10 +145,10 @@ def assemble(outcomes: Mapping[str, Outcome], findings: Iterable[Finding]) -> Re
             else:
                 assert not numbered, "a correction belongs to a row"
             checks += notes.cross_checks
-            found += notes.findings
+            found += notes.messages
     values = {symbol: outcome.resolved for symbol, outcome in outcomes.items()}
     return Resolution(
-        values, tuple(rows), tuple(gaps), tuple(applied), tuple(checks), (*found, *findings)
+        values, tuple(rows), tuple(gaps), tuple(applied), tuple(checks), (*found, *messages)
     )
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from core.times import HOUR_MS
 from verification import aggregation as agg
-from verification.report_model import Finding
+from verification.report_model import Message
 from verification.resolve.context import Context
 from verification.resolve.metering import Amount, Metering, add_steps
 from verification.resolve.record import Adjustment, Notes, iso, undo_point
@@ -116,11 +116,11 @@ def _disclosed(ctx: Context, m: Metering, pt: PointSeries, amount: float) -> Not
         if abs(delta) <= 1e-12 * max(1.0, abs(amount)):
             continue
         note = rule.note
-        findings: tuple[Finding, ...] = ()
+        findings: tuple[Message, ...] = ()
         if rule.name == "glitch_set_aside":
             when = ", ".join(iso(t) for t in pt.glitch_times[:5])
             note += f": {when}" + (" and more" if pt.glitch_times.size > 5 else "")
-            findings = (ctx.finding("warning", note, m.point.id),)
+            findings = (ctx.message("warning", note, m.point.id),)
         correction = Adjustment(
             "register",
             m.point.id,
@@ -131,7 +131,7 @@ def _disclosed(ctx: Context, m: Metering, pt: PointSeries, amount: float) -> Not
             delta,
             undo_point(m.index, delta, d_steps),
         )
-        notes += Notes(findings=findings, adjustments=(correction,))
+        notes += Notes(messages=findings, adjustments=(correction,))
     return notes
 
 

@@ -18,7 +18,7 @@ MAX_DAYS = 3660  # ten years
 
 def _schema(fmt: formats.Format) -> dict[str, str]:
     if fmt == "json":
-        return {"type": "object", "description": "the report (schema_version 1)"}
+        return {"type": "object", "description": "the report (schema_version 2)"}
     if fmt in formats.BINARY:
         return {"type": "string", "format": "binary"}
     return {"type": "string"}
