@@ -127,7 +127,7 @@ def test_one_reading_changed_fails_naming_the_figure(bundle, tmp_path: Path) -> 
         # the register at the end of the period reads higher: more energy, more credits
         for i, line in enumerate(lines):
             row = json.loads(line)
-            if row["device"] == "pv-a-meter" and row["time_ms"] == ms("2026-06-30T23:00:00Z"):
+            if row["device"] == "pv-a-meter" and row["time"] == "2026-06-30T23:00:00.000Z":
                 row["value"] += 5.0  # MWh (canonical)
                 lines[i] = json.dumps(row, sort_keys=True)
         files["readings.jsonl"] = ("\n".join(lines) + "\n").encode()
