@@ -431,7 +431,7 @@ def _column(name: str) -> Any:
     """A field of the readings table, described as :mod:`persistence.readings_table`
     declares it."""
     column = readings_table.BY_NAME[name]
-    extra = {"format": "date-time"} if column.type == "datetime" else None
+    extra: dict[str, Any] | None = {"format": "date-time"} if column.type == "datetime" else None
     return Field(description=column.description, json_schema_extra=extra)
 
 
@@ -456,8 +456,7 @@ class ReadingOut(BaseModel):
 
     @classmethod
     def of(cls, r: ReadingRow) -> "ReadingOut":
-        # the row is the store's own: built unchecked, as the table writes it
-        return cls.model_construct(**readings_table.record(r))
+        return cls.model_validate(readings_table.record(r))
 
 
 class ReadingsPage(BaseModel):
