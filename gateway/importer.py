@@ -44,9 +44,6 @@ MAX_ROWS = 5_000_000
 MAX_NAMED = 50
 TableFormat = Literal["csv", "jsonl"]
 
-#: Kept for callers that catch the importer's refusal by this name.
-ImportError_ = TableError
-
 
 @dataclass
 class Imported(BatchResult):
