@@ -4,7 +4,8 @@ The table is the one shape of :mod:`persistence.readings_table`, as ``mrv readin
 export`` and the API write it (CSV or JSON Lines); a data logger's file may carry only
 some of its columns. A reading needs time, site, device, seq and quantity, and either
 raw_value and raw_unit (what the device sent: the gateway converts them again) or value
-and unit. An export carries both: then value must be what raw_value converts to, or the
+and unit (an empty unit is sent as the empty unit, as a device may send a dimensionless
+quantity). An export carries both: then value must be what raw_value converts to, or the
 file is refused (an edited value with its raw value left as it was would otherwise be
 dropped without a word). ``received``, when given, is kept (an export re-imported
 elsewhere keeps its arrival times); otherwise it is the time of the import.
@@ -65,19 +66,18 @@ class _Message:
 
 
 def _reading(line: int, cells: dict[str, Cell]) -> tuple[dict[str, Any], Any]:
-    """The wire reading of a row, and the canonical value the row states (or None)."""
+    """The wire reading of a row, and the canonical value the row states (or None). An
+    empty unit is the empty unit (a dimensionless quantity may be sent without one)."""
     raw, raw_unit = cells.get("raw_value"), cells.get("raw_unit")
     value, unit = cells.get("value"), cells.get("unit")
-    if (raw is None) != (raw_unit is None):
-        missing = "raw_unit" if raw_unit is None else "raw_value"
-        raise TableError(line, missing, "raw_value and raw_unit go together")
-    if raw is None and (value is None or unit is None):
-        missing = "value" if value is None else "unit"
-        raise TableError(line, missing, "missing: a reading needs value and unit, or raw_*")
+    if raw is None and raw_unit is not None:
+        raise TableError(line, "raw_value", "missing: raw_unit is the unit of raw_value")
+    if raw is None and value is None:
+        raise TableError(line, "value", "missing: a reading needs value, or raw_value")
     reading: dict[str, Any] = {
         "quantity": cells["quantity"],
         "value": raw if raw is not None else value,
-        "unit": raw_unit if raw is not None else unit,
+        "unit": (raw_unit if raw is not None else unit) or "",
     }
     if cells.get("kind") is not None:
         reading["kind"] = cells["kind"]

@@ -103,7 +103,13 @@ COLUMNS: tuple[ReadingColumn, ...] = (
         always=False,
     ),
     ReadingColumn("raw_value", "number", "The value as the device sent it, in raw_unit."),
-    ReadingColumn("raw_unit", "string", "The unit the device sent.", max_length=32),
+    ReadingColumn(
+        "raw_unit",
+        "string",
+        "The unit the device sent (empty: none, as for a dimensionless quantity).",
+        always=False,
+        max_length=32,
+    ),
     ReadingColumn("historical", "boolean", "A replay from the device's buffer."),
     ReadingColumn("received", "datetime", "When the gateway received it (RFC 3339, UTC)."),
 )
@@ -199,7 +205,7 @@ def row_of(cells: Mapping[str, Any]) -> ReadingRow:
         kind=str(checked["kind"]),
         interval_s=None if checked["interval_s"] is None else _number(checked["interval_s"]),
         raw_value=_number(checked["raw_value"]),
-        raw_unit=str(checked["raw_unit"]),
+        raw_unit=str(checked["raw_unit"] or ""),
         historical=bool(checked["historical"]),
         received_ms=moment_ms(str(checked["received"])),
     )

@@ -29,7 +29,8 @@ P = "test-proj"
 
 #: A data logger's file: some of the table's columns, units that convert (MWh, scf,
 #: degF, psig, %), an interval total, replays from a buffer, a float that does not stay
-#: short once converted (1.1 MWh), and a unit the gateway quarantines (line 12).
+#: short once converted (1.1 MWh), a unit the gateway quarantines (line 12) and a
+#: dimensionless quantity sent without a unit.
 LOGGER = """time,site,device,seq,quantity,value,unit,kind,interval_s,historical
 2026-11-01T00:00:00Z,s1,em1,1,energy_export,1.1,MWh,,,false
 2026-11-01T00:00:00Z,s1,em1,1,power,20,kW,,,false
@@ -42,8 +43,9 @@ LOGGER = """time,site,device,seq,quantity,value,unit,kind,interval_s,historical
 2026-11-01T00:00:00+09:00,s2,fm-us,1,ch4_fraction,51.3,%,,,false
 2026-11-01T00:30:00.250Z,s1,em1,3,energy_export,1.3,MWh,,,false
 2026-11-01T00:45:00Z,s1,em1,4,energy_export,1.4,florbs,,,false
+2026-11-01T01:00:00Z,s2,fm-us,2,ch4_fraction,0.5,,,,false
 """
-STORED = 10
+STORED = 11
 
 
 def run(*args: str, home: Path, code: int = 0) -> str:
@@ -132,7 +134,10 @@ def test_the_export_is_a_valid_table_that_pandas_reads(loaded, tmp_path: Path) -
     assert str(frame["time"].dt.tz) == "UTC"
     interval = frame[frame["kind"] == "interval"]
     assert list(interval["interval_s"]) == [900.0, 900.0]
-    assert list(frame["historical"]) == [False] * 7 + [True, True] + [False]
+    assert list(frame["historical"]) == [False] * 7 + [True, True] + [False] * 2
+    last = frame.iloc[-1]
+    assert (last["raw_value"], last["unit"]) == (0.5, "dimensionless")
+    assert pd.isna(last["raw_unit"])  # sent without a unit: an empty cell
 
 
 def _edited(exported: str, seq: str, quantity: str, **cells: str) -> str:
@@ -198,7 +203,7 @@ HOSTILE = [
     (HEAD + GOOD + GOOD.replace(",MWh,", "," + "k" * 300 + ","), 3, "unit", "longer than"),
     (HEAD + GOOD + GOOD.replace(",false", ",maybe"), 3, "historical", "not true or false"),
     (HEAD + GOOD + GOOD.replace(",s1,", ",,"), 3, "site", "missing"),
-    ("time,site,device,seq,quantity,value\n" + ROW + "\n", 2, "unit", "missing"),
+    ("time,site,device,seq,quantity,unit\n" + ROW[:-4] + ",MWh\n", 2, "value", "missing"),
     (
         "time,project,site,device,seq,quantity,value,unit\n"
         "2026-11-02T00:00:00Z,other,s1,em1,100,energy_export,1.5,MWh\n",
@@ -206,7 +211,7 @@ HOSTILE = [
         "project",
         "is not 'test-proj'",
     ),
-    ("time,site,device,seq,quantity,raw_value,unit\n" + ROW + ",MWh\n", 2, "raw_unit", "go"),
+    ("time,site,device,seq,quantity,raw_unit\n" + ROW[:-4] + ",MWh\n", 2, "raw_value", "missing"),
     (
         "time,site,device,seq,quantity,value,unit,kind\n" + ROW + ",MWh,sometimes\n",
         2,
