@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -222,21 +223,13 @@ def import_csv(
     return import_table(processor, project, source, "csv", batch_size)
 
 
-class _opened:
-    """The source from its start: a file opened (BOM tolerated), or a text stream
-    rewound (read twice, so it must be seekable)."""
-
-    def __init__(self, source: TextIO | Path) -> None:
-        self.source = source
-        self.close: Callable[[], None] = lambda: None
-
-    def __enter__(self) -> TextIO:
-        if isinstance(self.source, Path):
-            handle = self.source.open(newline="", encoding="utf-8-sig")
-            self.close = handle.close
-            return handle
-        self.source.seek(0)
-        return self.source
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+@contextmanager
+def _opened(source: TextIO | Path) -> Iterator[TextIO]:
+    """The source from its start: a file opened (a BOM tolerated), or a text stream
+    rewound (it is read twice, so it must be seekable)."""
+    if isinstance(source, Path):
+        with source.open(newline="", encoding="utf-8-sig") as handle:
+            yield handle
+    else:
+        source.seek(0)
+        yield source
