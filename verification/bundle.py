@@ -2,7 +2,8 @@
 
 ``export_bundle`` writes a zip of the project's registry rows (the plan in every version
 verbatim, devices, periods), the period's readings (``readings.jsonl``: every stored
-reading the report reads, one JSON object per line with all its columns), the entries
+reading the report reads, in the readings table of ``mrv readings export --format
+jsonl``, :mod:`persistence.readings_table`), the entries
 with every revision, the photos, the quarantine and the period's events, the project's
 chain up to a signed checkpoint, the report, and a manifest of SHA-256s signed with the
 installation's key.
@@ -36,7 +37,7 @@ from core.digests import sha256_bytes
 from core.plans.schema import MonitoringPlan
 from core.signing import Checkpoint, key_id, parse_public, public_text, signature_valid
 from core.times import day_start_ms
-from persistence import audit
+from persistence import audit, readings_table
 from persistence.engine import Database
 from persistence.evidence import checkpoint_of
 from persistence.models import (
@@ -160,6 +161,12 @@ def period_readings(
             )
 
 
+def _readings_jsonl(rows: Iterable[ReadingRow]) -> bytes:
+    out = io.StringIO()
+    readings_table.write_jsonl(rows, out)
+    return out.getvalue().encode()
+
+
 def _tables(session: Session, project: str, period: Period) -> dict[str, bytes]:
     def rows(model: type[DeclarativeBase], *where: Any) -> bytes:
         return _jsonl(row_json(r) for r in session.scalars(select(model).where(*where)))
@@ -211,7 +218,7 @@ def export_bundle(
         "report.json": report.to_json().encode(),
         "checkpoint.json": checkpoint.model_dump_json(indent=2).encode(),
         "key.txt": (public_text(key.public_key()) + "\n").encode(),
-        "readings.jsonl": _jsonl(r._asdict() for r in readings),
+        "readings.jsonl": _readings_jsonl(readings),
         "chain.jsonl": _chain(session, project, checkpoint.length),
         **_tables(session, project, period),
         **_photos(session, project),
@@ -353,7 +360,7 @@ def _rebuild(files: dict[str, bytes], folder: Path) -> tuple[Database, SQLiteTim
             session.add_all(row_from(model, row) for row in _lines(files[name]))
             session.flush()  # parents before children: PostgreSQL-style foreign keys
     store = SQLiteTimeSeriesStore(folder / "readings.sqlite")
-    rows = [ReadingRow(**row) for row in _lines(files["readings.jsonl"])]
+    rows = [readings_table.row_of(row) for row in _lines(files["readings.jsonl"])]
     for at in range(0, len(rows), 10_000):
         store.insert(rows[at : at + 10_000])
     return db, store

@@ -8,7 +8,7 @@ detail) are passed through as JSON objects.
 """
 
 from datetime import date, datetime
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 from uuid import UUID
 
 from pydantic import (
@@ -25,6 +25,7 @@ from core.entries import CalibrationResult, EntryStatus, Gps, PhotoHash, body_js
 from core.photos import MAX_PHOTOS_PER_ENTRY
 from core.windows import MAX_ID, day_problem
 from mrv.api.tokens import Role
+from persistence import readings_table
 from persistence.evidence import Change, Evidence
 from persistence.models import Device, Event, QuarantineEntry
 from persistence.photos import StoredPhoto
@@ -441,32 +442,37 @@ class AuditVerdict(BaseModel):
 
 # --- readings ---------------------------------------------------------------------------
 
-#: The columns of a reading, in the order of the JSON objects and the CSV export.
-READING_FIELDS = ("time_ms", "device", "quantity", "seq", "value", "kind", "raw_value", "raw_unit")
+
+def _column(name: str) -> Any:
+    """A field of the readings table, described as :mod:`persistence.readings_table`
+    declares it."""
+    column = readings_table.BY_NAME[name]
+    extra: dict[str, Any] | None = {"format": "date-time"} if column.type == "datetime" else None
+    return Field(description=column.description, json_schema_extra=extra)
 
 
 class ReadingOut(BaseModel):
-    time_ms: int
-    device: str
-    quantity: str
-    seq: int
-    value: float = Field(description="in the quantity's canonical unit")
-    kind: str
-    raw_value: float = Field(description="as the device sent it")
-    raw_unit: str
+    """A stored reading: one row of the readings table, the same columns as the CSV page,
+    ``mrv readings export`` and ``mrv readings import`` (a test holds them equal)."""
+
+    time: str = _column("time")
+    project: str = _column("project")
+    site: str = _column("site")
+    device: str = _column("device")
+    seq: int = _column("seq")
+    quantity: str = _column("quantity")
+    value: float = _column("value")
+    unit: str | None = _column("unit")
+    kind: str = _column("kind")
+    interval_s: float | None = _column("interval_s")
+    raw_value: float = _column("raw_value")
+    raw_unit: str = _column("raw_unit")
+    historical: bool = _column("historical")
+    received: str = _column("received")
 
     @classmethod
     def of(cls, r: ReadingRow) -> "ReadingOut":
-        return cls(
-            time_ms=r.time_ms,
-            device=r.device,
-            quantity=r.quantity,
-            seq=r.seq,
-            value=r.value,
-            kind=r.kind,
-            raw_value=r.raw_value,
-            raw_unit=r.raw_unit,
-        )
+        return cls.model_validate(readings_table.record(r))
 
 
 class ReadingsPage(BaseModel):

@@ -4,7 +4,6 @@ operator's views of what the gateway stored: ``readings``, ``quarantine``, ``eve
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from datetime import UTC, datetime, timedelta
@@ -15,21 +14,22 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from core import quantities
 from core.config import Settings
 from core.plans.validate import PlanError
 from core.times import format_ms, from_ms
 from firmware_sim.faults import FaultConfig
 from firmware_sim.runner import SimulationResult, run_simulation
-from gateway.importer import ImportError_, import_csv
+from gateway.importer import Imported, import_table
 from gateway.processor import BatchProcessor
 from gateway.release import release
 from gateway.service import Gateway, GatewayOptions
 from mrv.broker_auth import DeviceEntry, write_auth_files
 from mrv.cli import common
 from mrv.cli.common import HomeOption, console, err
+from persistence import readings_table
 from persistence.engine import Database
 from persistence.models import Device, DeviceStatus, Event, QuarantineEntry
+from persistence.readings_table import TableError
 from persistence.repo import raw_messages
 from persistence.stores import open_timeseries
 from verification.plan_check import load_plan_file
@@ -188,20 +188,6 @@ def broker_auth(
 
 # --- readings ---------------------------------------------------------------------------
 
-EXPORT_FIELDS = (
-    "time",
-    "project",
-    "site",
-    "device",
-    "seq",
-    "quantity",
-    "value",
-    "unit",
-    "raw_value",
-    "raw_unit",
-    "historical",
-)
-
 
 @readings_app.command("export")
 def readings_export(
@@ -214,41 +200,23 @@ def readings_export(
     out: Annotated[Path | None, typer.Option(help="File to write (default: stdout)")] = None,
     home: HomeOption = None,
 ) -> None:
-    """Export canonical readings, in time order."""
+    """Export stored readings in time order, as the readings table (the API's columns;
+    ``mrv readings import`` reads it back)."""
 
     if format not in ("csv", "jsonl"):
         raise typer.BadParameter("must be csv or jsonl", param_hint="--format")
     store = open_timeseries(common.settings(home))
     handle = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
     try:
-        writer = csv.writer(handle) if format == "csv" else None
-        if writer:
-            writer.writerow(EXPORT_FIELDS)
-        for row in store.query(
+        rows = store.query(
             project,
             device=device,
             quantity=quantity,
             start_ms=common.parse_time(start, "--start"),
             end_ms=common.parse_time(end, "--end"),
-        ):
-            spec = quantities.get(row.quantity)
-            record = {
-                "time": format_ms(row.time_ms),
-                "project": row.project,
-                "site": row.site,
-                "device": row.device,
-                "seq": row.seq,
-                "quantity": row.quantity,
-                "value": row.value,
-                "unit": spec.canonical_unit if spec else "",
-                "raw_value": row.raw_value,
-                "raw_unit": row.raw_unit,
-                "historical": row.historical,
-            }
-            if writer:
-                writer.writerow([record[f] for f in EXPORT_FIELDS])
-            else:
-                handle.write(json.dumps(record) + "\n")
+        )
+        write = readings_table.write_csv if format == "csv" else readings_table.write_jsonl
+        write(rows, handle)
     finally:
         if out:
             handle.close()
@@ -267,25 +235,42 @@ def _processor(settings: Settings) -> BatchProcessor:
 def readings_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
     project: Annotated[str, typer.Option(help="Project id")],
+    format: Annotated[
+        str | None, typer.Option("--format", help="csv or jsonl (default: by the file's suffix)")
+    ] = None,
     home: HomeOption = None,
 ) -> None:
-    """Import a data-logger CSV export with the same dedupe and quarantine rules as MQTT."""
+    """Import a readings table (an export, or a data logger's CSV with some of its
+    columns) with the same validation, dedupe, quarantine and audit as MQTT."""
 
+    kind = format or ("jsonl" if file.suffix.lower() in (".jsonl", ".ndjson") else "csv")
+    if kind not in ("csv", "jsonl"):
+        raise typer.BadParameter("must be csv or jsonl", param_hint="--format")
     processor = _processor(common.settings(home))
     try:
-        result = import_csv(processor, project, file)
-    except ImportError_ as exc:
-        err.print(f"[red]✗[/] {file}: {exc}")
+        result = import_table(processor, project, file, "jsonl" if kind == "jsonl" else "csv")
+    except TableError as exc:
+        err.print(f"[red]✗[/] {file}: {exc}; nothing was imported", soft_wrap=True, markup=False)
         raise typer.Exit(1) from None
     finally:
         processor.store.close()
         processor.db.dispose()
+    _print_import(result)
+
+
+def _print_import(result: Imported) -> None:
     quarantined = sum(result.quarantined.values())
     console.print(
-        f"{result.messages} messages: [green]{result.stored} stored[/], "
-        f"{result.duplicates} duplicates, [yellow]{quarantined} quarantined[/] "
-        f"{dict(result.quarantined) if quarantined else ''}"
+        f"{result.rows} rows in {result.messages} messages: [green]{result.stored} stored[/], "
+        f"{result.duplicates} duplicates, {result.conflicts} conflicts, "
+        f"[yellow]{quarantined} quarantined[/] "
+        f"{dict(result.quarantined) if quarantined else ''}",
+        soft_wrap=True,
     )
+    for line in result.named:
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
+    if quarantined > len(result.named):
+        console.print("the rest: mrv quarantine list", soft_wrap=True)
 
 
 # --- quarantine -------------------------------------------------------------------------

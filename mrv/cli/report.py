@@ -32,7 +32,8 @@ def report(
     home: HomeOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display")] = False,
 ) -> None:
-    """Compute and write the monitoring report (recorded in the audit chain)."""
+    """Compute and write the monitoring report (recorded in the audit chain). ``csv`` is
+    a zip: one CSV file per table and a datapackage.json describing them."""
 
     first, last = common.parse_date(start, "--start"), common.parse_date(end, "--end")
     if wrong := range_problems(first, last):
@@ -42,6 +43,9 @@ def report(
         raise typer.BadParameter("must not be before --start", param_hint="--end")
     if format not in FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--format")
+    if format == "csv" and out is not None and out.suffix.lower() != ".zip":
+        why = "csv is a zip of CSV files with a datapackage.json: name it ….zip"
+        raise typer.BadParameter(why, param_hint="--out")
     if format in BINARY and out is None and sys.stdout.isatty():
         raise typer.BadParameter(f"{format} is binary: give --out FILE", param_hint="--out")
     issued = _issue(project, first, last, format, home, quiet)

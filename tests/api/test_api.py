@@ -142,7 +142,7 @@ def test_readings_page_by_cursor_and_the_audit_chain_verifies(server) -> None:
     ).json()
     assert [r["value"] for r in rest["readings"]] == [120_000.0] and rest["next_cursor"] is None
     csv_page = httpx.get(readings, params={"format": "csv"}, headers=auth)
-    assert csv_page.text.splitlines()[0].startswith("time_ms,device,quantity")
+    assert csv_page.text.splitlines()[0].startswith("time,project,site,device,seq,quantity")
     assert (
         httpx.get(readings, params={"cursor": "nonsense"}, headers=auth).json()["field"] == "cursor"
     )

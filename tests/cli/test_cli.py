@@ -76,7 +76,7 @@ def test_import_then_export_round_trip(tmp_path: Path):
     ]
     assert rows[0]["value"] == "1500.0" and rows[0]["unit"] == "kWh"
     assert rows[0]["raw_value"] == "1.5" and rows[0]["raw_unit"] == "MWh"
-    assert rows[2]["historical"] == "True"
+    assert rows[2]["historical"] == "true"
     assert float(rows[3]["value"]) == pytest.approx(20.0)
     assert rows[3]["unit"] == "degC"
 

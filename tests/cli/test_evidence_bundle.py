@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mrv.cli.main import app
+from persistence import readings_table
 from persistence.records import define_period
 from tests.support.paths import SOLAR_PLAN
 from tests.support.reporting import ProjectUnderTest, ms
@@ -81,7 +82,7 @@ def test_a_bundle_recomputes_its_report(bundle: tuple[Path, Path]) -> None:
 
 
 def test_the_bundle_holds_what_a_verifier_needs(bundle: tuple[Path, Path]) -> None:
-    _, path = bundle
+    home, path = bundle
     with zipfile.ZipFile(path) as z:
         names = set(z.namelist())
         manifest = json.loads(z.read("manifest.json"))
@@ -104,7 +105,15 @@ def test_the_bundle_holds_what_a_verifier_needs(bundle: tuple[Path, Path]) -> No
     assert manifest["period"] == {"number": 1, "start": "2026-01-01", "end": "2026-06-30"}
     assert report["checkpoint"]["length"] > 0
     assert len(readings) == 2 * 61 * 24
-    assert {"time_ms", "device", "seq", "quantity", "value"} <= set(json.loads(readings[0]))
+    # the readings table of ``mrv readings export``: every reading here is in the
+    # period, so the two hold the same lines (the bundle orders them by series)
+    assert list(json.loads(readings[0])) == list(readings_table.NAMES)
+    export = runner.invoke(
+        app,
+        ["readings", "export", "--project", P, "--format", "jsonl", "--home", str(home)],
+    )
+    assert export.exit_code == 0, export.output
+    assert sorted(readings) == sorted(export.stdout.splitlines())
 
 
 def rewritten(path: Path, out: Path, change) -> Path:
@@ -127,7 +136,7 @@ def test_one_reading_changed_fails_naming_the_figure(bundle, tmp_path: Path) -> 
         # the register at the end of the period reads higher: more energy, more credits
         for i, line in enumerate(lines):
             row = json.loads(line)
-            if row["device"] == "pv-a-meter" and row["time_ms"] == ms("2026-06-30T23:00:00Z"):
+            if row["device"] == "pv-a-meter" and row["time"] == "2026-06-30T23:00:00.000Z":
                 row["value"] += 5.0  # MWh (canonical)
                 lines[i] = json.dumps(row, sort_keys=True)
         files["readings.jsonl"] = ("\n".join(lines) + "\n").encode()

@@ -8,6 +8,7 @@ import io
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 
 from mrv.cli import app
 from tests.support.paths import ROOT, SOLAR_PLAN
+from verification.render.formats import EXTENSIONS
 
 runner = CliRunner()
 
@@ -78,16 +80,21 @@ def test_report_in_every_format(home: Path, tmp_path: Path) -> None:
 
     outputs = {}
     for fmt in ("json", "csv", "xlsx", "pdf", "html"):
-        out = tmp_path / f"report.{fmt}"
+        out = tmp_path / f"report.{EXTENSIONS[fmt]}"
         run("report", *period, "--format", fmt, "--out", str(out), home=home)
         outputs[fmt] = out.read_bytes()
     again = json.loads(outputs["json"])
     # the same report, but for the chain it was computed at: the first issue is a link more
     assert again.pop("checkpoint")["length"] == report.pop("checkpoint")["length"] + 1
     assert again == report
-    csv_text = outputs["csv"].decode()
-    assert "EG_grid" in csv_text and report["inputs_sha256"] in csv_text
-    assert list(csv.reader(io.StringIO(csv_text)))
+    with zipfile.ZipFile(io.BytesIO(outputs["csv"])) as package:
+        files = {n: package.read(n).decode() for n in package.namelist()}
+    assert "datapackage.json" in files
+    header = next(csv.DictReader(io.StringIO(files["report.csv"])))
+    assert header["inputs_sha256"] == report["inputs_sha256"]
+    assert "EG_grid" in files["parameters.csv"]
+    # csv is a zip: a file named .csv would be read as one CSV by every tool
+    run("report", *period, "--format", "csv", "--out", str(tmp_path / "r.csv"), home=home, code=2)
     book = openpyxl.load_workbook(tmp_path / "report.xlsx")
     assert {"MRS_input", "MRS_calc"} <= set(book.sheetnames)
     assert outputs["pdf"].startswith(b"%PDF")

@@ -269,14 +269,13 @@ def _pages(pdf: bytes) -> int:
 
 
 def _sections(data: bytes) -> dict[str, list[list[str]]]:
-    sections: dict[str, list[list[str]]] = {}
-    current: list[list[str]] = []
-    for row in csv.reader(io.StringIO(data.decode("utf-8"))):
-        if len(row) == 1 and row[0].startswith("# "):
-            current = sections.setdefault(row[0][2:], [])
-        elif row:
-            current.append(row)
-    return sections
+    """The CSV package's files by name (without .csv), in order, header row first."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return {
+            name.removesuffix(".csv"): list(csv.reader(io.StringIO(z.read(name).decode())))
+            for name in z.namelist()
+            if name.endswith(".csv")
+        }
 
 
 # --- JSON and CSV ----------------------------------------------------------------------
@@ -286,15 +285,17 @@ def test_json_is_the_canonical_json(report):
     assert render(report, "json") == report.to_json().encode()
 
 
-def test_csv_sections_parameters_and_totals(report):
+def test_csv_files_parameters_and_totals(report):
     data = render(report, "csv")
-    assert b"\r\n" not in data and data.endswith(b"\n")
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        texts = [z.read(n) for n in z.namelist()]
+    assert all(b"\r\n" not in t and t.endswith(b"\n") for t in texts)
     s = _sections(data)
     assert list(s) == [
         "report",
+        "totals",
         "parameters",
         "calculation",
-        "totals",
         "gaps",
         "corrections",
         "cross_checks",
@@ -306,7 +307,8 @@ def test_csv_sections_parameters_and_totals(report):
         "daily_subtotals",
         "events",
     ]
-    header = dict(s["report"][1:])
+    assert len(s["report"]) == 2  # one row: the report
+    header = dict(zip(*s["report"], strict=True))
     assert header["project_id"] == "PW-SOLAR-001"
     assert header["methodology_id"] == "PW_AM001"
     assert (header["period_start"], header["period_end"]) == ("2023-01-01", "2023-12-31")

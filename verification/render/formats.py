@@ -14,11 +14,21 @@ FORMATS: tuple[Format, ...] = get_args(Format)
 
 MEDIA_TYPES: Mapping[Format, str] = {
     "json": "application/json",
-    "csv": "text/csv; charset=utf-8",
+    # one CSV file per table with its datapackage.json (verification.render.csv_out)
+    "csv": "application/zip",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "pdf": "application/pdf",
     "html": "text/html; charset=utf-8",
 }
 
+#: The file name's extension of each format.
+EXTENSIONS: Mapping[Format, str] = {
+    "json": "json",
+    "csv": "zip",
+    "xlsx": "xlsx",
+    "pdf": "pdf",
+    "html": "html",
+}
+
 #: Formats that are not text: not written to a terminal unasked.
-BINARY: frozenset[Format] = frozenset({"xlsx", "pdf"})
+BINARY: frozenset[Format] = frozenset({"csv", "xlsx", "pdf"})

@@ -4,7 +4,10 @@ A :class:`Table` names its rows in the report and its :class:`Column` s; a colum
 how to read its value from a row, what kind of value that is, and how each format heads
 and sizes it. The formats differ in what they are for, and the declaration says where:
 
-- ``csv``, for machines: headers are ``key`` s, values raw (lists joined by ``;``);
+- ``csv``, for machines: headers are ``key`` s, values raw (lists joined by ``;``); each
+  table is one CSV file of a data package whose ``datapackage.json`` types each column
+  by its ``datatype`` (default: by kind) and gives its ``fixed_unit`` and ``description``
+  (:mod:`verification.render.csv_out`: every :class:`Table` of this module is a file);
 - ``xlsx``, for spreadsheets: headers are ``title`` s, values raw with a number format
   by kind, column ``width`` s in characters;
 - ``html``, for people: headers are ``label`` s, values formatted by kind (:meth:`text`);
@@ -75,6 +78,21 @@ NUMBER_FORMATS: dict[Kind, str] = {
     "time": "yyyy-mm-dd hh:mm:ss.000",
 }
 
+#: How a machine reads a CSV column: a Frictionless Table Schema type.
+DataType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
+#: The data type of each kind, unless a column says otherwise.
+DATA_TYPES: dict[Kind, DataType] = {
+    "text": "string",
+    "integer": "integer",
+    "value": "number",
+    "tco2": "number",
+    "hours": "number",
+    "percent": "number",
+    "time": "datetime",
+}
+#: The unit of each kind whose unit is the same on every row.
+KIND_UNITS: dict[Kind, str] = {"tco2": "tCO2", "hours": "h", "percent": "%"}
+
 #: A value as read from a row: lists (ids) are joined by each format.
 Value = str | int | float | list[str] | None
 #: A value as written to a CSV or XLSX cell (a date-time only in XLSX).
@@ -95,6 +113,9 @@ class Heading:
     width: int = 0  # xlsx, characters
     share: float = 0.0  # pdf, of the table's width
     media: frozenset[Medium] = ALL
+    datatype: DataType | None = None  # csv; default: by kind
+    fixed_unit: str | None = None  # csv; default: by kind
+    description: str | None = None  # csv
 
     def header(self, medium: Medium) -> str:
         """The column's header in ``medium``."""
@@ -115,6 +136,16 @@ class Heading:
     @property
     def number_format(self) -> str | None:
         return NUMBER_FORMATS.get(self.kind)
+
+    @property
+    def data_type(self) -> DataType:
+        """How a machine reads the column's CSV cells."""
+        return self.datatype or DATA_TYPES[self.kind]
+
+    @property
+    def unit_name(self) -> str | None:
+        """The column's unit, when it is the same on every row."""
+        return self.fixed_unit or KIND_UNITS.get(self.kind)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -312,9 +343,27 @@ PARAMETERS = Table[MrsLine](
         ),
         Column(title="device", get=lambda m: m.parameter.device, media=CSV),
         Column(title="calibration", get=lambda m: m.parameter.calibration, media=CSV),
-        Column(title="completeness", get=lambda m: m.parameter.completeness, media=CSV),
-        Column(title="readings", get=lambda m: m.parameter.readings, media=CSV),
-        Column(title="corrections", get=lambda m: m.parameter.corrections, media=CSV),
+        Column(
+            title="completeness",
+            kind="value",
+            get=lambda m: m.parameter.completeness,
+            fixed_unit="1",
+            description="Share of the monitoring period covered by data, 0 to 1.",
+            media=CSV,
+        ),
+        Column(
+            title="readings",
+            kind="integer",
+            get=lambda m: m.parameter.readings,
+            description="How many stored readings the value is built from.",
+            media=CSV,
+        ),
+        Column(
+            title="corrections",
+            get=lambda m: m.parameter.corrections,
+            description="Ids of the corrections applied (table corrections), ';' between.",
+            media=CSV,
+        ),
     ),
 )
 
@@ -447,6 +496,7 @@ CORRECTIONS = Table[Correction](
             key="effect_tco2",
             title="Effect on ER (tCO2)",
             kind="value",
+            fixed_unit="tCO2",
             get=lambda c: c.effect_tco2,
             width=16,
             media=NOT_PDF,
@@ -534,6 +584,7 @@ CROSS_CHECKS = Table[CrossCheck](
             key="invoices",
             title="Invoices",
             label="Invoice ids",
+            description="Ids of the invoices (manual entries), ';' between.",
             get=lambda x: x.invoices,
             width=30,
             share=0.14,

@@ -1,6 +1,7 @@
 """Stored readings, a page at a time, as JSON or CSV. There is no route that changes a
 reading: no role can."""
 
+import io
 import re
 from collections.abc import Iterable
 from datetime import datetime
@@ -14,17 +15,18 @@ from core.wire import ID_RE
 from mrv.api.deps import ProjectId, Store
 from mrv.api.errors import PROJECT, Responses, errors, refuse
 from mrv.api.routers.params import Name
-from mrv.api.schemas import READING_FIELDS, ReadingOut, ReadingsPage
+from mrv.api.schemas import ReadingOut, ReadingsPage
+from persistence import readings_table
 from persistence.stores.timeseries import ReadingRow
-from verification.render import formats
 
 router = APIRouter(prefix="/v1/projects/{project}/readings", tags=["readings"])
 Cursor = tuple[int, str, str, int]  # time_ms, device, quantity, seq: the sort key
-CSV = formats.MEDIA_TYPES["csv"]
+CSV = "text/csv; charset=utf-8"
 PAGE: Responses = {
     200: {
         "description": "A page of readings: JSON, or CSV with the next cursor in the "
-        "X-Next-Cursor header.",
+        "X-Next-Cursor header. Both are the readings table of `mrv readings export` "
+        "(same columns, same values), which `mrv readings import` reads back.",
         "content": {CSV: {"schema": {"type": "string"}}},
     }
 }
@@ -65,10 +67,10 @@ def page_after(rows: Iterable[ReadingRow], after: Cursor | None, limit: int) -> 
 
 
 def as_csv(rows: list[ReadingRow], next_cursor: str | None) -> Response:
-    lines = [",".join(READING_FIELDS)]
-    lines += [",".join(str(getattr(r, f)) for f in READING_FIELDS) for r in rows]
+    out = io.StringIO()
+    readings_table.write_csv(rows, out)
     headers = {"X-Next-Cursor": next_cursor} if next_cursor else {}
-    return Response("\n".join(lines) + "\n", media_type=CSV, headers=headers)
+    return Response(out.getvalue(), media_type=CSV, headers=headers)
 
 
 @router.get(

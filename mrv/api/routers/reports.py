@@ -64,7 +64,7 @@ def report(
             )
     except ValueError as exc:
         raise refuse(422, str(exc)) from None
-    name = f"{project}_{start}_{end}.{format}"
+    name = f"{project}_{start}_{end}.{formats.EXTENSIONS[format]}"
     return Response(
         issued.content,
         media_type=formats.MEDIA_TYPES[format],
