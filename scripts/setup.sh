@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 PACKAGES=(mosquitto mosquitto-clients victoria-metrics postgresql)
 # The field app (Kivy, headless through SDL_VIDEODRIVER=offscreen) needs Mesa's GL.
 PACKAGES+=(libgl1 libegl1 libgles2 libgl1-mesa-dri libegl-mesa0 libmtdev1)
+# Browser tests (the verifier portal, /docs) drive Debian's chromium through Playwright: no
+# browser is downloaded. LibreOffice recalculates the XLSX reports in their tests.
+PACKAGES+=(chromium libreoffice-calc-nogui)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
