@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, sync_playwright
 
 from tests.support.api import prepare, serve
 from tests.support.browser import launch, screenshot
@@ -32,6 +32,7 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def shot(request: pytest.FixtureRequest) -> Callable[[Page, str], Path]:
-    """``shot(page, name)``: a full-page screenshot into this test's artifacts folder."""
-    return lambda page, name: screenshot(page, request.node.nodeid, name)
+def shot(request: pytest.FixtureRequest) -> Callable[..., Path]:
+    """``shot(page, name, full_page=True)``: a screenshot into this test's artifacts
+    folder."""
+    return lambda page, name, full_page=True: screenshot(page, request.node.nodeid, name, full_page)

@@ -62,24 +62,41 @@ class Offline:
             route.abort("blockedbyclient")
 
 
+# What the page's Content-Security-Policy refused to load (such a load never reaches the
+# network, so the offline guard does not see it).
+_WATCH_POLICY_JS = """
+window.__refused = [];
+document.addEventListener('securitypolicyviolation',
+  e => window.__refused.push(e.effectiveDirective + ' ' + e.blockedURI));
+"""
+
+
+def policy_refusals(page: Page) -> list[str]:
+    """``"<directive> <url>"`` for each load the page's policy refused."""
+    refused: list[str] = page.evaluate("window.__refused || []")
+    return refused
+
+
 @contextmanager
 def offline_page(browser: Browser, **options: object) -> Iterator[tuple[Page, Offline]]:
     """A page in a fresh context (own cookies) that may reach loopback only."""
     context: BrowserContext = browser.new_context(**options)  # type: ignore[arg-type]
     guard = Offline()
     context.route("**/*", guard)
+    context.add_init_script(_WATCH_POLICY_JS)
     try:
         yield context.new_page(), guard
     finally:
         context.close()
 
 
-def screenshot(page: Page, test_id: str, name: str) -> Path:
-    """Save a full-page screenshot under the artifacts folder, one folder per test."""
+def screenshot(page: Page, test_id: str, name: str, full_page: bool = True) -> Path:
+    """Save a screenshot (of the whole page, or of the window) under the artifacts folder,
+    one folder per test."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_id).strip("_")[:150]
     path = artifacts_dir() / safe / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 
