@@ -10,7 +10,7 @@ from prometheus_client import Counter, Gauge
 from starlette.middleware.base import RequestResponseEndpoint
 
 from core.config import Settings
-from mrv.api import docs, errors
+from mrv.api import docs, errors, pages
 from mrv.api.deps import ApiState
 from mrv.api.limits import BodyLimit
 from mrv.api.routers import ROUTERS
@@ -55,6 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimit)
     app.middleware("http")(count)
     errors.install(app)
+    pages.install(app)  # then the same errors as pages under /portal
     docs.install(app)
     for router in ROUTERS:
         app.include_router(router)
