@@ -99,7 +99,7 @@ def _is_portal(request: Request) -> bool:
 def error_page(request: Request, status: int, body: ErrorBody) -> HTMLResponse:
     """A refusal as a page: its sentence, and a way on (sign in again after a 401)."""
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-    context = {"who": None, "crumbs": [], "status": status, "body": body}
+    context: dict[str, Any] = {"who": None, "crumbs": [], "status": status, "body": body}
     response = page(request, "error.html", context, status)
     response.headers.update(headers)
     return response
