@@ -31,6 +31,7 @@ from mrv.api.routers import readings as readings_api
 from mrv.api.routers import reports as reports_api
 from mrv.api.tokens import TokenInfo
 from persistence.records import PeriodRow, list_periods, stored_plan
+from persistence.stores.timeseries import TimeSeriesStore
 from verification.engine import build_report
 from verification.loading import load_inputs
 from verification.render import formats
@@ -162,7 +163,9 @@ HEADLINE = (
 )
 
 
-def _report(state: ApiState, s: Session, store: Any, project: str, p: PeriodRow) -> dict[str, Any]:
+def _report(
+    state: ApiState, s: Session, store: TimeSeriesStore, project: str, p: PeriodRow
+) -> dict[str, Any]:
     """The period's report as its JSON says it (computed, not issued: viewing it is not
     an issue in the audit chain; each download is)."""
     try:
