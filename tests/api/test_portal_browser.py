@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import zipfile
 from collections.abc import Iterator
@@ -19,8 +20,9 @@ import httpx
 import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import text
 
-from tests.support.api import ENTRY, prepare, run, serve, token
+from tests.support.api import ENTRY, behind_the_api, prepare, run, serve, token
 from tests.support.browser import contrast_problems, offline_page
 
 SOLAR = "th-solar-rooftops"
@@ -41,13 +43,14 @@ class Portal:
 
 
 def _june_readings(tmp: Path) -> Path:
-    """A daily register reading of the solar meter through June (the home already has
-    the first and the last, seq 1 and 2), and two from a meter the plan does not know,
-    which are quarantined."""
+    """The solar meter's register every four hours through June (the home already has
+    June 1 and July 1 at midnight, seq 1 and 2): 180 readings in the period, two pages;
+    and two readings of a meter the plan does not know, which are quarantined."""
     lines = ["time,site,device,seq,quantity,value,unit"]
-    for day in range(2, 31):
+    for n in range(1, 180):
+        day, hour = 1 + n // 6, 4 * (n % 6)
         lines.append(
-            f"2026-06-{day:02d}T00:00:00Z,rayong-a,pv-a-meter,{day + 1},energy_export,{4 * (day - 1)},MWh"
+            f"2026-06-{day:02d}T{hour:02d}:00:00Z,rayong-a,pv-a-meter,{n + 2},energy_export,{n * 0.6:.1f},MWh"
         )
     lines.append("2026-06-03T00:00:00Z,rayong-a,pv-stray-meter,1,energy_export,5,MWh")
     lines.append("2026-06-04T00:00:00Z,rayong-a,pv-stray-meter,2,energy_export,9,MWh")
@@ -165,11 +168,19 @@ def test_click_through_from_project_to_an_entry(browser: Browser, portal: Portal
         page.get_by_role("link", name="readings of MP-A").first.click()
         expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Readings of "))
         rows = page.locator("main tbody tr")
-        expect(rows).to_have_count(30)  # June 1 to June 30; July 1 is the next period's
+        expect(rows).to_have_count(100)  # a page
         first = rows.first.locator("td").all_inner_texts()
         assert first[0] == "2026-06-01T00:00:00Z" and first[4] == "1"
+        assert first[1] == "0" and first[3] == "0 MWh"  # stored in kWh, sent in MWh
         shot(page, "5-readings")
         assert_readable(page)
+        page_one = page.locator("main tbody tr td:first-child").all_inner_texts()
+        page.get_by_role("link", name="Next page").click()
+        expect(rows).to_have_count(80)  # June 30 20:00 is the last; July 1 is not in it
+        page_two = page.locator("main tbody tr td:first-child").all_inner_texts()
+        assert page_two[-1] == "2026-06-30T20:00:00Z"
+        assert sorted(set(page_one + page_two)) == page_one + page_two  # in order, no repeat
+        expect(page.get_by_role("link", name="Next page")).to_have_count(0)
 
         page.get_by_role("link", name=SOLAR).click()
         page.get_by_role("link", name="Field entries").click()
@@ -209,7 +220,8 @@ def test_every_format_and_the_bundle_download(browser: Browser, portal: Portal):
         targets = links.evaluate_all("links => links.map(a => [a.textContent, a.href])")
         assert len(targets) >= 6
         for label, href in targets:
-            with page.expect_download() as caught:
+            # the PDF (matplotlib charts) took 16 s with the machine loaded by the suite
+            with page.expect_download(timeout=180_000) as caught:
                 page.locator(".downloads a", has_text=label).click()
             download = caught.value
             saved = download.path()
@@ -359,3 +371,39 @@ def test_forms_from_elsewhere_and_bad_input_are_refused_as_pages(portal: Portal)
     # the API's own errors keep their JSON shape
     api = httpx.get(f"{portal.url}/v1/projects/{SOLAR}/periods")
     assert api.status_code == 401 and api.json()["error"]
+
+
+def test_the_audit_status_names_an_entry_changed_behind_the_portals_back(
+    browser: Browser, server: tuple[str, Path], shot
+):
+    """On each relational backend: intact, then an entry's body changed in the database
+    directly, which the audit page names."""
+    url, home = server
+    verifier = token(home, "--role", "verifier", "--project", SOLAR)
+    field = token(home, "--role", "field", "--project", SOLAR, "--label", AUTHOR)
+    made = httpx.post(
+        f"{url}/v1/projects/{SOLAR}/entries",
+        json=ENTRY,
+        headers={"Authorization": f"Bearer {field}"},
+    )
+    assert made.status_code == 201, made.text
+    portal = Portal(url, home, verifier, "", field, str(ENTRY["id"]), "")
+    with offline_page(browser) as (page, _):
+        sign_in(page, portal, verifier)
+        page.goto(f"{url}/portal/projects/{SOLAR}/audit")
+        expect(page.locator(".verdict")).to_contain_text("Intact.")
+        with behind_the_api(home) as conn:
+            body = conn.execute(
+                text("SELECT body FROM entries WHERE id = :i"), {"i": ENTRY["id"]}
+            ).scalar()
+            body = json.loads(body) if isinstance(body, str) else body
+            conn.execute(
+                text("UPDATE entries SET body = :b WHERE id = :i"),
+                {"b": json.dumps({**body, "error_pct": 0.01}), "i": ENTRY["id"]},
+            )
+        page.reload()
+        expect(page.locator(".verdict")).to_contain_text("Not intact.")
+        changed = page.locator("main table").last.inner_text()
+        assert ENTRY["id"] in changed and "its current body was changed" in changed
+        shot(page, "audit-not-intact")
+        assert_readable(page)
