@@ -38,7 +38,9 @@ POLICY = (
 HEADERS = {
     "Content-Security-Policy": POLICY,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Links to elsewhere get no referrer; the portal's own forms keep their Origin (under
+    # "no-referrer" a browser sends "Origin: null", which the sign-in check refuses).
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
@@ -84,7 +85,8 @@ def _same_origin(request: Request) -> None:
     """Forms post only from the portal's own pages (a sign-in forced from another site
     would put the visitor in someone else's session)."""
     origin = request.headers.get("origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.url.netloc:
+    # "null" is what a sandboxed frame or a cross-origin redirect sends: not our page
+    if origin is not None and urlsplit(origin).netloc != request.url.netloc:
         raise refuse(403, "this form is accepted only from the portal's own pages")
 
 
@@ -95,16 +97,32 @@ def sign_in_page(request: Request) -> Response:
     return page(request, "sign_in.html", {"who": None, "crumbs": [], "message": None})
 
 
-@router.post("/sign-in")
-async def sign_in(request: Request, state: State, s: SessionDep) -> Response:
-    _same_origin(request)
-    form = parse_qs((await request.body())[:4096].decode("utf-8", "replace"))
-    token = (form.get("token") or [""])[0].strip()
-    if not token or len(token) > MAX_TOKEN_CHARS:
-        raise refuse(422, f"paste an API token (at most {MAX_TOKEN_CHARS} characters)", "token")
+def _form_token(body: bytes) -> str:
+    """The ``token`` field of an urlencoded form (the one thing the sign-in form sends)."""
+    if len(body) <= 4 * MAX_TOKEN_CHARS:  # room for percent-encoding
+        form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=5)
+        token = (form.get("token") or [""])[0].strip()
+        if token and len(token) <= MAX_TOKEN_CHARS:
+            return token
+    raise refuse(422, f"paste an API token (at most {MAX_TOKEN_CHARS} characters)", "token")
+
+
+def _sign_in_grant(request: Request, state: ApiState, s: Session, token: str) -> TokenInfo:
     who = authenticate(request, state, s, token)
     if who.role not in VIEWERS:
         raise refuse(403, f"a {who.role} token cannot sign in to the portal", "token")
+    return who
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request, state: State, s: SessionDep) -> Response:
+    _same_origin(request)
+    try:
+        token = _form_token(await request.body())
+    except ValueError:  # parse_qs: more fields than a sign-in form has
+        raise refuse(422, "this is not the sign-in form", "token") from None
+    # the token is checked against the database: off the event loop
+    await run_in_threadpool(_sign_in_grant, request, state, s, token)
     response = RedirectResponse(f"{PREFIX}/projects", status_code=303)
     response.set_cookie(
         COOKIE,
