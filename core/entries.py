@@ -50,6 +50,19 @@ EntryType = Literal[
 ]
 ENTRY_TYPES: tuple[str, ...] = get_args(EntryType)
 
+#: An entry's life: only an active entry counts in a report. A withdrawn one (found wrong
+#: or superseded) stays listed and may be reinstated; a deleted one (made in error: a
+#: test, the wrong project) is final. Every change of status is a revision with a reason,
+#: and the bodies of every revision are kept whatever the status.
+EntryStatus = Literal["active", "withdrawn", "deleted"]
+ENTRY_STATUSES: tuple[str, ...] = get_args(EntryStatus)
+#: The changes of status allowed, from each status.
+STATUS_CHANGES: dict[str, frozenset[str]] = {
+    "active": frozenset({"withdrawn", "deleted"}),
+    "withdrawn": frozenset({"active", "deleted"}),
+    "deleted": frozenset(),
+}
+
 #: How far ahead of the server's clock an entry's time may be (a phone's clock drifts);
 #: the windows of every date and time in an entry are in ``core.windows``.
 FUTURE_TOLERANCE = MOMENT_AHEAD

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import accumulate
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -51,6 +52,11 @@ class Change:
     id: str
     what: str
 
+    @property
+    def unlinked(self) -> bool:
+        """Stored without a link (or a count of more such): adoptable, not a change."""
+        return self.what == UNLINKED or self.what.endswith("more stored without a link")
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -62,6 +68,9 @@ class Evidence:
     def intact(self) -> bool:
         return self.chain.intact and not self.changes
 
+
+#: What verification says of an object no link claims (``persistence.adopt`` adopts them).
+UNLINKED = "stored without a link in the chain"
 
 Links = dict[str, list[AuditEntry]]  # subject kind -> the chain's links about it, in order
 Checker = Callable[[Session, str, Links], tuple[int, list[Change]]]
@@ -84,8 +93,16 @@ def check_entries(session: Session, project: str, links: Links) -> tuple[int, li
             changes.append(Change("entry", entry_id, f"revision {revision} is missing"))
         elif claims.body_sha256(stored.body) != link.body["body_sha256"]:
             changes.append(Change("entry", entry_id, f"revision {revision} was changed"))
+        elif stored.status != _status(link):
+            what = f"revision {revision} is {stored.status}, the chain says {_status(link)}"
+            changes.append(Change("entry", entry_id, what))
     rows = session.scalars(select(Entry).where(Entry.project_id == project)).all()
     return len(rows), changes + _current_entries(rows, _last_by_id(links.get("entry", [])))
+
+
+def _status(link: AuditEntry) -> str:
+    """The status a link put its entry in (links before statuses were stated: active)."""
+    return str(link.body.get("status", "active"))
 
 
 def _current_entries(rows: Iterable[Entry], last: dict[str, AuditEntry]) -> list[Change]:
@@ -93,12 +110,15 @@ def _current_entries(rows: Iterable[Entry], last: dict[str, AuditEntry]) -> list
     for row in rows:
         link = last.pop(row.id, None)
         if link is None:
-            changes.append(Change("entry", row.id, "stored without a link in the chain"))
+            changes.append(Change("entry", row.id, UNLINKED))
         elif row.revision != int(link.body["revision"]):
             what = f"at revision {row.revision}, the chain's last is {link.body['revision']}"
             changes.append(Change("entry", row.id, what))
         elif claims.body_sha256(row.body) != link.body["body_sha256"]:
             changes.append(Change("entry", row.id, "its current body was changed"))
+        elif row.status != _status(link):
+            what = f"is {row.status}, the chain's last link says {_status(link)}"
+            changes.append(Change("entry", row.id, what))
     return changes + [Change("entry", entry_id, "deleted") for entry_id in last]
 
 
@@ -117,9 +137,7 @@ def check_plans(session: Session, project: str, links: Links) -> tuple[int, list
             changes.append(Change("plan", str(version), "this version's file is missing"))
         elif sha256_text(row.source_text) != sha:
             changes.append(Change("plan", str(version), "this version's file was changed"))
-    changes += [
-        Change("plan", str(version), "stored without a link in the chain") for version, _ in stored
-    ]
+    changes += [Change("plan", str(version), UNLINKED) for version, _ in stored]
     count = len(claimed) + len(stored)
     if not plan_links:
         return count, changes
@@ -138,7 +156,7 @@ def _current_plan(session: Session, project: str, link: AuditEntry) -> list[Chan
     for device in session.scalars(select(Device).where(Device.project_id == project)):
         digest = devices.pop(device.id, None)
         if digest is None:
-            changes.append(Change("device", device.id, "stored without a link in the chain"))
+            changes.append(Change("device", device.id, UNLINKED))
         elif claims.device_digest(device) != digest:
             changes.append(Change("device", device.id, "its registry row was changed"))
     changes += [Change("device", d, "deleted") for d in devices]
@@ -154,7 +172,7 @@ def check_periods(session: Session, project: str, links: Links) -> tuple[int, li
     for row in rows:
         link = last.pop(str(row.number), None)
         if link is None:
-            changes.append(Change("period", str(row.number), "stored without a link in the chain"))
+            changes.append(Change("period", str(row.number), UNLINKED))
         elif claims.period_claim(row) != {k: link.body.get(k) for k in ("number", "start", "end")}:
             changes.append(Change("period", str(row.number), "its dates were changed"))
     changes += [Change("period", number, "deleted") for number in last]
@@ -173,7 +191,7 @@ def check_tokens(session: Session, project: str, links: Links) -> tuple[int, lis
     for token in mine:
         link = last.pop(str(token.id), None)
         if link is None:
-            changes.append(Change("token", str(token.id), "stored without a link in the chain"))
+            changes.append(Change("token", str(token.id), UNLINKED))
         elif claims.token_claim(token)["sha256"] != link.body.get("sha256"):
             changes.append(Change("token", str(token.id), "its role, projects or life changed"))
     gone = "deleted, or no longer grants this project"
@@ -187,7 +205,7 @@ def check_photos(session: Session, project: str, links: Links) -> tuple[int, lis
     rows = session.scalars(select(Photo).where(Photo.project_id == project)).all()
     for row in rows:
         if last.pop(row.sha256, None) is None:
-            changes.append(Change("photo", row.sha256, "stored without a link in the chain"))
+            changes.append(Change("photo", row.sha256, UNLINKED))
             continue
         blob = session.get(PhotoBlob, row.sha256)
         if blob is None:
@@ -214,7 +232,7 @@ def check_quarantine(session: Session, project: str, links: Links) -> tuple[int,
         key = claims.quarantine_key(row.digest, row.item)
         state = claimed.pop(key, None)
         if state is None:
-            changes.append(Change("quarantine", str(row.id), "stored without a link in the chain"))
+            changes.append(Change("quarantine", str(row.id), UNLINKED))
         elif claims.quarantine_row_state(row) != state:
             changes.append(
                 Change("quarantine", str(row.id), "its reason, detail or status changed")
@@ -233,47 +251,64 @@ CHECKS: dict[str, Checker] = {
 }
 
 
-class _Batches:
-    """The readings batches of a chain, to find the batch a stored reading belongs to."""
+class Batches:
+    """The readings batches of a chain, to find the batches a stored reading belongs to.
+
+    A reading may be claimed by more than one batch, rightly: a gateway killed between
+    writing a batch's link and its readings writes the link again when the broker
+    redelivers, and two gateways racing on one redelivered message both write theirs
+    before one of them stores the rows. Each such batch recomputes its digest from the
+    same stored rows, so each still verifies."""
 
     def __init__(self, links: list[AuditEntry]) -> None:
         self.links = links
         self.lines: list[list[str]] = [[] for _ in links]
-        # (device, quantity) -> sorted (first seq, last seq, batch index)
-        self.ranges: dict[tuple[str, str], list[tuple[int, int, int]]] = defaultdict(list)
+        # (device, quantity) -> spans (first seq, last seq, batch index) sorted, and the
+        # running maximum of their last seq (to stop looking back early)
+        spans: dict[tuple[str, str], list[tuple[int, int, int]]] = defaultdict(list)
         for index, link in enumerate(links):
             for device, by_quantity in link.body["series"].items():
-                for quantity, spans in by_quantity.items():
-                    for first, last in spans:
-                        self.ranges[(device, quantity)].append((int(first), int(last), index))
-        for spans in self.ranges.values():
-            spans.sort()
+                for quantity, ranges in by_quantity.items():
+                    for first, last in ranges:
+                        spans[(device, quantity)].append((int(first), int(last), index))
+        self.spans = {key: sorted(found) for key, found in spans.items()}
+        self.reach = {
+            key: list(accumulate((s[1] for s in found), max)) for key, found in self.spans.items()
+        }
 
-    def batch_of(self, device: str, quantity: str, seq: int) -> int | None:
-        spans = self.ranges.get((device, quantity), [])
+    def batches_of(self, device: str, quantity: str, seq: int) -> list[int]:
+        """The index of every batch that claims the reading (none: stored unseen)."""
+        spans = self.spans.get((device, quantity), [])
+        reach = self.reach.get((device, quantity), [])
         at = bisect.bisect_right(spans, (seq, float("inf"), 0)) - 1
-        if at >= 0 and spans[at][0] <= seq <= spans[at][1]:
-            return spans[at][2]
-        return None
+        found: list[int] = []
+        while at >= 0 and reach[at] >= seq:
+            first, last, index = spans[at]
+            if first <= seq <= last:
+                found.append(index)
+            at -= 1
+        return found
 
 
 def check_readings(store: TimeSeriesStore, project: str, links: Links) -> tuple[int, list[Change]]:
     """Recompute each batch's digest from the readings stored now; a reading that no
     batch claims was stored unseen."""
-    batches = _Batches(links.get("readings", []))
+    batches = Batches(links.get("readings", []))
     changes: list[Change] = []
     unclaimed = 0
     count = 0
     for row in store.query(project):
         count += 1
-        index = batches.batch_of(row.device, row.quantity, row.seq)
-        if index is None:
+        found = batches.batches_of(row.device, row.quantity, row.seq)
+        if not found:
             unclaimed += 1
             if unclaimed <= 20:
                 key = f"{row.device}/{row.quantity}/{row.seq}"
-                changes.append(Change("reading", key, "stored without a link in the chain"))
+                changes.append(Change("reading", key, UNLINKED))
             continue
-        batches.lines[index].append(claims.reading_line(row))
+        line = claims.reading_line(row)
+        for index in found:
+            batches.lines[index].append(line)
     if unclaimed > 20:
         changes.append(Change("reading", "*", f"{unclaimed - 20} more stored without a link"))
     for link, lines in zip(batches.links, batches.lines, strict=True):
@@ -283,7 +318,7 @@ def check_readings(store: TimeSeriesStore, project: str, links: Links) -> tuple[
     return count, changes
 
 
-def _links_by_kind(session: Session, chain: str) -> Links:
+def links_by_kind(session: Session, chain: str) -> Links:
     by_kind: Links = defaultdict(list)
     for link in audit.links(session, chain):
         if link.subject_kind is not None:
@@ -298,7 +333,7 @@ def verify_project(session: Session, store: TimeSeriesStore | None, project: str
     changes: list[Change] = []
     checked: dict[str, int] = {}
     try:
-        links = _links_by_kind(session, project)
+        links = links_by_kind(session, project)
     except (SQLAlchemyError, ValueError, TypeError) as exc:
         return Evidence(verdict, (Change("chain", project, f"links unreadable: {exc}"),))
 

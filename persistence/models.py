@@ -247,12 +247,14 @@ class Entry(Base):
     gps_lat: Mapped[float | None] = mapped_column(Float, nullable=True)
     gps_lon: Mapped[float | None] = mapped_column(Float, nullable=True)
     gps_accuracy_m: Mapped[float | None] = mapped_column(Float, nullable=True)
-    status: Mapped[str] = mapped_column(String(16), default="active")  # active | withdrawn
+    # active | withdrawn | deleted: only active entries count in reports (ENTRY_STATUSES)
+    status: Mapped[str] = mapped_column(String(16), default="active")
     body_sha256: Mapped[str] = mapped_column(String(64))
 
 
 class EntryRevision(Base):
-    """Every revision of an entry, the first included; an edit names its reason."""
+    """Every revision of an entry, the first included; an edit, a withdrawal, a
+    reinstatement or a deletion names its reason and the status it left the entry in."""
 
     __tablename__ = "entry_revisions"
 
@@ -262,6 +264,7 @@ class EntryRevision(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     author: Mapped[str] = mapped_column(String(128))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
 
 
 class ApiToken(Base):

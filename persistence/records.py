@@ -20,10 +20,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.entries import (
+    STATUS_CHANGES,
     CalibrationCertificate,
     CalibrationResult,
     EntryBody,
     EntryIn,
+    EntryStatus,
     Gps,
     body_json,
     parse_body,
@@ -243,6 +245,7 @@ class StoredRevision:
     reason: str | None  # None for the first revision
     author: str
     recorded_at: datetime
+    status: str  # the status this revision left the entry in
 
 
 def _stored(row: Entry) -> StoredEntry:
@@ -321,7 +324,13 @@ def add_entry(
         actor=entry.author,
         project_id=project_id,
         subject=claims.entry_subject(entry_id),
-        body={"id": entry_id, "type": entry.type, "revision": 1, "body_sha256": sha},
+        body={
+            "id": entry_id,
+            "type": entry.type,
+            "revision": 1,
+            "body_sha256": sha,
+            "status": "active",
+        },
     )
     return _stored(row), True
 
@@ -380,6 +389,7 @@ def _insert_entry(
             reason=None,
             author=entry.author,
             recorded_at=recorded_at,
+            status="active",
         )
     )
     session.flush()
@@ -493,6 +503,7 @@ def _add_revision(
             reason=reason,
             author=author,
             recorded_at=recorded_at,
+            status=row.status,
         )
     )
     session.flush()
@@ -508,9 +519,85 @@ def _add_revision(
             "revision": row.revision,
             "body_sha256": sha,
             "previous_sha256": previous,
+            "status": row.status,
             "reason": reason,
         },
     )
+
+
+#: The audit action of each change of status, by the status it leads to.
+STATUS_ACTIONS = {
+    "withdrawn": "entry.withdraw",
+    "active": "entry.reinstate",
+    "deleted": "entry.delete",
+}
+
+
+def change_entry_status(
+    session: Session,
+    entry_id: UUID | str,
+    status: EntryStatus,
+    reason: str,
+    author: str,
+    *,
+    base_revision: int | None = None,
+    now: datetime | None = None,
+) -> StoredEntry:
+    """Withdraw, reinstate or delete an entry: a new revision with the same body, the new
+    status and the reason; audited. Nothing is erased: a deleted entry keeps every
+    revision, and it no longer counts in a report (nor does a withdrawn one).
+
+    Changing to the status it has already is a no-op (a resend); a change
+    ``STATUS_CHANGES`` does not allow (e.g. from deleted) is a ``Conflict``.
+    """
+    reason = _check_reason(reason)
+    author = _check_author(author)
+    serialise(session)
+    row = session.get(Entry, str(entry_id))
+    if row is None:
+        raise NotFound("id", f"no entry {entry_id}")
+    if row.status == status:
+        return _stored(row)
+    if status not in STATUS_CHANGES[row.status]:
+        raise Conflict("status", f"entry {entry_id} is {row.status}: it cannot become {status}")
+    if base_revision is not None and base_revision != row.revision:
+        raise Conflict(
+            "revision",
+            f"entry {entry_id} is at revision {row.revision}, not {base_revision}: it was "
+            f"changed since",
+        )
+    previous, row.status = row.status, status
+    when = (now or datetime.now(UTC)).astimezone(UTC)
+    row.revision += 1
+    session.add(
+        EntryRevision(
+            entry_id=row.id,
+            revision=row.revision,
+            body=row.body,
+            reason=reason,
+            author=author,
+            recorded_at=when,
+            status=status,
+        )
+    )
+    session.flush()
+    audit.append(
+        session,
+        action=STATUS_ACTIONS[status],
+        actor=author,
+        project_id=row.project_id,
+        subject=claims.entry_subject(row.id),
+        body={
+            "id": row.id,
+            "type": row.entry_type,
+            "revision": row.revision,
+            "body_sha256": row.body_sha256,
+            "status": status,
+            "previous_status": previous,
+            "reason": reason,
+        },
+    )
+    return _stored(row)
 
 
 def get_entry(session: Session, entry_id: UUID | str) -> StoredEntry | None:
@@ -523,20 +610,20 @@ def entries_for(
     project_id: str,
     types: Iterable[str] | None = None,
     *,
-    include_withdrawn: bool = False,
+    statuses: Iterable[str] = ("active",),
     after: str | None = None,
     limit: int | None = None,
 ) -> list[StoredEntry]:
     """A project's entries at their current revision, in the order they were recorded.
 
+    statuses: which to list (by default the active ones, those a report counts).
     after: the id of the last entry of the previous page (the next page starts after
     it); limit: at most this many. Raises NotFound for an ``after`` not in the project.
     """
     query = select(Entry).where(Entry.project_id == project_id)
     if types is not None:
         query = query.where(Entry.entry_type.in_(list(types)))
-    if not include_withdrawn:
-        query = query.where(Entry.status == "active")
+    query = query.where(Entry.status.in_(list(statuses)))
     if after is not None:
         last = session.get(Entry, after)
         if last is None or last.project_id != project_id:
@@ -571,6 +658,7 @@ def entry_history(session: Session, entry_id: UUID | str) -> list[StoredRevision
             reason=r.reason,
             author=r.author,
             recorded_at=_aware(r.recorded_at),
+            status=r.status,
         )
         for r in revisions
     ]

@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from pydantic import JsonValue
+
 from core.plans.schema import MonitoringPlan
 from core.times import day_start_ms
 from persistence.stores.timeseries import SeriesArrays
@@ -95,7 +97,7 @@ class EventIn:
     device: str
     quantity: str
     kind: str
-    detail: str
+    detail: dict[str, JsonValue]  # the event's own JSON object, as stored
 
 
 @dataclass(frozen=True)

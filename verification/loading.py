@@ -12,6 +12,7 @@ import json
 from datetime import date, timedelta
 from typing import NamedTuple
 
+from pydantic import JsonValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -147,7 +148,15 @@ def _events(session: Session, project_id: str, start: date, end: date) -> list[E
             e.device_id,
             e.quantity,
             e.kind,
-            json.dumps(e.detail, sort_keys=True, default=str),
+            event_detail(e.detail),
         )
         for e in session.scalars(query)
     ]
+
+
+def event_detail(detail: object) -> dict[str, JsonValue]:
+    """An event's detail as a plain JSON object (keys sorted), whatever the store's JSON
+    column gave back: it stays an object in the report, never a JSON string inside
+    JSON. Anything that is not an object is kept under ``value``."""
+    plain = json.loads(json.dumps(detail, sort_keys=True, default=str))
+    return plain if isinstance(plain, dict) else {"value": plain}

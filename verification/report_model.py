@@ -12,7 +12,7 @@ import json
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from core.signing import Checkpoint
 
@@ -121,7 +121,7 @@ class EventRow(_Out):
     device: str
     quantity: str
     kind: str
-    detail: str
+    detail: dict[str, JsonValue]  # the event's detail as a JSON object
 
 
 class CalcRow(_Out):

@@ -10,10 +10,12 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
-from core.quantities import CATALOGUE
+from core.plans.schema import MonitoringPlan
+from core.quantities import CATALOGUE, Kind
 from core.units import UnitError, conversion
 from persistence import audit
 from persistence.audit import Subject
@@ -24,6 +26,7 @@ from verification.inputs import ReportInputs
 from verification.loading import load_inputs
 from verification.model import Progress
 from verification.render import ChartSeries, render
+from verification.render.daily import daily_increments
 from verification.render.formats import Format
 from verification.report_model import Report
 
@@ -47,21 +50,45 @@ def chart_series(inputs: ReportInputs) -> dict[str, object]:
             series = inputs.series.get((point.device, point.quantity))
             if series is None:
                 continue
-            inside = (series.times_ms >= inputs.start_ms) & (series.times_ms < inputs.end_ms)
-            canonical = CATALOGUE[point.quantity].canonical_unit
+            spec = CATALOGUE[point.quantity]
             try:
-                to_unit = conversion(canonical, param.unit)
+                to_unit = conversion(spec.canonical_unit, param.unit)
                 unit = param.unit
             except UnitError:  # e.g. a flow shown for a volume parameter
-                to_unit, unit = conversion(canonical, canonical), canonical
+                to_unit, unit = (
+                    conversion(spec.canonical_unit, spec.canonical_unit),
+                    spec.canonical_unit,
+                )
+            values = to_unit.scale * series.values + to_unit.offset
+            cumulative = spec.default_kind is Kind.CUMULATIVE
+            if cumulative or np.isfinite(series.interval_s).any():
+                # amounts: what the meter counted per day, never its running register
+                register_max = plan_device_max(plan, point.device)
+                days, per_day = daily_increments(
+                    series.times_ms,
+                    values,
+                    series.interval_s,
+                    cumulative=cumulative,
+                    register_max=None if register_max is None else to_unit.scale * register_max,
+                    start_ms=inputs.start_ms,
+                    end_ms=inputs.end_ms,
+                )
+                out[point_id] = ChartSeries(point_id, param.symbol, unit, days, per_day, daily=True)
+                continue
+            inside = (series.times_ms >= inputs.start_ms) & (series.times_ms < inputs.end_ms)
             out[point_id] = ChartSeries(
                 monitoring_point=point_id,
                 symbol=param.symbol,
                 unit=unit,
                 times_ms=series.times_ms[inside],
-                values=to_unit.scale * series.values[inside] + to_unit.offset,
+                values=values[inside],
             )
     return out
+
+
+def plan_device_max(plan: MonitoringPlan, device_id: str) -> float | None:
+    """The register size of a plan's device (canonical unit), if the plan states one."""
+    return next((d.register_max for d in plan.devices if d.id == device_id), None)
 
 
 def issue_report(

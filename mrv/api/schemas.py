@@ -8,7 +8,7 @@ detail) are passed through as JSON objects.
 """
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, cast
 from uuid import UUID
 
 from pydantic import (
@@ -21,7 +21,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from core.entries import CalibrationResult, Gps, PhotoHash, body_json, no_nul, one_line
+from core.entries import CalibrationResult, EntryStatus, Gps, PhotoHash, body_json, no_nul, one_line
 from core.photos import MAX_PHOTOS_PER_ENTRY
 from core.windows import MAX_ID, day_problem
 from mrv.api.tokens import Role
@@ -85,6 +85,18 @@ class EntryEdit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     body: JsonObject
+    reason: Reason
+    author: AuthorName
+    base_revision: StoredId | None = None
+
+
+class EntryStatusChange(BaseModel):
+    """Withdraw (``withdrawn``), reinstate (``active``) or delete (``deleted``) an entry,
+    and why. A new revision with the same body; only active entries count in reports."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: EntryStatus
     reason: Reason
     author: AuthorName
     base_revision: StoredId | None = None
@@ -198,7 +210,9 @@ class EntryOut(BaseModel):
     author: str
     recorded_at: IsoDateTime
     gps: Gps | None
-    status: str
+    status: EntryStatus = Field(
+        description="active, withdrawn or deleted: only active entries count"
+    )
     body_sha256: str
 
     @classmethod
@@ -212,7 +226,7 @@ class EntryOut(BaseModel):
             author=entry.author,
             recorded_at=entry.recorded_at,
             gps=entry.gps,
-            status=entry.status,
+            status=cast(EntryStatus, entry.status),
             body_sha256=entry.body_sha256,
         )
 
@@ -223,6 +237,7 @@ class RevisionOut(BaseModel):
     reason: str | None = Field(description="why it was edited; null for the first revision")
     author: str
     recorded_at: IsoDateTime
+    status: EntryStatus = Field(description="the status this revision left the entry in")
 
     @classmethod
     def of(cls, r: StoredRevision) -> "RevisionOut":
@@ -232,6 +247,7 @@ class RevisionOut(BaseModel):
             reason=r.reason,
             author=r.author,
             recorded_at=r.recorded_at,
+            status=cast(EntryStatus, r.status),
         )
 
 

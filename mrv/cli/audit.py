@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from core.signing import Checkpoint, key_id, parse_public, public_text, signature_valid
 from mrv.cli import common
 from mrv.cli.common import HomeOption, ProjectOption, console, err
+from persistence.adopt import AdoptionRefused, adopt_unlinked
 from persistence.evidence import against_checkpoint, as_json, checkpoint_of, verify_project
 from persistence.keys import installation_key, key_path
 from persistence.models import Project
@@ -91,6 +92,40 @@ def verify(
     else:
         _print(verdict)
     raise typer.Exit(0 if intact else 1)
+
+
+@audit_app.command("adopt")
+def adopt(
+    project: ProjectOption,
+    reason: Annotated[str, typer.Option(help="Why these objects are taken on trust")],
+    actor: Annotated[str, typer.Option(help="Who adopts them")],
+    home: HomeOption = None,
+) -> None:
+    """Put what was stored before the chain covered it (an upgraded store: readings,
+    quarantine, entries, periods, photos "stored without a link") into the chain as it
+    is now, marked adopted with your reason. Refused if anything changed."""
+    reason, actor = reason.strip(), actor.strip()
+    if not reason or not actor or len(reason) > 2000 or len(actor) > 128:
+        err.print("[red]error:[/red] --reason and --actor: 1 to 2000 and 1 to 128 characters")
+        raise typer.Exit(2)
+    settings = common.settings(home)
+    store = open_timeseries(settings)
+    try:
+        with common.session(home) as session, session.begin():
+            _known(session.get(Project, project) is not None, project)
+            done = adopt_unlinked(session, store, project, actor=actor, reason=reason)
+    except AdoptionRefused as exc:
+        err.print("[red]✗[/] nothing adopted: the evidence shows changes, not only unlinked")
+        for change in exc.changes:
+            err.print(f"  {escape(change)}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
+    if not done.total:
+        console.print(f"{project}: nothing stored without a link; nothing adopted")
+        return
+    counts = ", ".join(f"{n} {kind}" for kind, n in done.counts.items())
+    console.print(f"{project}: adopted {counts} into the chain")
 
 
 def _public(text: str | None) -> Ed25519PublicKey | None:

@@ -10,13 +10,16 @@ from typing import Annotated, Any
 import typer
 import yaml
 from pydantic import ValidationError
+from rich.markup import escape
 from rich.table import Table
 
 from core.entries import (
+    ENTRY_STATUSES,
     ENTRY_TYPES,
     CalibrationCertificate,
     EntryBody,
     EntryIn,
+    EntryStatus,
     FuelInvoice,
     MeterReading,
     SiteVisitChecklist,
@@ -29,8 +32,10 @@ from persistence.records import (
     EntryRejected,
     RecordError,
     add_entry,
+    change_entry_status,
     define_period,
     entries_for,
+    get_entry,
     list_periods,
     stored_plan,
 )
@@ -222,6 +227,9 @@ def _summary(body: EntryBody) -> str:
 def entries_list(
     project: ProjectOption,
     type: Annotated[str | None, typer.Option("--type", help="Only this entry type")] = None,
+    status: Annotated[
+        str, typer.Option(help="active (those reports count), withdrawn, deleted or all")
+    ] = "active",
     format: FormatOption = "table",
     home: HomeOption = None,
 ) -> None:
@@ -230,22 +238,87 @@ def entries_list(
     common.check_format(format)
     if type is not None and type not in ENTRY_TYPES:
         raise typer.BadParameter(f"must be one of {', '.join(ENTRY_TYPES)}", param_hint="--type")
+    if status != "all" and status not in ENTRY_STATUSES:
+        choices = ", ".join((*ENTRY_STATUSES, "all"))
+        raise typer.BadParameter(f"must be one of {choices}", param_hint="--status")
+    statuses = ENTRY_STATUSES if status == "all" else (status,)
     with common.session(home) as session:
-        entries = entries_for(session, project, [type] if type else None)
+        entries = entries_for(session, project, [type] if type else None, statuses=statuses)
     if format == "jsonl":
         for e in entries:
             print(json.dumps(e.as_json()))
         return
     table = Table(title=f"entries of {project}" + (f" ({type})" if type else ""))
-    for column in ("id", "type", "rev", "recorded", "author", "what"):
+    for column in ("id", "type", "rev", "status", "recorded", "author", "what"):
         table.add_column(column, overflow="fold")
     for e in entries:
         table.add_row(
             str(e.id),
             e.type,
             str(e.revision),
+            e.status,
             e.recorded_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
             e.author,
             _summary(e.body),
         )
     console.print(table)
+
+
+ReasonOption = Annotated[str, typer.Option(help="Why (required; kept with the revision)")]
+AuthorOption = Annotated[str, typer.Option(help="Who makes the change")]
+
+
+def _change_status(
+    project: str, entry_id: str, status: EntryStatus, reason: str, author: str, home: Path | None
+) -> None:
+    """One change of status, audited; the message names the entry's new revision."""
+    with common.session(home) as session:
+        try:
+            with session.begin():
+                entry = get_entry(session, entry_id)
+                if entry is None or entry.project_id != project:
+                    raise RecordError("id", f"no entry {entry_id} in project {project}")
+                stored = change_entry_status(session, entry_id, status, reason, author)
+        except RecordError as exc:
+            err.print(f"[red]✗[/] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(1) from None
+    console.print(f"{stored.id} is {stored.status} (revision {stored.revision})")
+
+
+EntryArgument = Annotated[str, typer.Argument(help="The entry's id (mrv entries list)")]
+
+
+@entries_app.command("withdraw")
+def entries_withdraw(
+    entry_id: EntryArgument,
+    project: ProjectOption,
+    reason: ReasonOption,
+    author: AuthorOption,
+    home: HomeOption = None,
+) -> None:
+    """Withdraw an entry: it stops counting in reports, stays listed, may be reinstated."""
+    _change_status(project, entry_id, "withdrawn", reason, author, home)
+
+
+@entries_app.command("reinstate")
+def entries_reinstate(
+    entry_id: EntryArgument,
+    project: ProjectOption,
+    reason: ReasonOption,
+    author: AuthorOption,
+    home: HomeOption = None,
+) -> None:
+    """Make a withdrawn entry count again."""
+    _change_status(project, entry_id, "active", reason, author, home)
+
+
+@entries_app.command("delete")
+def entries_delete(
+    entry_id: EntryArgument,
+    project: ProjectOption,
+    reason: ReasonOption,
+    author: AuthorOption,
+    home: HomeOption = None,
+) -> None:
+    """Delete an entry made in error (final). Its revisions are kept as evidence."""
+    _change_status(project, entry_id, "deleted", reason, author, home)

@@ -28,12 +28,13 @@ from mrv.cli.main import app
 from persistence import audit
 from persistence.devices import retire_device
 from persistence.photos import add_photo
-from persistence.records import define_period, edit_entry
+from persistence.records import change_entry_status, define_period, edit_entry
 from tests.support.paths import SOLAR_PLAN
 from tests.support.reporting import ProjectUnderTest
 
 P = "th-solar-rooftops"
 ENTRY_ID = "5b3f0c7a-8a1e-4f5e-9d7a-1b2c3d4e5f61"
+WITHDRAWN_ID = "5b3f0c7a-8a1e-4f5e-9d7a-1b2c3d4e5f62"
 CALIBRATION = {
     "device": "pv-a-meter",
     "calibrated_on": "2026-06-20",
@@ -71,8 +72,10 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert import_csv(project.processor, P, io.StringIO(wrong_unit)).quarantined
     project.entry("calibration_certificate", CALIBRATION, ENTRY_ID)
+    project.entry("calibration_certificate", {**CALIBRATION, "device": "pv-b-meter"}, WITHDRAWN_ID)
     with project.db.session() as s, s.begin():
         edit_entry(s, ENTRY_ID, {**CALIBRATION, "error_pct": 0.15}, "typo", "field-test")
+        change_entry_status(s, WITHDRAWN_ID, "withdrawn", "wrong meter", "field-test")
         define_period(s, P, date(2026, 1, 1), date(2026, 6, 30), "test")
         add_photo(s, P, jpeg((200, 30, 30)), "image/jpeg", "field-test")
         create_token(s, "verifier", [P], label="vera")
@@ -110,7 +113,7 @@ def test_the_untouched_record_verifies(home: Path) -> None:
     assert code == 0, verdict
     assert verdict["intact"] and verdict["changes"] == []
     assert verdict["checked"] == {
-        "entries": 1,
+        "entries": 2,
         "plans": 2,
         "periods": 1,
         "tokens": 1,
@@ -198,6 +201,28 @@ CASES: list[tuple[str, Tamper, str, Callable[[Path], str] | str]] = [
         ENTRY_ID,
     ),
     (
+        "a withdrawn entry made to count again",
+        lambda h: sql(h, "UPDATE entries SET status = 'active' WHERE id = ?", WITHDRAWN_ID),
+        "entry",
+        WITHDRAWN_ID,
+    ),
+    (
+        "an entry withdrawn behind the chain's back",
+        lambda h: sql(h, "UPDATE entries SET status = 'withdrawn' WHERE id = ?", ENTRY_ID),
+        "entry",
+        ENTRY_ID,
+    ),
+    (
+        "a withdrawal's revision rewritten as active",
+        lambda h: sql(
+            h,
+            "UPDATE entry_revisions SET status = 'active' WHERE entry_id = ? AND revision = 2",
+            WITHDRAWN_ID,
+        ),
+        "entry",
+        WITHDRAWN_ID,
+    ),
+    (
         "an entry deleted",
         lambda h: [sql(h, "DELETE FROM entry_revisions"), sql(h, "DELETE FROM entries")],
         "entry",
@@ -209,7 +234,8 @@ CASES: list[tuple[str, Tamper, str, Callable[[Path], str] | str]] = [
             h,
             "INSERT INTO entries SELECT 'aaaaaaaa-0000-0000-0000-000000000000', project_id,"
             " entry_type, revision, body, author, recorded_at, gps_lat, gps_lon, gps_accuracy_m,"
-            " status, body_sha256 FROM entries",
+            " status, body_sha256 FROM entries WHERE id = ?",
+            ENTRY_ID,
         ),
         "entry",
         "aaaaaaaa-0000-0000-0000-000000000000",

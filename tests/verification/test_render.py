@@ -199,7 +199,7 @@ def _report() -> Report:
                 device="EM-1002",
                 quantity="energy_export",
                 kind="logger_restart",
-                detail="First reading after 10 h offline",
+                detail={"note": "First reading after 10 h offline", "offline_s": 36000},
             )
         ],
         software="jcm-mrv 0.1.0",

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from gateway.decode import Inbound
+from persistence.records import Conflict, change_entry_status, entry_history
 from tests.support.paths import PLANS, SOLAR_PLAN
 from tests.support.reporting import ProjectUnderTest, ms, with_blower_meter
 from tests.verification.test_verification_path import CASE_5_PLAN, GAS_PLAN
@@ -408,6 +409,40 @@ def test_invoices_entered_twice_or_overlapping_count_once(project) -> None:
     messages = [f.message for f in r.findings if f.symbol == "EC_PJ"]
     assert any("entered more than once" in m for m in messages)
     assert any("PLN-05, PLN-05-R1 both cover 17 day(s)" in m for m in messages)
+
+
+def test_a_withdrawn_or_deleted_invoice_stops_counting(project) -> None:
+    """A status change is a revision: the report counts active entries only, and a
+    reinstated one counts again."""
+    p = project(_chiller_option_b())
+    _invoice(p, "PLN-05", "2026-05-01", "2026-05-31", 300.0, "MWh")
+    _invoice(p, "PLN-06", "2026-06-01", "2026-06-30", 90.0, "MWh")
+    june = str(uuid.uuid5(uuid.NAMESPACE_URL, "PLN-06"))
+
+    def ec_pj() -> float:
+        r = p.report(D("2026-05-01"), D("2026-06-30"))
+        return next(x.value for x in r.parameters if x.symbol == "EC_PJ")
+
+    assert ec_pj() == pytest.approx(390.0)
+    with p.db.session() as s, s.begin():
+        change_entry_status(s, june, "withdrawn", "billed twice", "ops")
+    assert ec_pj() == pytest.approx(300.0)
+    with p.db.session() as s, s.begin():
+        change_entry_status(s, june, "active", "the bill stands", "ops")
+    assert ec_pj() == pytest.approx(390.0)
+    with p.db.session() as s, s.begin():
+        change_entry_status(s, june, "deleted", "entered in the wrong project", "ops")
+        with pytest.raises(Conflict):
+            change_entry_status(s, june, "active", "undo", "ops")
+        history = entry_history(s, june)
+    assert ec_pj() == pytest.approx(300.0)
+    assert [(h.revision, h.status, h.reason) for h in history] == [
+        (1, "active", None),
+        (2, "withdrawn", "billed twice"),
+        (3, "active", "the bill stands"),
+        (4, "deleted", "entered in the wrong project"),
+    ]
+    assert len({h.body.model_dump_json() for h in history}) == 1  # the body is kept
 
 
 def test_unit_slip_is_caught_and_not_credited(project) -> None:

@@ -28,7 +28,9 @@ __all__ = ["FORMATS", "MRS_COLUMNS", "ChartSeries", "Format", "render"]
 @dataclass(frozen=True, eq=False)
 class ChartSeries:
     """One monitored series to chart: ``values`` (in ``unit``, the parameter's unit) at
-    ``times_ms`` (Unix epoch milliseconds, UTC).
+    ``times_ms`` (Unix epoch milliseconds, UTC). With ``daily`` the values are amounts per
+    UTC day (``times_ms`` the days' starts, NaN for a day without data; see
+    :mod:`verification.render.daily`), drawn as one bar per day; otherwise samples.
 
     ``eq=False`` keeps identity equality and hashing: the generated ``__eq__`` would
     compare numpy arrays element-wise and fail. The arrays are stored as read-only views
@@ -40,6 +42,7 @@ class ChartSeries:
     unit: str
     times_ms: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
+    daily: bool = False
 
     def __post_init__(self) -> None:
         times = np.asarray(self.times_ms, dtype=np.int64).view()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 import matplotlib as mpl
 import matplotlib.dates as mdates
@@ -27,13 +26,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.textpath import TextToPath
 from matplotlib.transforms import offset_copy
 
 from verification.render import ChartSeries
-from verification.render.text import fmt_num
+from verification.render.text import fmt_num, parse_utc
 from verification.report_model import Correction, Gap, Report
 
 #: Drawing buckets across the chart's width: about one per device pixel of a 10 in chart
@@ -44,9 +45,17 @@ DRAW_BUCKETS = 2000
 #: chart never joins two readings across missing data.
 BREAK_FACTOR = 1.5
 
+_TEXT_TO_PATH = TextToPath()
+
 GAP_COLOR = "#d62728"
 CORRECTION_COLOR = "#ff7f0e"
 LINE_COLOR = "#1f4e79"
+
+#: Width a chart's title leaves for the y axis' label and tick labels, in points.
+TITLE_MARGIN_PT = 130.0
+
+#: Correction ids listed in a chart's caption (all of them are in the tables).
+CAPTION_IDS = 6
 
 #: Corrections labelled with their id on a chart; beyond this the labels would overlap
 #: into noise (every correction is still shaded and listed in the tables).
@@ -187,15 +196,6 @@ def ordered_series(report: Report, series: Mapping[str, ChartSeries]) -> list[Ch
     return [s for _, s in sorted(series.items(), key=key)]
 
 
-def parse_utc(text: str) -> datetime:
-    """An ISO 8601 instant from the report as a naive UTC datetime (naive input is taken
-    as UTC, as the report writes every instant in UTC)."""
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
-
-
 def _date(text: str) -> float:
     return float(_date2num(np.datetime64(parse_utc(text), "ms")))
 
@@ -213,8 +213,9 @@ def _spans(ax: Axes, spans: list[tuple[float, float]], color: str, alpha: float)
             transform=ax.get_xaxis_transform(),  # x in data (dates), y in axes fraction
             facecolors=to_rgba(color, alpha),
             edgecolors=to_rgba(color, min(1.0, alpha * 3)),
-            linewidths=0.6,
-            zorder=1,
+            linewidths=0.8,
+            # over the data (translucent): a day's bar must not hide a gap or a reset
+            zorder=3,
         ),
         autolim=False,
     )
@@ -237,24 +238,66 @@ def chart_caption(report: Report, series: ChartSeries) -> str:
         if gaps
         else "no data gaps"
     )
+    ids = ", ".join(c.id for c in corrections[:CAPTION_IDS])
+    if len(corrections) > CAPTION_IDS:
+        ids += f" and {len(corrections) - CAPTION_IDS} more"
     corr_text = (
         f"{len(corrections)} correction{'s' if len(corrections) != 1 else ''}"
-        f" ({', '.join(c.id for c in corrections)}), shaded orange"
+        f" ({ids}), shaded orange on their own interval"
         if corrections
         else "no corrections"
     )
     return f"{gap_text}; {corr_text}"
 
 
-def _plot(ax: Axes, report: Report, series: ChartSeries) -> Line2D:
-    """The series' line over the monitoring period, on a UTC time axis; returns the
-    line's legend handle."""
-    t, v = downsample(series.times_ms, series.values)
-    label = f"{series.symbol} [{series.unit}]"
-    # Plain date numbers plus xaxis_date(): the chart's x units are explicit, and spans,
-    # limits and the line all share them.
-    x = _date2num(t.astype("datetime64[ms]")) if t.size else np.empty(0)
-    ax.plot(x, v, color=LINE_COLOR, linewidth=0.6, zorder=2)
+def fit_line(text: str, width_pt: float, fontsize: float) -> str:
+    """``text`` cut with an ellipsis to fit ``width_pt`` on one line (a chart's title
+    must neither wrap nor run off the page; the tables carry the full text)."""
+
+    def width(line: str) -> float:
+        prop = FontProperties(family="DejaVu Sans", size=fontsize)
+        w, _, _ = _TEXT_TO_PATH.get_text_width_height_descent(line, prop, ismath=False)
+        return float(w)
+
+    if width(text) <= width_pt:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:  # the longest prefix that fits with the ellipsis
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if width(text[:mid] + "…") <= width_pt else (lo, mid - 1)
+    return text[:lo].rstrip() + "…"
+
+
+def _plot(ax: Axes, report: Report, series: ChartSeries) -> Line2D | Patch:
+    """The series over the monitoring period on a UTC time axis: a bar per day for daily
+    amounts (none on a day without data), else the samples' line (broken at gaps);
+    returns the legend handle."""
+    handle: Line2D | Patch
+    if series.daily:
+        t, v = series.times_ms, series.values
+        label = f"{series.symbol} per day [{series.unit}]"
+        x = _date2num(t.astype("datetime64[ms]")) if t.size else np.empty(0)
+        known = np.isfinite(v)
+        # on its own day, from the day's start, with a sliver between days: a day without
+        # data is an empty slot
+        ax.bar(
+            x[known] + 0.05,
+            v[known],
+            width=0.9,
+            align="edge",
+            color=LINE_COLOR,
+            alpha=0.8,
+            zorder=2,
+        )
+        handle = Patch(color=LINE_COLOR, alpha=0.8, label=label)
+    else:
+        t, v = downsample(series.times_ms, series.values)
+        label = f"{series.symbol} [{series.unit}]"
+        # Plain date numbers plus xaxis_date(): the chart's x units are explicit, and
+        # spans, limits and the line all share them.
+        x = _date2num(t.astype("datetime64[ms]")) if t.size else np.empty(0)
+        ax.plot(x, v, color=LINE_COLOR, linewidth=0.6, zorder=2)
+        handle = Line2D([], [], color=LINE_COLOR, label=label)
     ax.xaxis_date()
     ax.set_xlim(_date(report.period.start_utc), _date(report.period.end_utc))
     locator = _AutoDateLocator()
@@ -263,9 +306,9 @@ def _plot(ax: Axes, report: Report, series: ChartSeries) -> Line2D:
     ax.set_xlabel("time (UTC)")
     ax.set_ylabel(label)
     ax.grid(True, linewidth=0.4, alpha=0.4)
-    if t.size == 0:
+    if not np.isfinite(v).any():
         ax.text(0.5, 0.5, "no readings", transform=ax.transAxes, ha="center", color="grey")
-    return Line2D([], [], color=LINE_COLOR, label=label)
+    return handle
 
 
 def _shade_gaps(ax: Axes, gaps: list[Gap]) -> Patch:
@@ -275,13 +318,48 @@ def _shade_gaps(ax: Axes, gaps: list[Gap]) -> Patch:
     return Patch(color=GAP_COLOR, alpha=0.35, label=f"data gap ({len(gaps)}, {hours} h)")
 
 
-def _shade_corrections(ax: Axes, corrections: list[Correction]) -> Patch:
-    """Shade the corrections orange and label the first MAX_LABELS with their ids;
-    returns their legend handle."""
-    spans = [(_date(c.start), _date(c.end)) for c in corrections]
-    _spans(ax, spans, CORRECTION_COLOR, 0.18)
+#: The register events a register correction comes from (models.Event.kind).
+REGISTER_EVENTS = frozenset({"reset", "rollover"})
+
+
+def correction_spans(
+    report: Report, series: ChartSeries, correction: Correction
+) -> list[tuple[str, str]]:
+    """Where a correction acts on the chart, as (start, end) instants: its own interval,
+    except a register correction, which the engine states over the whole period but
+    which comes from the meter's resets and rollovers: those instants, when the report's
+    events name them for the point's device (else the stated interval)."""
+    if correction.kind == "register":
+        devices = {
+            row.device
+            for row in report.parameters
+            if row.monitoring_point == series.monitoring_point and row.device
+        }
+        start, end = parse_utc(correction.start), parse_utc(correction.end)
+        at = [
+            e.time
+            for e in report.events
+            if e.kind in REGISTER_EVENTS
+            and e.device in devices
+            and start <= parse_utc(e.time) <= end
+        ]
+        if at:
+            return [(t, t) for t in at]
+    return [(correction.start, correction.end)]
+
+
+def _shade_corrections(ax: Axes, report: Report, series: ChartSeries) -> Patch:
+    """Shade each correction orange on its own interval (:func:`correction_spans`) and
+    label the first MAX_LABELS with their ids; returns their legend handle."""
+    corrections = series_corrections(report, series)
+    pairs = [
+        (c, (_date(a), _date(b)))
+        for c in corrections
+        for a, b in correction_spans(report, series, c)
+    ]
+    _spans(ax, [span for _, span in pairs], CORRECTION_COLOR, 0.18)
     handle = Patch(color=CORRECTION_COLOR, alpha=0.3, label=f"correction ({len(corrections)})")
-    for c, (x0, x1) in list(zip(corrections, spans, strict=True))[:MAX_LABELS]:
+    for c, (x0, x1) in pairs[:MAX_LABELS]:
         ax.text(
             (x0 + x1) / 2,
             0.97,
@@ -331,12 +409,17 @@ def chart_figure(
         handles.append(_shade_gaps(ax, gaps))
     corrections = series_corrections(report, series)
     if corrections:
-        handles.append(_shade_corrections(ax, corrections))
+        handles.append(_shade_corrections(ax, report, series))
     _legend(fig, ax, handles)
 
     description = _description(report, series)
     title = f"{title_prefix}{series.monitoring_point}: {series.symbol}"
     if description:
         title += f" ({description})"
-    ax.set_title(f"{title}\n{chart_caption(report, series)}", loc="left")
+    # the title starts at the axes' left edge: the figure's width less the room the y
+    # label and tick labels take (generous: tick labels of seven-figure values)
+    room = figsize[0] * 72 * rect[2] - TITLE_MARGIN_PT
+    size = float(mpl.rcParams["axes.titlesize"])
+    lines = (fit_line(t, room, size) for t in (title, chart_caption(report, series)))
+    ax.set_title("\n".join(lines), loc="left")
     return fig

@@ -56,6 +56,10 @@ CELL_PAD_PT = 2.5
 #: Longest a table cell may wrap to; longer text is cut with an ellipsis (the CSV, XLSX
 #: and JSON carry it whole).
 MAX_CELL_LINES = 8
+#: Smallest font a table cell shrinks to so that a number, an instant or an id keeps to
+#: one line rather than wrapping (a verifier misreads "2026-12-06 / 23:59" or a number
+#: split over two lines); only what is wider than this at its column wraps.
+MIN_CELL_FONT = 5.0
 
 _TEXT_TO_PATH = TextToPath()
 
@@ -156,6 +160,29 @@ def _cell_width(column: Heading) -> float:
     return _points(column.share * (RIGHT - LEFT)) - 2 * CELL_PAD_PT
 
 
+def _atomic(column: Heading) -> bool:
+    """Cells that must not wrap within a line: numbers and instants."""
+    return column.kind != "text"
+
+
+def cell_layout(text: str, column: Heading, header: bool = False) -> tuple[list[str], float]:
+    """A table cell's lines and font size. Each of its paragraphs keeps to one line
+    when the column is numeric or an instant, and each word stays whole, at the table's
+    font or smaller down to MIN_CELL_FONT; only text that does not fit even then wraps
+    (by words, and a word wider than the column between characters)."""
+    width = _cell_width(column)
+    paragraphs = text.splitlines() or [""]
+    units = paragraphs if _atomic(column) and not header else text.split()
+    widest = max((_text_width(u, TABLE_FONT, header) for u in units), default=0.0)
+    size = TABLE_FONT
+    if widest > width:
+        size = max(MIN_CELL_FONT, TABLE_FONT * width / widest)
+        # a glyph's advance does not scale exactly with the size: settle on one that fits
+        while size > MIN_CELL_FONT and max(_text_width(u, size, header) for u in units) > width:
+            size = max(MIN_CELL_FONT, size - 0.1)
+    return _wrap(text, width, size, header), size
+
+
 class _Pages:
     """Lays text blocks and tables out top to bottom, starting new pages as needed."""
 
@@ -213,11 +240,10 @@ class _Pages:
         """Draw one table row at the current position; returns its height."""
         lh = _line_height(TABLE_FONT)
         pad_x = CELL_PAD_PT / 72 / PAGE[0]
-        wrapped = [
-            _wrap(text, _cell_width(column), TABLE_FONT, header)
-            for text, column in zip(cells, columns, strict=True)
+        laid = [
+            cell_layout(text, column, header) for text, column in zip(cells, columns, strict=True)
         ]
-        height = lh * max(len(w) for w in wrapped) + lh * 0.35
+        height = self._height(laid)
         if header:
             self.fig.add_artist(
                 Rectangle(
@@ -232,7 +258,7 @@ class _Pages:
         x = LEFT
         top = self.y - lh * 0.1
         color, weight = ("white", "bold") if header else ("black", "normal")
-        for column, lines in zip(columns, wrapped, strict=True):
+        for column, (lines, size) in zip(columns, laid, strict=True):
             w = column.share * (RIGHT - LEFT)
             right = column.numeric
             _draw_lines(
@@ -240,7 +266,7 @@ class _Pages:
                 x + w - pad_x if right else x + pad_x,
                 top,
                 lines,
-                TABLE_FONT,
+                size,
                 ha="right" if right else "left",
                 color=color,
                 weight=weight,
@@ -248,13 +274,16 @@ class _Pages:
             x += w
         return height
 
-    def _row_height(self, columns: Sequence[Heading], cells: Sequence[str]) -> float:
+    @staticmethod
+    def _height(laid: Sequence[tuple[list[str], float]]) -> float:
+        """A row's height: its tallest cell's lines (each at its own size) and padding."""
         lh = _line_height(TABLE_FONT)
-        lines = max(
-            len(_wrap(text, _cell_width(column), TABLE_FONT))
-            for text, column in zip(cells, columns, strict=True)
+        return max(_line_height(size) * len(lines) for lines, size in laid) + lh * 0.35
+
+    def _row_height(self, columns: Sequence[Heading], cells: Sequence[str]) -> float:
+        return self._height(
+            [cell_layout(text, column) for text, column in zip(cells, columns, strict=True)]
         )
-        return lh * lines + lh * 0.35
 
     def table(self, table: ReportTable, report: Report) -> None:
         """A table under a heading; rows never split, the header repeats on a new page."""

@@ -21,9 +21,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Generic, Literal, Protocol, TypeVar
 
-from verification.render.text import fmt_num, period_label
+from verification.render.text import (
+    detail_json,
+    detail_text,
+    fmt_num,
+    fmt_time,
+    parse_utc,
+    period_label,
+)
 from verification.report_model import (
     CalcRow,
     Correction,
@@ -42,9 +50,10 @@ PDF: frozenset[Medium] = frozenset({"pdf"})
 CSV: frozenset[Medium] = frozenset({"csv"})
 SHEETS: frozenset[Medium] = frozenset({"csv", "xlsx"})
 
-#: How a value is formatted: ``text`` as it is, ``integer`` as digits; the others are
-#: numbers for people with as many decimals as they need (see :data:`DECIMALS`).
-Kind = Literal["text", "integer", "value", "tco2", "hours", "percent"]
+#: How a value is formatted: ``text`` as it is, ``integer`` as digits, ``time`` an ISO
+#: 8601 UTC instant (a date-time in a spreadsheet, to the second for people); the others
+#: are numbers for people with as many decimals as they need (see :data:`DECIMALS`).
+Kind = Literal["text", "integer", "time", "value", "tco2", "hours", "percent"]
 
 #: Most decimals shown to people: a monitored value keeps six (an emission factor of
 #: 0.533 and an energy total of 48,797.16 both read naturally), tCO2 three, percentage
@@ -57,12 +66,13 @@ NUMBER_FORMATS: dict[Kind, str] = {
     "tco2": "#,##0.000",
     "hours": "#,##0.00",
     "percent": "0.000",
+    "time": "yyyy-mm-dd hh:mm:ss.000",
 }
 
 #: A value as read from a row: lists (ids) are joined by each format.
 Value = str | int | float | list[str] | None
-#: A value as written to a CSV or XLSX cell.
-Cell = str | int | float | None
+#: A value as written to a CSV or XLSX cell (a date-time only in XLSX).
+Cell = str | int | float | datetime | None
 
 R = TypeVar("R")
 
@@ -94,7 +104,7 @@ class Heading:
     @property
     def numeric(self) -> bool:
         """Numbers are right-aligned for people."""
-        return self.kind != "text"
+        return self.kind not in ("text", "time")
 
     @property
     def number_format(self) -> str | None:
@@ -115,6 +125,8 @@ class Column(Heading, Generic[R]):
         if isinstance(value, list):
             # One CSV cell of ids for tools to split; a readable list in a spreadsheet.
             return (";" if medium == "csv" else ", ").join(value)
+        if self.kind == "time" and medium == "xlsx" and isinstance(value, str):
+            return parse_utc(value)
         return value
 
     def text(self, row: R, medium: Medium) -> str:
@@ -122,6 +134,8 @@ class Column(Heading, Generic[R]):
         value = self.get(row)
         if isinstance(value, list):
             return ", ".join(value)
+        if self.kind == "time":
+            return fmt_time(value) if isinstance(value, str) else ""
         if self.kind == "text" or self.kind == "integer":
             return "" if value is None else str(value)
         assert not isinstance(value, str)  # a number kind reads a number
@@ -358,8 +372,17 @@ GAPS = Table[Gap](
             share=0.08,
         ),
         Column(key="device", title="Device", get=lambda g: g.device, width=18, share=0.1),
-        Column(key="start", title="Start (UTC)", get=lambda g: g.start, width=22, share=0.12),
-        Column(key="end", title="End (UTC)", get=lambda g: g.end, width=22, share=0.12),
+        Column(
+            key="start",
+            title="Start (UTC)",
+            kind="time",
+            get=lambda g: g.start,
+            width=22,
+            share=0.12,
+        ),
+        Column(
+            key="end", title="End (UTC)", kind="time", get=lambda g: g.end, width=22, share=0.12
+        ),
         Column(
             key="hours", title="Hours", kind="hours", get=lambda g: g.hours, width=10, share=0.06
         ),
@@ -386,10 +409,22 @@ CORRECTIONS = Table[Correction](
             width=14,
             share=0.07,
         ),
-        Column(key="start", title="Start (UTC)", get=lambda c: c.start, width=22, media=NOT_PDF),
-        Column(key="end", title="End (UTC)", get=lambda c: c.end, width=22, media=NOT_PDF),
         Column(
-            title="Start / end (UTC)", get=lambda c: f"{c.start}\n{c.end}", share=0.13, media=PDF
+            key="start",
+            title="Start (UTC)",
+            kind="time",
+            get=lambda c: c.start,
+            width=22,
+            media=NOT_PDF,
+        ),
+        Column(
+            key="end", title="End (UTC)", kind="time", get=lambda c: c.end, width=22, media=NOT_PDF
+        ),
+        Column(
+            title="Start / end (UTC)",
+            get=lambda c: f"{fmt_time(c.start)}\n{fmt_time(c.end)}",
+            share=0.13,
+            media=PDF,
         ),
         Column(
             key="delta",
@@ -439,10 +474,22 @@ CROSS_CHECKS = Table[CrossCheck](
             width=14,
             share=0.07,
         ),
-        Column(key="start", title="Start (UTC)", get=lambda x: x.start, width=22, media=NOT_PDF),
-        Column(key="end", title="End (UTC)", get=lambda x: x.end, width=22, media=NOT_PDF),
         Column(
-            title="Start / end (UTC)", get=lambda x: f"{x.start}\n{x.end}", share=0.13, media=PDF
+            key="start",
+            title="Start (UTC)",
+            kind="time",
+            get=lambda x: x.start,
+            width=22,
+            media=NOT_PDF,
+        ),
+        Column(
+            key="end", title="End (UTC)", kind="time", get=lambda x: x.end, width=22, media=NOT_PDF
+        ),
+        Column(
+            title="Start / end (UTC)",
+            get=lambda x: f"{fmt_time(x.start)}\n{fmt_time(x.end)}",
+            share=0.13,
+            media=PDF,
         ),
         Column(
             key="meter_value",
@@ -517,11 +564,22 @@ EVENTS = Table[EventRow](
     empty="No data-quality events.",
     rows=lambda r: r.events,
     all_columns=(
-        Column(key="time", title="Time (UTC)", get=lambda e: e.time, width=22, share=0.14),
+        Column(
+            key="time", title="Time (UTC)", kind="time", get=lambda e: e.time, width=22, share=0.14
+        ),
         Column(key="device", title="Device", get=lambda e: e.device, width=18, share=0.12),
         Column(key="quantity", title="Quantity", get=lambda e: e.quantity, width=18, share=0.12),
         Column(key="kind", title="Kind", get=lambda e: e.kind, width=16, share=0.1),
-        Column(key="detail", title="Detail", get=lambda e: e.detail, width=80, share=0.52),
+        # Machines read the object as JSON; people read its fields.
+        Column(key="detail", title="Detail", get=lambda e: detail_json(e.detail), media=CSV),
+        Column(
+            key="detail",
+            title="Detail",
+            get=lambda e: detail_text(e.detail),
+            width=80,
+            share=0.52,
+            media=ALL - CSV,
+        ),
     ),
 )
 

@@ -1,21 +1,29 @@
 """Field entries: created under the client's id (a resend is harmless), listed a page at
-a time, read with their history, edited with a reason."""
+a time, read with their history, edited, withdrawn, reinstated or deleted with a reason."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
-from core.entries import EntryIn, EntryType
+from core.entries import ENTRY_STATUSES, EntryIn, EntryType
 from mrv.api.deps import ProjectId, SessionDep, Writer
 from mrv.api.errors import JSON_BODY, PROJECT, Responses, committed, errors, record_error, refuse
-from mrv.api.schemas import EntryEdit, EntryOut, EntryPage, EntryWithHistory, RevisionOut
+from mrv.api.schemas import (
+    EntryEdit,
+    EntryOut,
+    EntryPage,
+    EntryStatusChange,
+    EntryWithHistory,
+    RevisionOut,
+)
 from mrv.api.tokens import TokenInfo
 from persistence.records import (
     RecordError,
     StoredEntry,
     add_entry,
+    change_entry_status,
     edit_entry,
     entries_for,
     entry_history,
@@ -74,15 +82,18 @@ def list_entries(
     project: ProjectId,
     s: SessionDep,
     type: EntryType | None = None,
+    status: Literal["active", "withdrawn", "deleted", "all"] = "active",
     cursor: Annotated[UUID | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> EntryPage:
     """Entries at their current revision in the order they were recorded, a page at a
-    time: pass ``next_cursor`` back as ``cursor`` for the next page."""
+    time: pass ``next_cursor`` back as ``cursor`` for the next page. By default the
+    active entries (those reports count); ``status`` lists others, or ``all``."""
     kinds = [type] if type else None
     after = str(cursor) if cursor else None
+    statuses = ENTRY_STATUSES if status == "all" else (status,)
     try:
-        page = entries_for(s, project, kinds, after=after, limit=limit + 1)
+        page = entries_for(s, project, kinds, statuses=statuses, after=after, limit=limit + 1)
     except RecordError as exc:
         raise record_error(exc) from None
     more = len(page) > limit
@@ -115,6 +126,36 @@ def edit(
             s,
             entry_id,
             change.body,
+            change.reason,
+            change.author,
+            base_revision=change.base_revision,
+        )
+    return EntryOut.of(stored)
+
+
+@router.post(
+    "/{entry_id}/status",
+    operation_id="entries-status",
+    responses=errors(*PROJECT, *JSON_BODY, 409),
+)
+def change_status(
+    project: ProjectId, who: Writer, s: SessionDep, entry_id: UUID, change: EntryStatusChange
+) -> EntryOut:
+    """Withdraw an entry (``withdrawn``: it stops counting, stays listed), reinstate it
+    (``active``) or delete it (``deleted``: made in error; final, operators only). The
+    reason is required; every revision, the body included, is kept and audited."""
+    entry = stored_or_404(s, project, entry_id)
+    own_name(who, change.author)
+    if who.role == "field":
+        if entry.author != who.label:
+            raise refuse(403, "field staff withdraw only their own entries", "author")
+        if change.status == "deleted":
+            raise refuse(403, "only an operator deletes an entry; withdraw it", "status")
+    with committed(s):
+        stored = change_entry_status(
+            s,
+            entry_id,
+            change.status,
             change.reason,
             change.author,
             base_revision=change.base_revision,
