@@ -252,7 +252,9 @@ def report_file(
 ) -> Response:
     """The report as the API issues it (``GET /v1/projects/{p}/reports``): audited."""
     period = _period(s, project, number)
-    return reports_api.report(project, who, state, s, period.start, period.end, format)
+    return reports_api.report(
+        project, who, state, s, start=period.start, end=period.end, format=format
+    )
 
 
 @router.get("/projects/{project}/periods/{number}/bundle")
@@ -260,7 +262,7 @@ def bundle_file(
     who: Viewer, project: ProjectId, number: PeriodNumber, state: State, s: SessionDep
 ) -> Response:
     """The evidence bundle as the API exports it (``GET .../periods/{n}/bundle``)."""
-    return bundles.bundle(project, who, state, s, number)
+    return bundles.bundle(project, who, state, s, number=number)
 
 
 # --- the readings behind a step -----------------------------------------------------------
@@ -330,7 +332,11 @@ def entries_page(
     s: SessionDep,
     cursor: Annotated[UUID | None, Query()] = None,
 ) -> HTMLResponse:
-    listed = entries.list_entries(project, s, None, cursor, ENTRIES_PER_PAGE)
+    # every entry, withdrawn and deleted ones too (their status says so): a verifier
+    # sees what was recorded, not only what the report counts
+    listed = entries.list_entries(
+        project, s, type=None, status="all", cursor=cursor, limit=ENTRIES_PER_PAGE
+    )
     base = f"{PREFIX}/projects/{project}/entries"
     context = {
         "who": who,
@@ -384,7 +390,7 @@ def quarantine_page(
     s: SessionDep,
     status: Annotated[str | None, Query(pattern="^(open|released|resolved)$")] = None,
 ) -> HTMLResponse:
-    held = quarantine.quarantine(project, s, status, 1000)
+    held = quarantine.quarantine(project, s, status=status, limit=1000)
     context = {
         "who": who,
         "crumbs": _crumbs(project, ("Quarantine", "")),
