@@ -9,6 +9,9 @@ PACKAGES=(mosquitto mosquitto-clients victoria-metrics postgresql)
 PACKAGES+=(libgl1 libegl1 libgles2 libgl1-mesa-dri libegl-mesa0 libmtdev1)
 # The XLSX report's tests recalculate the workbook with LibreOffice headless.
 PACKAGES+=(libreoffice-calc-nogui)
+# Browser tests (the verifier portal, /docs) drive Debian's chromium through Playwright: no
+# browser is downloaded.
+PACKAGES+=(chromium)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -10,7 +10,7 @@ from prometheus_client import Counter, Gauge
 from starlette.middleware.base import RequestResponseEndpoint
 
 from core.config import Settings
-from mrv.api import errors
+from mrv.api import docs, errors, pages
 from mrv.api.deps import ApiState
 from mrv.api.limits import BodyLimit
 from mrv.api.routers import ROUTERS
@@ -48,10 +48,15 @@ def create_app(settings: Settings) -> FastAPI:
         description="Monitoring reports and evidence for JCM projects.",
         version="0.1.0",
         lifespan=lifespan(settings),
+        # /docs and /redoc come from mrv.api.docs, with their files served here (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_middleware(BodyLimit)
     app.middleware("http")(count)
     errors.install(app)
+    pages.install(app)  # then the same errors as pages under /portal
+    docs.install(app)
     for router in ROUTERS:
         app.include_router(router)
     return app

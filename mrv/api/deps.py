@@ -95,16 +95,12 @@ SessionDep = Annotated[Session, Depends(session)]
 bearer = HTTPBearer(auto_error=False)
 
 
-def caller(
-    request: Request,
-    state: State,
-    s: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> TokenInfo:
-    """The token's grant; 401 without a valid one, 429 after too many wrong ones from the
-    same client (``mrv.api.limiter``: a token that worked from there before still works).
-    A missing token is no guess: it is not counted."""
-    if credentials is None:
+def authenticate(request: Request, state: ApiState, s: Session, token: str | None) -> TokenInfo:
+    """The grant of ``token`` (from a bearer header, or the portal's cookie); 401 without
+    a valid one, 429 after too many wrong ones from the same client
+    (``mrv.api.limiter``: a token that worked from there before still works). A missing
+    token is no guess: it is not counted."""
+    if not token:
         raise refuse(401, "a valid bearer token is required (mrv token create)")
     client = client_address(
         request.client.host if request.client else None,
@@ -112,9 +108,7 @@ def caller(
         state.proxies,
     )
     try:
-        info = state.limiter.authenticate(
-            client, credentials.credentials, lambda t: check_token(s, t)
-        )
+        info = state.limiter.authenticate(client, token, lambda t: check_token(s, t))
     except Throttled as exc:
         raise refuse(
             429,
@@ -129,10 +123,25 @@ def caller(
     return info
 
 
+def caller(
+    request: Request,
+    state: State,
+    s: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> TokenInfo:
+    """The bearer token's grant (``authenticate``)."""
+    return authenticate(request, state, s, credentials.credentials if credentials else None)
+
+
 Caller = Annotated[TokenInfo, Depends(caller)]
 
 
 def project_of(project: str, who: Caller, s: SessionDep) -> str:
+    """The project in the path, checked (``granted_project``)."""
+    return granted_project(project, who, s)
+
+
+def granted_project(project: str, who: TokenInfo, s: Session) -> str:
     """The project in the path: an id (422 for a NUL byte, ten thousand characters...),
     granted by the token (403, in the security log) and existing (404)."""
     if not ID_RE.match(project):

@@ -23,7 +23,8 @@ def api(
     workers: Annotated[int, typer.Option(min=1, max=64, help="uvicorn worker processes")] = 1,
     home: HomeOption = None,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
+    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs and /redoc, the
+    verifier portal at /portal)."""
 
     if home is not None:
         os.environ["MRV_HOME"] = str(home)

@@ -3,8 +3,10 @@
 Starts a private Mosquitto on a free port, registers the example plans, runs ``mrv gateway``
 as a real process, simulates a month of every plan's devices at full speed with a few
 faults, waits until the gateway has durably acknowledged everything, stops what it
-started and prints what was stored, duplicated and quarantined per project. The data stays
-in MRV_HOME for ``mrv readings export`` and, later, ``mrv report``.
+started and prints what was stored, duplicated and quarantined per project. Each project
+gets a monitoring period of the simulated days, so that ``mrv periods list``, the verifier
+portal and the evidence bundles have a period with data at once. The data stays in
+MRV_HOME for ``mrv readings export``, ``mrv report`` and ``mrv api``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from firmware_sim.faults import FaultConfig
 from firmware_sim.runner import SimProgress, SimulationResult, run_simulation
 from mrv.demo.broker import MosquittoBroker, free_port, wait_for_port
 from persistence.engine import Database
+from persistence.records import PeriodRow, RecordError, define_period, list_periods
 from persistence.repo import load_plan, quarantine_counts
 from persistence.stores import open_timeseries
 from persistence.stores.timeseries import TimeSeriesStore
@@ -56,6 +59,7 @@ class DemoSummary:
     projects: dict[str, dict[str, object]] = field(default_factory=dict)
     gateway_metrics: dict[str, float] = field(default_factory=dict)
     reports: dict[str, dict[str, object]] = field(default_factory=dict)
+    periods: dict[str, list[PeriodRow]] = field(default_factory=dict)
 
 
 def _prepare_home(settings: Settings) -> None:
@@ -126,7 +130,9 @@ def run_demo(
             "duplicates_sent": counts.duplicates if counts else 0,
             "quarantined": {r: n for (p, r), n in quarantined.items() if p == pid},
         }
-    summary.reports = _reports(db, store, plans, start.date(), (end - timedelta(days=1)).date())
+    last_day = (end - timedelta(days=1)).date()
+    summary.periods = _define_periods(db, plans, start.date(), last_day, console)
+    summary.reports = _reports(db, store, plans, start.date(), last_day)
     store.close()
     db.dispose()
     summary.elapsed_s = time.monotonic() - started
@@ -144,6 +150,31 @@ def _register_plans(db: Database, plans_dir: Path) -> list[MonitoringPlan]:
         for path, plan in zip(plan_files, plans, strict=True):
             load_plan(session, plan, path.read_text(encoding="utf-8"), actor="demo")
     return plans
+
+
+def _define_periods(
+    db: Database, plans: list[MonitoringPlan], first: date, last: date, console: Console
+) -> dict[str, list[PeriodRow]]:
+    """Each project's monitoring periods, the simulated days (inside the crediting period)
+    being one of their own. Periods follow one another from the crediting period's start
+    (``persistence.records.define_period``), so when the simulation starts later the
+    days before it are a period too, without data."""
+    out: dict[str, list[PeriodRow]] = {}
+    for plan in plans:
+        pid, crediting = plan.project.id, plan.project.crediting_period
+        start, end = max(first, crediting.start), min(last, crediting.end)
+        try:
+            with db.session() as session, session.begin():
+                if crediting.start < start <= end:
+                    before = start - timedelta(days=1)
+                    define_period(session, pid, crediting.start, before, actor="demo")
+                if start <= end:  # else the simulated days lie outside the crediting period
+                    define_period(session, pid, start, end, actor="demo")
+        except RecordError as exc:  # e.g. a PostgreSQL store kept from an earlier day's demo
+            console.print(f"[yellow]{pid}: no demo period: {exc}[/]", soft_wrap=True)
+        with db.session() as session:
+            out[pid] = list_periods(session, pid)
+    return out
 
 
 class _Gateway:
@@ -272,13 +303,23 @@ def _print_summary(console: Console, summary: DemoSummary, start: datetime, end:
     _print_ingestion(console, summary, start, end)
     if summary.reports:
         _print_reductions(console, summary, start, end)
+    _print_periods(console, summary)
     first_pid = next(iter(summary.projects))
     console.print(
         f"finished in {summary.elapsed_s:.0f} s. Try: mrv readings export --project "
-        f"{first_pid} | head; mrv report --project {first_pid} --start {start:%Y-%m-%d} "
-        f"--end {end - timedelta(days=1):%Y-%m-%d} --format pdf --out report.pdf",
+        f"{first_pid} | head; mrv periods list --project {first_pid}; mrv report --project "
+        f"{first_pid} --start {start:%Y-%m-%d} --end {end - timedelta(days=1):%Y-%m-%d} "
+        "--format pdf --out report.pdf",
         soft_wrap=True,
     )
+
+
+def _print_periods(console: Console, summary: DemoSummary) -> None:
+    """Each project's monitoring periods (``mrv periods list``)."""
+    console.print("monitoring periods (`mrv periods list --project ID`):")
+    for pid, periods in summary.periods.items():
+        listed = ", ".join(f"{p.number}: {p.start} to {p.end}" for p in periods) or "none"
+        console.print(f"  {pid}: {listed}", soft_wrap=True)
 
 
 def _print_ingestion(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 
@@ -26,6 +28,12 @@ def landfill_rows(env: dict[str, str]) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(export.stdout)))
 
 
+def periods_of(env: dict[str, str], project: str) -> list[dict[str, object]]:
+    listed = mrv(env, "periods", "list", "--project", project, "--format", "jsonl", timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    return [json.loads(line) for line in listed.stdout.splitlines()]
+
+
 def test_demo_runs_end_to_end_and_leaves_its_data(tmp_path: Path):
     env = {**os.environ, "MRV_HOME": str(tmp_path / "home"), "COLUMNS": "160"}
     run = mrv(env, "demo", "--days", "2")
@@ -42,10 +50,40 @@ def test_demo_runs_end_to_end_and_leaves_its_data(tmp_path: Path):
     rows = landfill_rows(env)
     assert len(rows) > 1000
     assert {r["quantity"] for r in rows} >= {"gas_flow_normal", "ch4_fraction", "flare_temperature"}
+    # each project has a monitoring period of the simulated days, after one that fills the
+    # crediting period up to them, and the period's evidence bundle can be exported
+    today = datetime.now(UTC).date()
+    simulated = (today - timedelta(days=2), today - timedelta(days=1))
+    for project, crediting_start in (
+        ("th-solar-rooftops", date(2026, 1, 1)),
+        ("id-mall-chillers", date(2026, 4, 1)),
+    ):
+        periods = periods_of(env, project)
+        spans = [(p["start"], p["end"]) for p in periods]
+        assert spans[-1] == tuple(d.isoformat() for d in simulated), spans
+        assert spans[0][0] == crediting_start.isoformat()
+        assert all(p["actor"] == "demo" for p in periods)
+        assert f"{project}: 1: {crediting_start}" in run.stdout.replace("\n  ", " ")
+    bundle = tmp_path / "bundle.zip"
+    last = periods_of(env, "th-solar-rooftops")[-1]["number"]
+    export = mrv(
+        env,
+        "evidence",
+        "export",
+        "--project",
+        "th-solar-rooftops",
+        "--period",
+        str(last),
+        "--out",
+        str(bundle),
+    )
+    assert export.returncode == 0, export.stderr
+    assert bundle.stat().st_size > 10_000
     # a second run replaces the first one's data instead of adding to it
     again = mrv(env, "demo", "--days", "2")
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(landfill_rows(env)) == len(rows)
+    assert periods_of(env, "th-solar-rooftops")[-1]["start"] == simulated[0].isoformat()
 
 
 def test_demo_refuses_a_folder_with_other_data(tmp_path: Path):

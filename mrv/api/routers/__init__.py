@@ -19,6 +19,7 @@ from mrv.api.routers import (
     periods,
     photos,
     plans,
+    portal,
     projects,
     quarantine,
     readings,
@@ -41,4 +42,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     periods.router,
     audit.router,
     bundles.router,
+    portal.router,
 )
