@@ -377,7 +377,7 @@ class _Run:
         self._stage_states()
         self.buffer.commit()
         for topic, payload, retain, frees in self.actions:
-            delivered = None if frees is None else partial(self.acks.append, frees)
+            delivered = None if frees is None else partial(self._on_delivered, frees)
             self.publisher.publish(topic, payload, retain=retain, on_delivered=delivered)
         self.actions.clear()
         self.publisher.service(0.0)
@@ -405,6 +405,10 @@ class _Run:
         # Called from inside the network loop: only collect; applied in one transaction.
         if (project, device) in self.keys:
             self.acks.append((project, device, ranges))
+
+    def _on_delivered(self, frees: _Frees) -> None:
+        # The broker's PUBACK, inside the network loop: collected like an ack.
+        self.acks.append(frees)
 
     def _apply_acks(self) -> None:
         if not self.acks:
