@@ -112,29 +112,12 @@ class SimDevice:
         self.bias = 1.0 + hardware.uniform(-0.5, 0.5) * mpe_pct / 100.0
         self.injector = FaultInjector(faults, stable_seed(seed, project, device.id, "faults"))
 
-        # What it speaks (core.payloads): a standard payload names each value by the
-        # plan's field; a logger sends only the quantities it has a field for.
-        self.payload = device.payload_format
-        fields = device.payload_fields()
-        self.field_names = {spec.quantity: name for name, spec in fields.items()}
-        self.carries_units = self.payload in ("native", "senml")
-        self.quantities = [
-            q for q in device.quantities if self.payload == "native" or q in self.field_names
-        ]
-        self._encode_standard = (
-            encoder(self.payload, self.field_names, device.id, device.timestamp_unit or "s")
-            if self.payload != "native"
-            else None
-        )
+        self._speak(device)
         self.kinds = {q: _kind(q) for q in self.quantities}
         self.cumulative = [q for q in self.quantities if self.kinds[q] is Kind.CUMULATIVE]
         self.instant = [q for q in self.quantities if self.kinds[q] is not Kind.CUMULATIVE]
         self.signals = {q: site.signal(device, q) for q in self.quantities}
-        self.units = {q: reported_unit(device, q) for q in self.quantities}
-        if not self.carries_units:  # its values are in the plan field's unit
-            for spec in fields.values():
-                if spec.quantity in self.units:
-                    self.units[spec.quantity] = spec.unit or _canonical(spec.quantity)
+        self.units = {q: self._unit(device, q) for q in self.quantities}
         self._to_device_unit = {q: _inverse(device, q, self.units[q]) for q in self.quantities}
         self._decimals = {q: decimals(self.units[q]) for q in self.quantities}
         self._noise_seeds = {q: stable_seed(seed, project, device.id, q) for q in self.quantities}
@@ -161,6 +144,30 @@ class SimDevice:
         # Store-and-forward during an outage.
         self.offline_until = -math.inf
         self.unsent: list[ReadingMessage] = []
+
+    def _speak(self, device: Device) -> None:
+        """What it publishes (core.payloads): a standard payload names each value by the
+        plan's field; a logger sends only the quantities it has a field for."""
+        self.payload = device.payload_format
+        self._fields = device.payload_fields()
+        self.field_names = {spec.quantity: name for name, spec in self._fields.items()}
+        self.carries_units = self.payload in ("native", "senml")
+        self.quantities = [
+            q for q in device.quantities if self.payload == "native" or q in self.field_names
+        ]
+        self._encode_standard = (
+            encoder(self.payload, self.field_names, device.id, device.timestamp_unit or "s")
+            if self.payload != "native"
+            else None
+        )
+
+    def _unit(self, device: Device, quantity: str) -> str:
+        """The unit it reports ``quantity`` in: a format without units reports in the
+        plan field's unit (the canonical one by default)."""
+        if self.carries_units:
+            return reported_unit(device, quantity)
+        spec = self._fields[self.field_names[quantity]]
+        return spec.unit or _canonical(quantity)
 
     # ------------------------------------------------------------------ schedule
     def first_time(self, start_s: float) -> float:

@@ -173,7 +173,12 @@ class Decoder:
         fmt = _format_of(message, info)
         if fmt != "native":
             self._decode_standard(message, source, info, fmt, out)
-            return
+        else:
+            self._decode_native(message, source, info, out)
+
+    def _decode_native(
+        self, message: Inbound, source: _Source, info: DeviceInfo | None, out: Decoded
+    ) -> None:
         parsed = _parse_items(message.payload)
         if isinstance(parsed, _Problem):
             out.quarantine.append(_quarantined(message, parsed, source))
