@@ -31,6 +31,7 @@ from firmware_sim import physics
 from firmware_sim.faults import FaultConfig, FaultInjector, MessageFaults
 from firmware_sim.model import SiteModel
 from firmware_sim.noise import stable_seed
+from firmware_sim.payloads import encoder
 from firmware_sim.units_out import (
     decimals,
     reported_unit,
@@ -68,10 +69,12 @@ class DeviceState:
 
 @dataclass(slots=True)
 class Emission:
-    """One reading message as built, with what was done to it."""
+    """One reading message as built, with what was done to it: ``payload`` as sent (in
+    the device's payload format), ``flash`` as kept until delivered (our own JSON)."""
 
     message: ReadingMessage
     payload: bytes
+    flash: bytes
     readings: int
     valid_readings: int
     rollovers: int = 0
@@ -109,12 +112,12 @@ class SimDevice:
         self.bias = 1.0 + hardware.uniform(-0.5, 0.5) * mpe_pct / 100.0
         self.injector = FaultInjector(faults, stable_seed(seed, project, device.id, "faults"))
 
-        self.quantities = list(device.quantities)
+        self._speak(device)
         self.kinds = {q: _kind(q) for q in self.quantities}
         self.cumulative = [q for q in self.quantities if self.kinds[q] is Kind.CUMULATIVE]
         self.instant = [q for q in self.quantities if self.kinds[q] is not Kind.CUMULATIVE]
         self.signals = {q: site.signal(device, q) for q in self.quantities}
-        self.units = {q: reported_unit(device, q) for q in self.quantities}
+        self.units = {q: self._unit(device, q) for q in self.quantities}
         self._to_device_unit = {q: _inverse(device, q, self.units[q]) for q in self.quantities}
         self._decimals = {q: decimals(self.units[q]) for q in self.quantities}
         self._noise_seeds = {q: stable_seed(seed, project, device.id, q) for q in self.quantities}
@@ -141,6 +144,30 @@ class SimDevice:
         # Store-and-forward during an outage.
         self.offline_until = -math.inf
         self.unsent: list[ReadingMessage] = []
+
+    def _speak(self, device: Device) -> None:
+        """What it publishes (core.payloads): a standard payload names each value by the
+        plan's field; a logger sends only the quantities it has a field for."""
+        self.payload = device.payload_format
+        self._fields = device.payload_fields()
+        self.field_names = {spec.quantity: name for name, spec in self._fields.items()}
+        self.carries_units = self.payload in ("native", "senml")
+        self.quantities = [
+            q for q in device.quantities if self.payload == "native" or q in self.field_names
+        ]
+        self._encode_standard = (
+            encoder(self.payload, self.field_names, device.id, device.timestamp_unit or "s")
+            if self.payload != "native"
+            else None
+        )
+
+    def _unit(self, device: Device, quantity: str) -> str:
+        """The unit it reports ``quantity`` in: a format without units reports in the
+        plan field's unit (the canonical one by default)."""
+        if self.carries_units:
+            return reported_unit(device, quantity)
+        spec = self._fields[self.field_names[quantity]]
+        return spec.unit or _canonical(quantity)
 
     # ------------------------------------------------------------------ schedule
     def first_time(self, start_s: float) -> float:
@@ -194,7 +221,7 @@ class SimDevice:
         negative = self._negate(faults, raw)
         units = dict(self.units)
         bad_unit = False
-        if faults.wrong_unit:
+        if faults.wrong_unit and self.carries_units:
             q = self.quantities[self.injector.pick(len(self.quantities))]
             units[q] = wrong_unit(q)
             bad_unit = True
@@ -216,9 +243,11 @@ class SimDevice:
             readings=readings,
         )
         self.state.seq_next += 1
+        flash = encode(message, self.signing_key)
         return Emission(
             message=message,
-            payload=encode(message, self.signing_key),
+            payload=self.encode_batch([message]) if self._encode_standard else flash,
+            flash=flash,
             readings=len(readings),
             valid_readings=sum(1 for r in readings if self.is_valid(r)),
             rollovers=rollovers,
@@ -227,6 +256,13 @@ class SimDevice:
             negative=negative,
             stuck=stuck,
         )
+
+    def encode_batch(self, messages: list[ReadingMessage]) -> bytes:
+        """Messages as the device sends them: our backfill array (signed when the device
+        signs), or one payload in its standard format."""
+        if self._encode_standard is not None:
+            return self._encode_standard(messages)
+        return encode(messages, self.signing_key)
 
     def _advance_registers(self, t_s: float) -> int:
         """Integrate each cumulative quantity's rate up to ``t_s`` (trapezoid); returns how
@@ -304,6 +340,11 @@ def _inverse(device: Device, quantity: str, unit: str) -> Callable[[float], floa
     """canonical -> device unit, computed once (pint is slow; an affine rule is not)."""
     rule = to_canonical_rule(device, quantity, unit)
     return lambda canonical: (canonical - rule.offset) / rule.scale
+
+
+def _canonical(quantity: str) -> str:
+    spec = quantities.get(quantity)
+    return spec.canonical_unit if spec is not None else "1"
 
 
 def _kind(quantity: str) -> Kind:

@@ -49,6 +49,7 @@ class Publisher:
         self.bad_acks = 0
         self.reconnects = 0
         self._outstanding = 0
+        self._on_delivered: dict[int, Callable[[], None]] = {}
         self._since_service = 0
         self._connected = False
         self._subscribed = False
@@ -111,6 +112,9 @@ class Publisher:
         properties: Properties,
     ) -> None:
         self._outstanding -= 1
+        delivered = self._on_delivered.pop(mid, None)
+        if delivered is not None:
+            delivered()
 
     def _on_subscribe(
         self,
@@ -176,12 +180,23 @@ class Publisher:
         self.client.subscribe(ACK_FILTER, qos=1)
         self._wait(lambda: self._subscribed, timeout_s, "SUBACK of the ack subscription")
 
-    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        """QoS 1 publish; services the network while ``window`` publishes await PUBACK."""
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        retain: bool = False,
+        on_delivered: Callable[[], None] | None = None,
+    ) -> None:
+        """QoS 1 publish; services the network while ``window`` publishes await PUBACK.
+        ``on_delivered`` is called (from the network loop) on the broker's PUBACK."""
         while self._outstanding >= self.window:
             self.service(0.05)
         self._outstanding += 1
-        self.client.publish(topic, payload, qos=1, retain=retain)
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        if on_delivered is not None:
+            # Registered before the network is next read, so no PUBACK can come first.
+            self._on_delivered[info.mid] = on_delivered
         self._since_service += 1
         if self._since_service >= SERVICE_EVERY:
             self.service(0.0)

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -28,7 +29,7 @@ from pydantic import ValidationError
 
 from core.config import MqttEndpoint
 from core.plans.schema import MonitoringPlan
-from core.wire import MAX_PAYLOAD_BYTES, ReadingMessage, StatusMessage, encode
+from core.wire import MAX_PAYLOAD_BYTES, ReadingMessage, StatusMessage, seq_ranges
 from firmware_sim.buffer import MessageBuffer
 from firmware_sim.device import SimDevice
 from firmware_sim.faults import FaultConfig
@@ -186,7 +187,9 @@ class _Run:
         else:
             self.speed = speed if speed is not None else 1.0
         self.anchor_s = max(self.start_s, time.time()) if backfill else self.start_s
-        self.actions: list[tuple[str, bytes, bool]] = []
+        # (topic, payload, retain, what the broker's PUBACK frees for a device that does
+        # not speak our ack protocol: project, device, seq ranges)
+        self.actions: list[tuple[str, bytes, bool, _Frees | None]] = []
         self.dirty: dict[int, SimDevice] = {}
         self.pending = 0  # buffer entries of our devices (to know when all are acked)
         self.messages = 0
@@ -324,7 +327,7 @@ class _Run:
             online = False
             counts.outages += 1
         emission = sim.build(t_s, faults)
-        self.buffer.stage(sim.project, sim.id, emission.message.seq, emission.payload.decode())
+        self.buffer.stage(sim.project, sim.id, emission.message.seq, emission.flash.decode())
         self.dirty[id(sim)] = sim
         self.pending += 1
         self.messages += 1
@@ -339,23 +342,24 @@ class _Run:
         if not online:
             sim.unsent.append(emission.message)
             return
-        self.actions.append((sim.readings_topic, emission.payload, False))
+        frees = _frees(sim, [emission.message])
+        self.actions.append((sim.readings_topic, emission.payload, False, frees))
         counts.publishes += 1
         if faults.duplicate:
-            self.actions.append((sim.readings_topic, emission.payload, False))
+            self.actions.append((sim.readings_topic, emission.payload, False, None))
             counts.duplicates += 1
             counts.publishes += 1
         if faults.garbage:
             junk = sim.injector.garbage(sim.id, emission.message.seq, emission.payload)
-            self.actions.append((sim.readings_topic, junk, False))
+            self.actions.append((sim.readings_topic, junk, False, None))
             counts.garbage += 1
             counts.publishes += 1
 
     def _replay(self, sim: SimDevice, messages: list[ReadingMessage], *, leftover: bool) -> None:
         counts = self.result.projects[sim.project]
         historical = [m.model_copy(update={"historical": True}) for m in messages]
-        for payload in _backfill_payloads(historical, sim.signing_key):
-            self.actions.append((sim.readings_topic, payload, False))
+        for chunk, payload in _backfill_payloads(historical, sim.encode_batch):
+            self.actions.append((sim.readings_topic, payload, False, _frees(sim, chunk)))
             counts.publishes += 1
         if leftover:
             counts.resent_messages += len(messages)
@@ -372,8 +376,9 @@ class _Run:
         """Commit staged messages and states, then publish them (flash before radio)."""
         self._stage_states()
         self.buffer.commit()
-        for topic, payload, retain in self.actions:
-            self.publisher.publish(topic, payload, retain=retain)
+        for topic, payload, retain, frees in self.actions:
+            delivered = None if frees is None else partial(self._on_delivered, frees)
+            self.publisher.publish(topic, payload, retain=retain, on_delivered=delivered)
         self.actions.clear()
         self.publisher.service(0.0)
         self._apply_acks()
@@ -400,6 +405,10 @@ class _Run:
         # Called from inside the network loop: only collect; applied in one transaction.
         if (project, device) in self.keys:
             self.acks.append((project, device, ranges))
+
+    def _on_delivered(self, frees: _Frees) -> None:
+        # The broker's PUBACK, inside the network loop: collected like an ack.
+        self.acks.append(frees)
 
     def _apply_acks(self) -> None:
         if not self.acks:
@@ -431,23 +440,37 @@ class _Run:
         self.result.all_acked = total == 0
 
 
+_Frees = tuple[str, str, list[tuple[int, int]]]
+
+
+def _frees(sim: SimDevice, messages: list[ReadingMessage]) -> _Frees | None:
+    """What the broker's PUBACK of these messages frees: a device in a standard payload
+    format gets no end-to-end ack (like Telegraf or a ThingsBoard client, it trusts its
+    QoS 1 delivery); one of ours waits for the gateway's."""
+    if sim.payload == "native":
+        return None
+    return (sim.project, sim.id, seq_ranges([m.seq for m in messages]))
+
+
 def _backfill_payloads(
-    messages: list[ReadingMessage], key: Ed25519PrivateKey | None
-) -> Iterable[bytes]:
-    """Encode messages as backfill arrays of at most REPLAY_BATCH, within the size limit
-    (each message signed with ``key`` when the device signs)."""
+    messages: list[ReadingMessage], encode_batch: Callable[[list[ReadingMessage]], bytes]
+) -> Iterable[tuple[list[ReadingMessage], bytes]]:
+    """Encode messages as backfill payloads of at most REPLAY_BATCH, within the size
+    limit (as the device encodes them: signed, or in its standard format)."""
     for i in range(0, len(messages), REPLAY_BATCH):
-        yield from _split_to_fit(messages[i : i + REPLAY_BATCH], key)
+        yield from _split_to_fit(messages[i : i + REPLAY_BATCH], encode_batch)
 
 
-def _split_to_fit(chunk: list[ReadingMessage], key: Ed25519PrivateKey | None) -> Iterable[bytes]:
-    payload = encode(chunk, key)
+def _split_to_fit(
+    chunk: list[ReadingMessage], encode_batch: Callable[[list[ReadingMessage]], bytes]
+) -> Iterable[tuple[list[ReadingMessage], bytes]]:
+    payload = encode_batch(chunk)
     if len(payload) <= MAX_PAYLOAD_BYTES or len(chunk) == 1:
-        yield payload
+        yield chunk, payload
         return
     half = len(chunk) // 2
-    yield from _split_to_fit(chunk[:half], key)
-    yield from _split_to_fit(chunk[half:], key)
+    yield from _split_to_fit(chunk[:half], encode_batch)
+    yield from _split_to_fit(chunk[half:], encode_batch)
 
 
 def _midnight_s(day: date | None, default: float = -math.inf) -> float:

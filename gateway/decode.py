@@ -18,7 +18,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from core import quantities
+from core import payloads, quantities
+from core.payloads import load_json, looks_like_senml
 from core.signing import SIGNATURE_FIELD, message_signed
 from core.times import DAY_MS, format_ms, to_ms
 from core.units import Affine, UnitError, conversion
@@ -49,6 +50,8 @@ class Inbound:
     received_ms: int
     mid: int = 0
     qos: int = 1
+    # MQTT 5's content type, when the publisher set one (a SenML pack may say so).
+    content_type: str | None = None
 
 
 @dataclass(slots=True)
@@ -59,11 +62,19 @@ class Candidate:
     message: Inbound
     index: int | None  # position in a backfill array, None for a single message
     reading: int  # position in the message's readings
+    # A standard payload's record and its value, in the payload's own terms ("[0]",
+    # "[0].v"); None for the native payload, whose labels are built only when needed.
+    label: str | None = None
+    value_label: str | None = None
 
     @property
     def item(self) -> str:
         # Built only when needed (a conflict): labels cost more than the rest of a row.
-        return reading_item(self.index, self.reading)
+        return self.label if self.label is not None else reading_item(self.index, self.reading)
+
+    @property
+    def value_field(self) -> str:
+        return self.value_label if self.value_label is not None else f"{self.item}.value"
 
 
 def reading_item(index: int | None, reading: int) -> str:
@@ -80,6 +91,9 @@ class Decoded:
 
 
 DeviceLookup = Callable[[str, str], DeviceInfo | None]
+
+#: The payload is not parsed yet (None is a JSON value).
+_UNPARSED: Any = object()
 
 
 class Decoder:
@@ -155,13 +169,27 @@ class Decoder:
         )
 
     def _decode_readings(self, message: Inbound, source: _Source, out: Decoded) -> None:
+        info = self._lookup(source.project, source.device)
+        fmt = _format_of(message, info)
+        if fmt != "native":
+            self._decode_standard(message, source, info, fmt, out)
+        else:
+            self._decode_native(message, source, info, out)
+
+    def _decode_native(
+        self, message: Inbound, source: _Source, info: DeviceInfo | None, out: Decoded
+    ) -> None:
         parsed = _parse_items(message.payload)
         if isinstance(parsed, _Problem):
             out.quarantine.append(_quarantined(message, parsed, source))
             return
         items, validated = parsed
         is_batch = not (len(items) == 1 and message.payload.lstrip()[:1] == b"{")
-        info = self._lookup(source.project, source.device)
+        if is_batch and not validated and looks_like_senml(items[0]):
+            # SPEC section 3: a SenML pack is also known by its shape (a broker, the spool
+            # and a release do not keep the content type).
+            self._decode_standard(message, source, info, "senml", out, items)
+            return
         now_ms = self._clock_ms()
         ack_key = (source.project, source.site, source.device)
         key = info.signing_key if info is not None else None
@@ -209,6 +237,130 @@ class Decoder:
                     received_ms=message.received_ms,
                 )
                 out.candidates.append(Candidate(row, message, at.index, j))
+
+    def _decode_standard(
+        self,
+        message: Inbound,
+        source: _Source,
+        info: DeviceInfo | None,
+        fmt: str,
+        out: Decoded,
+        data: object = _UNPARSED,
+    ) -> None:
+        """A SenML, Telegraf or ThingsBoard payload: each record checked as a native
+        reading is, its identity (project, device, time in ms, quantity). No ack: these
+        devices do not speak our ack protocol (the broker's PUBACK is theirs)."""
+        if data is _UNPARSED:
+            try:
+                data = load_json(message.payload)
+            except DecodeError as exc:
+                problem = _Problem(exc.code, str(exc), exc.field)
+                out.quarantine.append(_quarantined(message, problem, source))
+                return
+        refused = _device_problem(source, info)
+        if refused is not None:
+            out.quarantine.append(_quarantined(message, refused, source))
+            return
+        assert info is not None  # _device_problem refuses an unknown device
+        records, problems = payloads.parse(fmt, data, message.received_ms, info.timestamp_unit)
+        for bad in problems:
+            problem = _Problem(bad.reason, bad.detail, bad.field, bad.item)
+            out.quarantine.append(_quarantined(message, problem, source))
+        now_ms = self._clock_ms()
+        for record in records:
+            made = self._record_row(record, fmt == "senml", info, message, now_ms)
+            if isinstance(made, _Problem):
+                out.quarantine.append(_quarantined(message, made, source))
+                continue
+            candidate = Candidate(made, message, None, 0, record.item, record.value_field)
+            out.candidates.append(candidate)
+
+    def _record_row(
+        self,
+        record: payloads.Record,
+        by_suffix: bool,
+        info: DeviceInfo,
+        message: Inbound,
+        now_ms: int,
+    ) -> ReadingRow | _Problem:
+        """A standard payload's record as a reading row in canonical units, or why not:
+        a name that is none of the device's fields, a time outside its life or in the
+        future, a unit that does not convert, a value outside the plausible range."""
+        name = payloads.match_field(record.name, info.fields) if by_suffix else record.name
+        if name not in info.fields:
+            known = ", ".join(sorted(info.fields))
+            detail = (
+                f"{record.name_field}: {payloads.key_label(record.name)!r} is not one of "
+                f"device {info.device!r}'s fields ({known})"
+            )
+            return _Problem("unknown_quantity", detail, record.name_field, record.item)
+        quantity, plan_unit = info.fields[name]
+        spec = quantities.get(quantity)
+        if spec is None or quantity not in info.quantities:
+            detail = f"{record.name_field}: device {info.device!r} does not measure {quantity!r}"
+            return _Problem("unknown_quantity", detail, record.name_field, record.item)
+        refused = self._time_problem(record, info, now_ms)
+        if refused is not None:
+            return refused
+        unit = record.unit if record.unit is not None else (plan_unit or spec.canonical_unit)
+        try:
+            factor = self._factor(payloads.pint_spelling(unit), spec, info)
+        except UnitError as exc:
+            where = record.unit_field or record.value_field
+            return _Problem(exc.code, f"{where}: {exc} for {quantity}", where, record.item)
+        value = factor(record.value)
+        if not spec.in_range(value):
+            detail = (
+                f"{record.value_field}: {record.value:g} {unit} = {value:g} "
+                f"{spec.canonical_unit} is outside {quantity}'s plausible range "
+                f"{spec.minimum:g} to {spec.maximum:g} {spec.canonical_unit}"
+            )
+            return _Problem("out_of_range", detail, record.value_field, record.item)
+        return ReadingRow(
+            project=info.project,
+            site=info.site,
+            device=info.device,
+            seq=record.time_ms,  # no sequence number in these formats: the time is its place
+            quantity=quantity,
+            time_ms=record.time_ms,
+            value=value,
+            kind=spec.default_kind.value,
+            interval_s=None,
+            raw_value=record.value,
+            raw_unit=unit,
+            historical=False,
+            received_ms=message.received_ms,
+        )
+
+    def _time_problem(
+        self, record: payloads.Record, info: DeviceInfo, now_ms: int
+    ) -> _Problem | None:
+        """Why a record's time cannot be its device's: before 2000, before installation,
+        after removal, a retired device, the future (the native message's checks)."""
+        time_ms, item = record.time_ms, record.item
+        where = record.time_field or item
+        when = format_ms(time_ms)
+        installed, removed_end = info.installed_from_ms, info.retired_from_ms
+        if time_ms < info.life_from_ms or (removed_end is not None and time_ms >= removed_end):
+            if (installed is None or time_ms >= installed) and time_ms < EARLIEST_READING_MS:
+                detail = f"{where}: {when} is before {EARLIEST}: the device's clock is not set"
+                return _Problem("before_2000", detail, where, item)
+            if removed_end is not None and time_ms >= removed_end:
+                removed = format_ms(removed_end - DAY_MS)[:10]
+                detail = f"{where}: {when} is after device {info.device!r} was removed ({removed})"
+                return _Problem("after_removal", detail, where, item)
+            day = format_ms(installed or info.life_from_ms)[:10]
+            detail = f"{where}: {when} is before device {info.device!r} was installed ({day})"
+            return _Problem("before_installation", detail, where, item)
+        if not info.accepts(time_ms):
+            detail = f"device {info.device!r} is retired in project {info.project!r}"
+            return _Problem("device_retired", detail, where, item)
+        if time_ms > now_ms + self._future_tolerance_ms:
+            ahead = (time_ms - now_ms) / 1000
+            return _Problem(
+                "future_time", f"{where}: {when} is {ahead:.0f} s in the future", where, item
+            )
+        return None
 
     def _message_problem(
         self,
@@ -392,6 +544,27 @@ def _parse_items(payload: bytes) -> tuple[list[Any], bool] | _Problem:
         return decode_items(payload), False
     except DecodeError as exc:
         return _Problem(exc.code, str(exc), exc.field)
+
+
+def _format_of(message: Inbound, info: DeviceInfo | None) -> str:
+    """The payload's format: SenML by its MQTT 5 content type, else the device's plan."""
+    if message.content_type is not None:
+        media = message.content_type.split(";", 1)[0].strip().lower()
+        if media == payloads.SENML_CONTENT_TYPE:
+            return "senml"
+    return info.payload if info is not None else "native"
+
+
+def _device_problem(source: _Source, info: DeviceInfo | None) -> _Problem | None:
+    """Why a standard payload cannot be taken from this topic: the device is the topic's,
+    and it must be registered at the topic's site."""
+    if info is None:
+        detail = f"device {source.device!r} is not registered in project {source.project!r}"
+        return _Problem("unknown_device", detail, "topic")
+    if info.site != source.site:
+        detail = f"topic site {source.site!r} is not device {source.device!r}'s site {info.site!r}"
+        return _Problem("wrong_topic", detail, "topic")
+    return None
 
 
 def _status_problem(

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import DBAPIError
 
 from core.registers import find_decreases
-from core.times import now_ms
+from core.times import format_ms, now_ms
 from gateway.decode import Candidate, Decoded, Decoder, Inbound
 from persistence.claims import readings_claims
 from persistence.engine import Database
@@ -112,17 +112,19 @@ class RegistryCache:
 def _conflict_item(cand: Candidate, stored_value: float) -> QuarantineItem:
     """A reading whose identity is stored with another value: quarantined, never stored."""
     row = cand.row
+    # A standard payload's reading has no seq of its own: its time is its identity.
+    where = f"seq {row.seq}" if cand.label is None else f"at {format_ms(row.time_ms)}"
     return QuarantineItem(
         topic=cand.message.topic,
         payload=cand.message.payload,
         received_ms=cand.message.received_ms,
         reason="conflict",
         detail=(
-            f"{cand.item}: seq {row.seq} {row.quantity} = {row.value:g} differs "
+            f"{cand.item}: {where} {row.quantity} = {row.value:g} differs "
             f"from the stored {stored_value:g}; the stored value is kept"
         ),
         item=cand.item,
-        field=f"{cand.item}.value",
+        field=cand.value_field,
         project=row.project,
         device=row.device,
         seq=row.seq,

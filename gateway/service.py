@@ -183,6 +183,7 @@ class Gateway:
     ) -> None:
         # Runs on paho's network thread: enqueue only. The queue cannot fill up, since the
         # broker sends no more than ReceiveMaximum unacknowledged messages.
+        properties = getattr(message, "properties", None)
         self._queue.put(
             Inbound(
                 message.topic,
@@ -190,6 +191,7 @@ class Gateway:
                 now_ms(),
                 message.mid,
                 message.qos,
+                getattr(properties, "ContentType", None),
             )
         )
 

@@ -156,6 +156,11 @@ class DeviceInfo:
     life_from_ms: int = field(default=EARLIEST_READING_MS, compare=False)
     # Set when the plan requires the device's messages to be signed (core.signing).
     signing_key: Ed25519PublicKey | None = field(default=None, compare=False)
+    # What it publishes (core.payloads): native, or a standard payload whose field names
+    # map to (quantity, unit or None for the canonical unit); Telegraf's timestamp unit.
+    payload: str = field(default="native", compare=False)
+    fields: dict[str, tuple[str, str | None]] = field(default_factory=dict, compare=False)
+    timestamp_unit: str = field(default="s", compare=False)
 
     def accepts(self, time_ms: int) -> bool:
         return self.active or (self.retired_from_ms is not None and time_ms < self.retired_from_ms)
@@ -208,8 +213,25 @@ def load_registry(session: Session) -> Registry:
             installed_from_ms=installed,
             life_from_ms=max(installed or EARLIEST_READING_MS, EARLIEST_READING_MS),
             signing_key=_signing_key(row.record, signs.get(row.project_id, False)),
+            **_payload_settings(row.record, row.quantities),
         )
     return registry
+
+
+def _payload_settings(record: dict[str, Any], quantities: list[str]) -> dict[str, Any]:
+    """The device's payload format, its field names (default: each quantity id in its
+    canonical unit) and Telegraf's timestamp unit, as its plan record states them."""
+    fields = record.get("fields")
+    mapped = (
+        {str(name): (str(spec["quantity"]), spec.get("unit")) for name, spec in fields.items()}
+        if isinstance(fields, dict)
+        else {q: (q, None) for q in quantities}
+    )
+    return {
+        "payload": str(record.get("payload") or "native"),
+        "fields": mapped,
+        "timestamp_unit": str(record.get("timestamp_unit") or "s"),
+    }
 
 
 def _day_start_ms(day: object) -> int | None:

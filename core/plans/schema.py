@@ -9,10 +9,18 @@ parameter where its value comes from: option A (a default, with its source), opt
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
+from core.payloads import PayloadFormat, TimestampUnit
 from core.units import ReferenceConditions
 from core.wire import ID_PATTERN
 
@@ -121,6 +129,22 @@ class Calibration(_Strict):
         return self
 
 
+#: A logger's own name for a value: printable, no control characters, bounded.
+FieldName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+MAX_PAYLOAD_FIELDS = 64
+#: Payload settings left out of a device's record when at their defaults, so that a plan
+#: without them stores (and hashes) exactly as it did before they existed.
+_PAYLOAD_KEYS = ("payload", "fields", "timestamp_unit")
+
+
+class PayloadField(_Strict):
+    """What a logger's field carries: one of the device's quantities, in ``unit`` (None:
+    the quantity's canonical unit; a SenML record's own unit wins)."""
+
+    quantity: Id
+    unit: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+
+
 class Device(_Strict):
     id: Id
     site: Id
@@ -148,8 +172,35 @@ class Device(_Strict):
     # (None: as the project's ``signed_messages`` says).
     public_key: Annotated[str, Field(max_length=120)] | None = None
     signing: Literal["required", "off"] | None = None
+    # What the device publishes on its readings topic (core.payloads): our own JSON, or a
+    # standard payload whose field names ``fields`` maps onto quantities (None: each
+    # quantity id in its canonical unit); Telegraf's timestamps are in ``timestamp_unit``
+    # (None: seconds, Telegraf's default).
+    payload: PayloadFormat | None = None
+    fields: (
+        Annotated[dict[FieldName, PayloadField], Field(max_length=MAX_PAYLOAD_FIELDS)] | None
+    ) = None
+    timestamp_unit: TimestampUnit | None = None
     # Simulator hints (capacity etc.); not used by the gateway.
     nameplate: dict[str, float] = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_payload(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in _PAYLOAD_KEYS:
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
+    @property
+    def payload_format(self) -> PayloadFormat:
+        return self.payload or "native"
+
+    def payload_fields(self) -> dict[str, PayloadField]:
+        """The logger's field names and what each carries (default: each quantity id)."""
+        if self.fields is not None:
+            return dict(self.fields)
+        return {q: PayloadField(quantity=q) for q in self.quantities}
 
     @model_validator(mode="after")
     def _accuracy(self) -> Device:

@@ -14,7 +14,7 @@ from core import quantities
 from core.errors import field_path, message_of
 from core.plans.schema import Device, MonitoringPlan, Parameter
 from core.signing import parse_public
-from core.units import UnitError, conversion, parse_unit
+from core.units import ReferenceConditions, UnitError, conversion, parse_unit
 
 Path_ = tuple[str | int, ...]
 
@@ -159,6 +159,7 @@ def _device(plan: MonitoringPlan, i: int, device: Device, problem: ProblemAt) ->
     if device.replaces is not None and plan.device(device.replaces) is None:
         problems.append(problem(("devices", i, "replaces"), f"unknown device {device.replaces!r}"))
     problems += _signing(plan, i, device, problem)
+    problems += _payload(plan, i, device, problem)
     for j, qname in enumerate(device.quantities):
         spec = quantities.get(qname)
         if spec is None:
@@ -306,3 +307,46 @@ def _signing(plan: MonitoringPlan, i: int, device: Device, problem: ProblemAt) -
     elif plan.signing_required(device):
         return [problem(("devices", i, "public_key"), "signed messages need the device's key")]
     return []
+
+
+def _payload(plan: MonitoringPlan, i: int, device: Device, problem: ProblemAt) -> list[PlanProblem]:
+    """A standard payload (SenML, Telegraf, ThingsBoard): its field names carry the
+    device's own quantities, once each, in units that convert; it cannot be signed (those
+    formats have no place for a signature); ``fields`` and ``timestamp_unit`` only where
+    they mean something."""
+    at: Path_ = ("devices", i)
+    fmt = device.payload_format
+    problems: list[PlanProblem] = []
+    if fmt != "native" and plan.signing_required(device):
+        message = f"a {fmt} payload carries no signature: signed messages need payload native"
+        problems.append(problem((*at, "payload"), message))
+    if fmt == "native" and device.fields is not None:
+        problems.append(problem((*at, "fields"), "fields name a standard payload's values: "
+                                "set payload to senml, telegraf or thingsboard"))  # fmt: skip
+    if fmt != "telegraf" and device.timestamp_unit is not None:
+        message = "timestamp_unit is for Telegraf's timestamps: set payload to telegraf"
+        problems.append(problem((*at, "timestamp_unit"), message))
+    carried: dict[str, str] = {}
+    for name, spec in (device.fields or {}).items():
+        where: Path_ = (*at, "fields", name)
+        if spec.quantity not in device.quantities:
+            message = f"{spec.quantity!r} is not one of the device's quantities"
+            problems.append(problem((*where, "quantity"), message))
+            continue
+        if spec.quantity in carried:
+            message = f"{spec.quantity!r} is already carried by field {carried[spec.quantity]!r}"
+            problems.append(problem((*where, "quantity"), message))
+        carried.setdefault(spec.quantity, name)
+        quantity = quantities.get(spec.quantity)
+        if spec.unit is not None and quantity is not None:
+            try:
+                conversion(spec.unit, quantity.canonical_unit, atmosphere_kpa=device.atmosphere_kpa,
+                           reference=_reference(device))  # fmt: skip
+            except UnitError as exc:
+                problems.append(problem((*where, "unit"), f"{exc} for {spec.quantity}"))
+    return problems
+
+
+def _reference(device: Device) -> ReferenceConditions | None:
+    ref = device.reference_conditions
+    return ref.conditions() if ref is not None else None
