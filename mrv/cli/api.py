@@ -88,7 +88,8 @@ def token_list(home: HomeOption = None) -> None:
         table.add_column(column)
     with common.session(home) as s:
         for t in list_tokens(s):
-            table.add_row(
+            common.add_row(
+                table,
                 str(t.id),
                 t.role,
                 ", ".join(t.projects) or "*",

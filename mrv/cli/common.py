@@ -4,6 +4,8 @@ session on the relational store, and parsing of dates and times given on the com
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -13,14 +15,27 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.config import Settings, load_settings
 from core.logs import configure
 from core.times import to_ms
 from persistence.engine import Database
+from persistence.models import Project
 
-console = Console()
+
+def _width() -> int | None:
+    """A terminal's own width; in a pipe (where Rich would assume 80 columns and cut
+    tables) wide enough for any row, unless COLUMNS says otherwise."""
+    if sys.stdout.isatty() or "COLUMNS" in os.environ:
+        return None
+    return 1000
+
+
+console = Console(width=_width())
 err = Console(stderr=True)
 
 HomeOption = Annotated[
@@ -88,3 +103,20 @@ def write_out(path: Path, data: bytes, option: str = "--out") -> None:
     except OSError as exc:
         err.print(f"[red]error:[/red] {option}: {escape(str(exc))}")
         raise typer.Exit(1) from None
+
+
+def add_row(table: Table, *cells: object) -> None:
+    """A table row of user text shown as it is: ``[mass]`` in a reason stays ``[mass]``
+    (a plain string cell would be read as Rich markup). None shows as an empty cell."""
+    table.add_row(*(Text("" if cell is None else str(cell)) for cell in cells))
+
+
+def known_project(session: Session, project: str | None, option: str = "--project") -> None:
+    """An unknown project is the user's mistake, told in one line (exit 1), never an
+    empty list that looks like "nothing there"."""
+    if project is None or session.get(Project, project) is not None:
+        return
+    known = sorted(session.scalars(select(Project.id)))
+    hint = f" (known: {', '.join(known)})" if known else " (no project is loaded)"
+    err.print(f"[red]error:[/red] {option}: no project {escape(project)!r}{escape(hint)}")
+    raise typer.Exit(1)

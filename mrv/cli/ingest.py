@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
@@ -157,7 +158,9 @@ def _simulation_table(result: SimulationResult) -> Table:
     for column in SIM_COLUMNS:
         table.add_column(column)
     for pid, counts in result.projects.items():
-        table.add_row(pid, *(str(getattr(counts, a)) for a in list(SIM_COLUMNS.values())[1:]))
+        common.add_row(
+            table, pid, *(str(getattr(counts, a)) for a in list(SIM_COLUMNS.values())[1:])
+        )
     return table
 
 
@@ -205,8 +208,14 @@ def readings_export(
 
     if format not in ("csv", "jsonl"):
         raise typer.BadParameter("must be csv or jsonl", param_hint="--format")
+    with common.session(home) as session:
+        common.known_project(session, project)
+    try:
+        handle = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
+    except OSError as exc:
+        err.print(f"[red]error:[/red] --out: {escape(str(exc))}")
+        raise typer.Exit(1) from None
     store = open_timeseries(common.settings(home))
-    handle = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
     try:
         rows = store.query(
             project,
@@ -289,6 +298,7 @@ def quarantine_list(
     if format not in ("table", "jsonl"):
         raise typer.BadParameter("must be table or jsonl", param_hint="--format")
     with common.session(home) as session:
+        common.known_project(session, project)
         query = select(QuarantineEntry).order_by(QuarantineEntry.id).limit(limit)
         if project:
             query = query.where(QuarantineEntry.project_id == project)
@@ -322,7 +332,8 @@ def quarantine_list(
     for column in ("id", "received", "project", "device", "seq", "reason", "detail"):
         table.add_column(column, overflow="fold")
     for e in entries:
-        table.add_row(
+        common.add_row(
+            table,
             str(e.id),
             e.received_at.strftime("%Y-%m-%d %H:%M:%S"),
             e.project_id or "",
@@ -371,6 +382,7 @@ def events_list(
     """List data-quality events: register resets and rollovers, conflicts."""
 
     with common.session(home) as session:
+        common.known_project(session, project)
         query = select(Event).order_by(Event.time_ms, Event.id).limit(limit)
         if project:
             query = query.where(Event.project_id == project)
@@ -397,7 +409,8 @@ def events_list(
     for column in ("time", "project", "device", "quantity", "kind", "detail"):
         table.add_column(column, overflow="fold")
     for e in events:
-        table.add_row(
+        common.add_row(
+            table,
             format_ms(e.time_ms),
             e.project_id,
             e.device_id,
@@ -417,6 +430,7 @@ def devices_list(
     """List devices with their registry status and the last status they published."""
 
     with common.session(home) as session:
+        common.known_project(session, project)
         query = (
             select(Device, DeviceStatus)
             .outerjoin(
@@ -461,5 +475,5 @@ def devices_list(
     ):
         table.add_column(column)
     for r in records:
-        table.add_row(*("" if v is None else str(v) for v in r.values()))
+        common.add_row(table, *r.values())
     console.print(table)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,24 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        console.print(f"jcm-mrv {package_version('jcm-mrv')}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_version, help="Print the version"),
+    ] = False,
+) -> None:
+    """jcm-mrv: measurement, reporting and verification for JCM projects."""
+
+
 app.command("gateway")(ingest.gateway)
 app.command("sim")(ingest.sim)
 app.command("broker-auth")(ingest.broker_auth)

@@ -85,6 +85,7 @@ def periods_list(
 
     common.check_format(format)
     with common.session(home) as session:
+        common.known_project(session, project)
         periods = list_periods(session, project)
     if format == "jsonl":
         for p in periods:
@@ -105,7 +106,8 @@ def periods_list(
     for column in ("number", "start", "end", "days", "defined", "by"):
         table.add_column(column)
     for p in periods:
-        table.add_row(
+        common.add_row(
+            table,
             str(p.number),
             p.start.isoformat(),
             p.end.isoformat(),
@@ -243,6 +245,7 @@ def entries_list(
         raise typer.BadParameter(f"must be one of {choices}", param_hint="--status")
     statuses = ENTRY_STATUSES if status == "all" else (status,)
     with common.session(home) as session:
+        common.known_project(session, project)
         entries = entries_for(session, project, [type] if type else None, statuses=statuses)
     if format == "jsonl":
         for e in entries:
@@ -252,7 +255,8 @@ def entries_list(
     for column in ("id", "type", "rev", "status", "recorded", "author", "what"):
         table.add_column(column, overflow="fold")
     for e in entries:
-        table.add_row(
+        common.add_row(
+            table,
             str(e.id),
             e.type,
             str(e.revision),

@@ -1,0 +1,88 @@
+"""The CLI as people use it (issue: edges that fit people's habits): a version, an
+unknown project as an error rather than an empty list, user text printed as it is (no
+Rich markup eaten), tables whole in a pipe, a bad --out told in one line."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mrv.cli import app
+from tests.support.paths import SOLAR_PLAN
+
+runner = CliRunner()
+P = "th-solar-rooftops"
+
+
+def mrv(home: Path, *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, [*args], env={"MRV_HOME": str(home), "COLUMNS": "200"})
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    code, out = mrv(tmp_path, "plan", "load", str(SOLAR_PLAN))
+    assert code == 0, out
+    logger = tmp_path / "in.csv"
+    logger.write_text(
+        "time,site,device,seq,quantity,value,unit\n"
+        "2026-06-01T00:00:00Z,rayong-a,pv-a-meter,1,energy_export,5,[mass]\n"
+    )
+    mrv(tmp_path, "readings", "import", "--project", P, str(logger))
+    return tmp_path
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("jcm-mrv ")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["entries", "list"],
+        ["periods", "list"],
+        ["quarantine", "list"],
+        ["events", "list"],
+        ["devices", "list"],
+        ["readings", "export"],
+    ],
+    ids=lambda c: " ".join(c),
+)
+def test_an_unknown_project_is_an_error_not_an_empty_list(home: Path, command) -> None:
+    code, out = mrv(home, *command, "--project", "th-solar")
+    assert code == 1
+    lines = out.strip().splitlines()
+    assert lines == [f"error: --project: no project 'th-solar' (known: {P})"], out
+
+
+def test_user_text_keeps_its_brackets(home: Path) -> None:
+    code, out = mrv(home, "quarantine", "list", "--project", P)
+    assert code == 0 and "[mass]" in out, out
+
+
+def test_a_table_in_a_pipe_is_not_cut_at_80_columns(home: Path) -> None:
+    with sqlite3.connect(home / "mrv.sqlite") as conn:
+        conn.execute("UPDATE quarantine SET detail = ?", ("x" * 150,))
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "mrv.cli", "quarantine", "list", "--project", P],
+        env={**env, "MRV_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "x" * 150 in shown  # on one line: neither cut nor folded
+
+
+def test_a_bad_out_is_one_line_and_exit_1(home: Path) -> None:
+    code, out = mrv(home, "readings", "export", "--project", P, "--out", "/nonexistent/x.csv")
+    assert code == 1 and "Traceback" not in out
+    assert out.strip().startswith("error: --out:") and len(out.strip().splitlines()) == 1
