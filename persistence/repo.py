@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import func, select
@@ -389,6 +389,12 @@ def note_row(digest: str, rest: Sequence[QuarantineItem], itemised: int) -> dict
         elements=len(rest),
     )
     return row
+
+
+#: The data-quality events the gateway records (``EventItem.kind``): a register that went
+#: down (reset) or wrapped (rollover), a reading that conflicts with the stored one, a
+#: device silent for longer than it should be.
+EventKind = Literal["reset", "rollover", "conflict", "arrival_gap"]
 
 
 @dataclass(frozen=True, slots=True)

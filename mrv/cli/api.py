@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, cast
+from typing import Annotated
 
 import typer
 import uvicorn
@@ -44,7 +44,7 @@ def api(
 
 @token_app.command("create")
 def token_create(
-    role: Annotated[str, typer.Option(help="field, verifier, operator or admin")],
+    role: Annotated[Role, typer.Option(help="What the token may do")],
     project: Annotated[list[str] | None, typer.Option(help="Project the token grants")] = None,
     expires: Annotated[float | None, typer.Option(help="Days until it expires")] = None,
     label: Annotated[
@@ -58,7 +58,7 @@ def token_create(
         try:
             token, info = create_token(
                 s,
-                cast(Role, role),
+                role,
                 list(project or []),
                 label=label,
                 expires_days=expires,

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -42,7 +42,8 @@ HomeOption = Annotated[
     Path | None, typer.Option("--home", help="Data folder (default: $MRV_HOME or per-user)")
 ]
 ProjectOption = Annotated[str, typer.Option("--project", help="Project id")]
-FormatOption = Annotated[str, typer.Option("--format", help="table or jsonl")]
+ListFormat = Literal["table", "jsonl"]
+FormatOption = Annotated[ListFormat, typer.Option("--format", help="How to print the list")]
 
 
 def settings(home: Path | None = None, **overrides: Any) -> Settings:
@@ -88,11 +89,6 @@ def parse_date(text: str, option: str) -> date:
         raise typer.BadParameter(
             f"{text!r} is not a date (YYYY-MM-DD)", param_hint=option
         ) from None
-
-
-def check_format(format: str, allowed: tuple[str, ...] = ("table", "jsonl")) -> None:
-    if format not in allowed:
-        raise typer.BadParameter(f"must be {' or '.join(allowed)}", param_hint="--format")
 
 
 def write_out(path: Path, data: bytes, option: str = "--out") -> None:

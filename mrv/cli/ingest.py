@@ -8,7 +8,7 @@ import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.markup import escape
@@ -26,12 +26,12 @@ from gateway.release import release
 from gateway.service import Gateway, GatewayOptions
 from mrv.broker_auth import DeviceEntry, write_auth_files
 from mrv.cli import common
-from mrv.cli.common import HomeOption, console, err
+from mrv.cli.common import FormatOption, HomeOption, console, err
 from persistence import readings_table
 from persistence.engine import Database
 from persistence.models import Device, DeviceStatus, Event, QuarantineEntry
 from persistence.readings_table import TableError
-from persistence.repo import raw_messages
+from persistence.repo import EventKind, raw_messages
 from persistence.stores import open_timeseries
 from verification.plan_check import load_plan_file
 
@@ -199,15 +199,13 @@ def readings_export(
     quantity: Annotated[str | None, typer.Option()] = None,
     start: Annotated[str | None, typer.Option(help="From (inclusive), date or RFC 3339")] = None,
     end: Annotated[str | None, typer.Option(help="To (exclusive), date or RFC 3339")] = None,
-    format: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+    format: Annotated[Literal["csv", "jsonl"], typer.Option("--format")] = "csv",
     out: Annotated[Path | None, typer.Option(help="File to write (default: stdout)")] = None,
     home: HomeOption = None,
 ) -> None:
     """Export stored readings in time order, as the readings table (the API's columns;
     ``mrv readings import`` reads it back)."""
 
-    if format not in ("csv", "jsonl"):
-        raise typer.BadParameter("must be csv or jsonl", param_hint="--format")
     with common.session(home) as session:
         common.known_project(session, project)
     try:
@@ -288,15 +286,13 @@ def _print_import(result: Imported) -> None:
 @quarantine_app.command("list")
 def quarantine_list(
     project: Annotated[str | None, typer.Option()] = None,
-    status: Annotated[str, typer.Option(help="open, released or all")] = "open",
-    format: Annotated[str, typer.Option("--format", help="table or jsonl")] = "table",
+    status: Annotated[Literal["open", "released", "resolved", "all"], typer.Option()] = "open",
+    format: FormatOption = "table",
     limit: Annotated[int, typer.Option(min=1, max=1_000_000)] = 1000,
     home: HomeOption = None,
 ) -> None:
     """List quarantined messages with their reasons."""
 
-    if format not in ("table", "jsonl"):
-        raise typer.BadParameter("must be table or jsonl", param_hint="--format")
     with common.session(home) as session:
         common.known_project(session, project)
         query = select(QuarantineEntry).order_by(QuarantineEntry.id).limit(limit)
@@ -374,8 +370,8 @@ def quarantine_release(
 @events_app.command("list")
 def events_list(
     project: Annotated[str | None, typer.Option()] = None,
-    kind: Annotated[str | None, typer.Option(help="reset, rollover, conflict, ...")] = None,
-    format: Annotated[str, typer.Option("--format", help="table or jsonl")] = "table",
+    kind: Annotated[EventKind | None, typer.Option(help="Only events of this kind")] = None,
+    format: FormatOption = "table",
     limit: Annotated[int, typer.Option(min=1, max=1_000_000)] = 1000,
     home: HomeOption = None,
 ) -> None:
@@ -424,7 +420,7 @@ def events_list(
 @devices_app.command("list")
 def devices_list(
     project: Annotated[str | None, typer.Option()] = None,
-    format: Annotated[str, typer.Option("--format", help="table or jsonl")] = "table",
+    format: FormatOption = "table",
     home: HomeOption = None,
 ) -> None:
     """List devices with their registry status and the last status they published."""

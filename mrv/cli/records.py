@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 import yaml
@@ -15,11 +15,11 @@ from rich.table import Table
 
 from core.entries import (
     ENTRY_STATUSES,
-    ENTRY_TYPES,
     CalibrationCertificate,
     EntryBody,
     EntryIn,
     EntryStatus,
+    EntryType,
     FuelInvoice,
     MeterReading,
     SiteVisitChecklist,
@@ -83,7 +83,6 @@ def periods_list(
 ) -> None:
     """List a project's monitoring periods."""
 
-    common.check_format(format)
     with common.session(home) as session:
         common.known_project(session, project)
         periods = list_periods(session, project)
@@ -228,21 +227,16 @@ def _summary(body: EntryBody) -> str:
 @entries_app.command("list")
 def entries_list(
     project: ProjectOption,
-    type: Annotated[str | None, typer.Option("--type", help="Only this entry type")] = None,
+    type: Annotated[EntryType | None, typer.Option("--type", help="Only this entry type")] = None,
     status: Annotated[
-        str, typer.Option(help="active (those reports count), withdrawn, deleted or all")
+        Literal["active", "withdrawn", "deleted", "all"],
+        typer.Option(help="active: those reports count"),
     ] = "active",
     format: FormatOption = "table",
     home: HomeOption = None,
 ) -> None:
     """List a project's entries at their current revision."""
 
-    common.check_format(format)
-    if type is not None and type not in ENTRY_TYPES:
-        raise typer.BadParameter(f"must be one of {', '.join(ENTRY_TYPES)}", param_hint="--type")
-    if status != "all" and status not in ENTRY_STATUSES:
-        choices = ", ".join((*ENTRY_STATUSES, "all"))
-        raise typer.BadParameter(f"must be one of {choices}", param_hint="--status")
     statuses = ENTRY_STATUSES if status == "all" else (status,)
     with common.session(home) as session:
         common.known_project(session, project)

@@ -16,7 +16,7 @@ from mrv.cli.common import HomeOption, err
 from persistence.keys import installation_key
 from persistence.records import RecordError
 from persistence.stores import open_timeseries
-from verification.render.formats import BINARY, FORMATS, Format
+from verification.render.formats import BINARY, Format
 from verification.render.text import findings_label
 from verification.reporting import Issued, issue_report
 
@@ -25,7 +25,7 @@ def report(
     project: Annotated[str, typer.Option("--project", help="Project id")],
     start: Annotated[str, typer.Option(help="First day of the period, YYYY-MM-DD")],
     end: Annotated[str, typer.Option(help="Last day of the period (inclusive), YYYY-MM-DD")],
-    format: Annotated[str, typer.Option("--format", help=" or ".join(FORMATS))] = "json",
+    format: Annotated[Format, typer.Option("--format")] = "json",
     out: Annotated[
         Path | None, typer.Option("--out", help="File to write (default: stdout)")
     ] = None,
@@ -41,8 +41,6 @@ def report(
         raise typer.BadParameter(why, param_hint=f"--{name}")
     if last < first:
         raise typer.BadParameter("must not be before --start", param_hint="--end")
-    if format not in FORMATS:
-        raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--format")
     if format == "csv" and out is not None and out.suffix.lower() != ".zip":
         why = "csv is a zip of CSV files with a datapackage.json: name it ….zip"
         raise typer.BadParameter(why, param_hint="--out")

@@ -86,3 +86,29 @@ def test_a_bad_out_is_one_line_and_exit_1(home: Path) -> None:
     code, out = mrv(home, "readings", "export", "--project", P, "--out", "/nonexistent/x.csv")
     assert code == 1 and "Traceback" not in out
     assert out.strip().startswith("error: --out:") and len(out.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["entries", "list", "--project", P, "--status", "gone"], "--status"),
+        (["entries", "list", "--project", P, "--type", "invoice"], "--type"),
+        (["quarantine", "list", "--status", "opened"], "--status"),
+        (["events", "list", "--kind", "resets"], "--kind"),
+        (["devices", "list", "--format", "yaml"], "--format"),
+        (["readings", "export", "--project", P, "--format", "xml"], "--format"),
+        (["token", "create", "--role", "root"], "--role"),
+        (["report", "--project", P, "--start", "2026-06-01", "--end", "2026-06-30",
+          "--format", "docx"], "--format"),
+    ],
+    ids=lambda x: " ".join(x) if isinstance(x, list) else x,
+)  # fmt: skip
+def test_a_closed_set_is_a_choice(home: Path, command: list[str], option: str) -> None:
+    code, out = mrv(home, *command)
+    assert code == 2 and option in out and "Traceback" not in out, out
+    assert "is not one of" in out
+
+
+def test_choices_are_in_the_help(home: Path) -> None:
+    _, out = mrv(home, "quarantine", "list", "--help")
+    assert "open|released|resolved|all" in out
