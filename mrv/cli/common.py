@@ -47,8 +47,17 @@ FormatOption = Annotated[ListFormat, typer.Option("--format", help="How to print
 
 
 def settings(home: Path | None = None, **overrides: Any) -> Settings:
-    """The settings of this invocation: options, then MRV_* variables, then the TOML file."""
-    return load_settings(home=home, **overrides)
+    """The settings of this invocation: options, then MRV_* variables, then the TOML file.
+    On a first run with no home given, says where the data will go (once: the folder
+    exists afterwards)."""
+    loaded = load_settings(home=home, **overrides)
+    if home is None and "MRV_HOME" not in os.environ and not loaded.home.exists():
+        err.print(
+            f"note: MRV_HOME is not set; data go to {escape(str(loaded.home))} "
+            "(set MRV_HOME or give --home to choose)",
+            soft_wrap=True,
+        )
+    return loaded
 
 
 @contextmanager

@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from core.windows import range_problems
@@ -46,19 +47,40 @@ def report(
         raise typer.BadParameter(why, param_hint="--out")
     if format in BINARY and out is None and sys.stdout.isatty():
         raise typer.BadParameter(f"{format} is binary: give --out FILE", param_hint="--out")
-    issued = _issue(project, first, last, format, home, quiet)
-    if out is None:
+    # Opened first: a report is recorded as issued only if it can be written.
+    handle = _opened(out)
+    try:
+        issued = _issue(project, first, last, format, home, quiet)
+    except BaseException:
+        if handle is not None and out is not None:
+            handle.close()
+            out.unlink(missing_ok=True)
+        raise
+    if handle is None or out is None:
         sys.stdout.buffer.write(issued.content)
         sys.stdout.flush()
     else:
-        out.write_bytes(issued.content)
+        with handle:
+            handle.write(issued.content)
         r = issued.report
         err.print(
-            f"{out}: {r.project.id} {r.period.start}..{r.period.end} "
+            f"{escape(str(out))}: {r.project.id} {r.period.start}..{r.period.end} "
             f"ER {r.emission_reductions_tco2.value:g} tCO2 "
             f"(unrounded {r.emission_reductions_tco2.unrounded:.3f}); "
             f"findings {findings_label(r)}; inputs {r.inputs_sha256[:12]}"
         )
+
+
+def _opened(out: Path | None) -> BinaryIO | None:
+    """The --out file, opened for writing; a folder that is not there or not writable is
+    told in one line (exit 1) before anything is computed or recorded."""
+    if out is None:
+        return None
+    try:
+        return out.open("wb")
+    except OSError as exc:
+        err.print(f"[red]error:[/red] --out: {escape(str(exc))}")
+        raise typer.Exit(1) from None
 
 
 def _progress(quiet: bool) -> Progress:
@@ -98,7 +120,7 @@ def _issue(
                     ),
                 )
             except (RecordError, ValueError, KeyError, FileNotFoundError) as exc:
-                err.print(f"[red]error:[/red] {exc}")
+                err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
                 raise typer.Exit(2) from None
     finally:
         store.close()

@@ -112,3 +112,29 @@ def test_a_closed_set_is_a_choice(home: Path, command: list[str], option: str) -
 def test_choices_are_in_the_help(home: Path) -> None:
     _, out = mrv(home, "quarantine", "list", "--help")
     assert "open|released|resolved|all" in out
+
+
+def test_a_report_that_cannot_be_written_is_not_recorded_as_issued(home: Path) -> None:
+    def issued() -> int:
+        with sqlite3.connect(home / "mrv.sqlite") as conn:
+            query = "SELECT count(*) FROM audit_log WHERE action LIKE 'report%'"
+            return int(conn.execute(query).fetchone()[0])
+
+    before = issued()
+    period = ["--start", "2026-06-01", "--end", "2026-06-30", "-q"]
+    code, out = mrv(home, "report", "--project", P, *period, "--format", "pdf",
+                    "--out", "/nonexistent/x.pdf")  # fmt: skip
+    assert code == 1 and out.strip().startswith("error: --out:") and "Traceback" not in out
+    assert issued() == before
+    code, out = mrv(home, "report", "--project", P, *period, "--out", str(home / "r.json"))
+    assert code == 0 and issued() == before + 1
+
+
+def test_a_first_run_without_mrv_home_says_where_data_go(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MRV_HOME"}
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")  # platformdirs' per-user folder
+    run = [sys.executable, "-m", "mrv.cli", "plan", "load", str(SOLAR_PLAN)]
+    first = subprocess.run(run, env=env, capture_output=True, text=True, check=True)
+    assert f"data go to {tmp_path / 'xdg' / 'jcm-mrv'}" in first.stderr
+    second = subprocess.run(run, env=env, capture_output=True, text=True, check=True)
+    assert "MRV_HOME" not in second.stderr
