@@ -35,8 +35,9 @@ def _width() -> int | None:
     return 1000
 
 
-console = Console(width=_width())
-err = Console(stderr=True)
+# No emoji codes: "bad.yaml:100:11:" must not print as "bad.yaml💯11:".
+console = Console(width=_width(), emoji=False)
+err = Console(stderr=True, emoji=False)
 
 HomeOption = Annotated[
     Path | None, typer.Option("--home", help="Data folder (default: $MRV_HOME or per-user)")

@@ -101,7 +101,7 @@ def run_demo(
     console: Console | None = None,
 ) -> DemoSummary:
     """Register the plans, run broker, gateway and simulated devices, then report."""
-    console = console or Console()
+    console = console or Console(emoji=False)
     started = time.monotonic()
     _prepare_home(settings)
     home = settings.home
@@ -347,7 +347,7 @@ def _print_ingestion(
     if reasons:
         console.print("quarantined by reason (`mrv quarantine list` shows each entry):")
         for line in reasons:
-            console.print(line, soft_wrap=True)
+            console.print(line, soft_wrap=True, markup=False, highlight=False)
     m = summary.gateway_metrics
     console.print(
         f"gateway: {m.get('mrv_gateway_messages_received_total', 0):,.0f} messages received, "

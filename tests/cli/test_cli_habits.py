@@ -138,3 +138,10 @@ def test_a_first_run_without_mrv_home_says_where_data_go(tmp_path: Path) -> None
     assert f"data go to {tmp_path / 'xdg' / 'jcm-mrv'}" in first.stderr
     second = subprocess.run(run, env=env, capture_output=True, text=True, check=True)
     assert "MRV_HOME" not in second.stderr
+
+
+def test_a_plan_error_at_line_100_keeps_its_colons(tmp_path: Path) -> None:
+    bad = tmp_path / "bad7.yaml"
+    bad.write_text("# padding\n" * 99 + "bogus_key: 1\n" + SOLAR_PLAN.read_text())
+    code, out = mrv(tmp_path, "plan", "validate", str(bad))
+    assert code == 1 and "bad7.yaml:100:1:" in out and "💯" not in out, out
