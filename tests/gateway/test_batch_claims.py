@@ -5,15 +5,15 @@ message. Neither is tampering, and verification must say the evidence is intact.
 
 from __future__ import annotations
 
-import csv
-import io
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from gateway.importer import _messages
+from core.wire import readings_topic
+from gateway.decode import Inbound
 from gateway.processor import BatchProcessor, Unavailable
 from persistence.evidence import verify_project
 from persistence.models import AuditEntry
@@ -22,10 +22,7 @@ from tests.support.paths import SOLAR_PLAN
 from tests.support.reporting import ProjectUnderTest
 
 P = "th-solar-rooftops"
-CSV = "time,site,device,seq,quantity,value,unit\n" + "".join(
-    f"2026-06-01T{h:02d}:00:00Z,rayong-a,pv-a-meter,{h + 1},energy_export,{100 + h},kWh\n"
-    for h in range(12)
-)
+TOPIC = readings_topic(P, "rayong-a", "pv-a-meter")
 
 
 class Interposed:
@@ -45,8 +42,23 @@ class Interposed:
         return getattr(self._store, name)
 
 
-def messages():
-    return list(_messages(csv.DictReader(io.StringIO(CSV)), P))
+def messages() -> list[Inbound]:
+    """Twelve hourly register readings, as the device publishes them."""
+    return [
+        Inbound(
+            TOPIC,
+            json.dumps(
+                {
+                    "device": "pv-a-meter",
+                    "seq": h + 1,
+                    "time": f"2026-06-01T{h:02d}:00:00Z",
+                    "readings": [{"quantity": "energy_export", "value": 100 + h, "unit": "kWh"}],
+                }
+            ).encode(),
+            received_ms=1_780_300_000_000,
+        )
+        for h in range(12)
+    ]
 
 
 def batch_links(project: ProjectUnderTest) -> list[AuditEntry]:
