@@ -10,6 +10,7 @@ project is refused another with the same 403 or 404), and the data comes from th
 own route functions, so the portal shows exactly what the API answers.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
@@ -427,7 +428,7 @@ def readings_page(
     series = _series(s, project, point, device, quantity)
     start_ms, end_ms = _window(period, at)
     after = readings_api.parse_cursor(cursor) if cursor else None
-    rows = store.query(
+    rows: Iterable[ReadingRow] = store.query(
         project,
         device=series.device,
         quantity=series.quantity,
