@@ -42,15 +42,24 @@ class Portal:
     photo_sha: str
 
 
+#: The register is reset at this reading (seq RESET_AT + 2, 2026-06-26T00:00Z): it falls
+#: from 89.4 MWh to 0.6 MWh and climbs on from there.
+RESET_AT = 150
+RESET_SEQ = RESET_AT + 2
+
+
 def _june_readings(tmp: Path) -> Path:
     """The solar meter's register every four hours through June (the home already has
-    June 1 and July 1 at midnight, seq 1 and 2): 180 readings in the period, two pages;
-    and two readings of a meter the plan does not know, which are quarantined."""
+    June 1 and July 1 at midnight, seq 1 and 2): 180 readings in the period, two pages,
+    with a reset on June 26 (the climb back to the old high, 88.8 MWh, is not counted: a
+    material finding); and two readings of a meter the plan does not know, which are
+    quarantined."""
     lines = ["time,site,device,seq,quantity,value,unit"]
     for n in range(1, 180):
         day, hour = 1 + n // 6, 4 * (n % 6)
+        mwh = n * 0.6 if n < RESET_AT else (n - RESET_AT + 1) * 0.6
         lines.append(
-            f"2026-06-{day:02d}T{hour:02d}:00:00Z,rayong-a,pv-a-meter,{n + 2},energy_export,{n * 0.6:.1f},MWh"
+            f"2026-06-{day:02d}T{hour:02d}:00:00Z,rayong-a,pv-a-meter,{n + 2},energy_export,{mwh:.1f},MWh"
         )
     lines.append("2026-06-03T00:00:00Z,rayong-a,pv-stray-meter,1,energy_export,5,MWh")
     lines.append("2026-06-04T00:00:00Z,rayong-a,pv-stray-meter,2,energy_export,9,MWh")
@@ -212,6 +221,126 @@ def test_click_through_from_project_to_an_entry(browser: Browser, portal: Portal
     assert guard.blocked == []
 
 
+def test_a_register_reset_is_a_material_finding_linked_to_its_readings(
+    browser: Browser, portal: Portal, shot
+):
+    with offline_page(browser, viewport={"width": 1280, "height": 900}) as (page, guard):
+        sign_in(page, portal, portal.verifier)
+        page.goto(f"{portal.url}/portal/projects/{SOLAR}/periods/1")
+        # the headline first: ER, the findings by severity, the tonnes they moved, the audit
+        headline = page.locator(".headline")
+        expect(headline).to_contain_text("Emission reductions")
+        expect(headline.locator(".findings-count")).to_contain_text("1 material")
+        # 88.8 MWh at 0.5 tCO2/MWh
+        expect(headline.locator(".net-moved")).to_contain_text("-44.400 tCO2")
+        expect(headline.locator(".audit-status")).to_contain_text("Intact")
+        # the findings, material first, severity in words and in colour
+        table = page.get_by_role("table", name=re.compile("^Findings, material first"))
+        rows = table.locator("tbody tr")
+        first = rows.first
+        cells = first.locator("th, td").all_inner_texts()
+        assert cells[:4] == ["F1", "material", "register", "EG_grid at MP-A"], cells
+        assert cells[4] == "44.4" and cells[5] == "-44.4", cells
+        severities = table.locator("tbody td:nth-child(2)").all_inner_texts()
+        assert severities[0] == "material" and set(severities[1:]) == {"minor"}
+        material = first.locator(".sev-material").evaluate("e => getComputedStyle(e).color")
+        minor = rows.nth(1).locator(".sev-minor").evaluate("e => getComputedStyle(e).color")
+        assert material != minor
+        # the steps' inputs: the reset among the readings bracketing MP-A, fixed values
+        inputs = page.get_by_role("table", name=re.compile("^EG_grid at MP-A: readings"))
+        assert "reset" in inputs.inner_text() and "89,400 kWh" in inputs.inner_text()
+        fixed = page.get_by_role("table", name=re.compile("^Values a step used"))
+        expect(fixed.locator("thead")).to_contain_text("Version")
+        shot(page, "1-report-findings")
+        assert_readable(page)
+
+        # the reset reading's evidence opens its readings page at it, the rows before shown
+        first.get_by_role("link", name=f"reading pv-a-meter/energy_export/{RESET_SEQ}").click()
+        page.wait_for_url(re.compile(rf"seq={RESET_SEQ}.*#seq-{RESET_SEQ}$"))
+        expect(page.get_by_role("heading", level=1)).to_have_text(
+            "Readings of pv-a-meter/energy_export"
+        )
+        marked = page.locator("tr.marked td").all_inner_texts()
+        assert marked[0] == "2026-06-26T00:00:00Z" and marked[4] == str(RESET_SEQ), marked
+        assert marked[1] == "600" and marked[3] == "0.6 MWh", marked
+        seqs = [int(t) for t in page.locator("main tbody td:nth-child(5)").all_inner_texts()]
+        # ten readings before it, then on to the end of the period (seq 181: June 30 20:00)
+        assert seqs == list(range(RESET_SEQ - 10, 182)), seqs
+        before = page.locator(f"#seq-{RESET_SEQ - 1} td").all_inner_texts()
+        assert before[1] == "89,400"  # the old high, which the climb back must pass
+        shot(page, "2-readings-at-the-reset")
+        assert_readable(page)
+
+        # the reading after the period's end (July 1, seq 2) opens too: the window widens
+        page.go_back()
+        page.get_by_role("link", name="reading pv-a-meter/energy_export/2").first.click()
+        expect(page.locator("tr.marked td").first).to_have_text("2026-07-01T00:00:00Z")
+
+        # a quarantine finding's evidence opens the quarantine page at its row
+        page.go_back()
+        stray = page.locator("tbody tr", has_text="pv-stray-meter").first
+        link = stray.get_by_role("link", name=re.compile(r"^quarantine \d+$")).first
+        held = link.inner_text().split()[1]
+        link.click()
+        page.wait_for_url(re.compile(rf"/quarantine\?after={int(held) - 1}#q-{held}$"))
+        expect(page.locator(f"#q-{held}")).to_contain_text("pv-stray-meter")
+        shot(page, "3-quarantine-at-a-row")
+    assert guard.blocked == []
+
+
+def test_the_quarantine_pages_by_id(browser: Browser, server: tuple[str, Path], tmp_path: Path):
+    """On each relational backend: 450 quarantined messages, shown 200 at a time, each
+    page following the last id of the one before, none repeated or skipped."""
+    url, home = server
+    lines = ["time,site,device,seq,quantity,value,unit"]
+    lines += [
+        f"2026-06-01T{n // 60:02d}:{n % 60:02d}:00Z,rayong-a,pv-stray-meter,{n},energy_export,{n},MWh"
+        for n in range(1, 451)
+    ]
+    csv = tmp_path / "stray.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    run("readings", "import", "--project", SOLAR, str(csv), home=home)
+    verifier = token(home, "--role", "verifier", "--project", SOLAR)
+    api = httpx.get(
+        f"{url}/v1/projects/{SOLAR}/quarantine",
+        params={"limit": 1000},
+        headers={"Authorization": f"Bearer {verifier}"},
+    )
+    every = [q["id"] for q in api.json()]
+    assert len(every) == 450 and every == sorted(every)
+    with offline_page(browser) as (page, _):
+        sign_in(page, Portal(url, home, verifier, "", "", "", ""), verifier)
+        page.goto(f"{url}/portal/projects/{SOLAR}/quarantine")
+        seen: list[int] = []
+        sizes = []
+        while True:
+            ids = [int(t) for t in page.locator("main tbody td:first-child").all_inner_texts()]
+            seen += ids
+            sizes.append(len(ids))
+            following = page.get_by_role("link", name="Next page")
+            if following.count() == 0:
+                break
+            following.click()
+            expect(page.get_by_role("link", name="First page")).to_be_visible()
+        assert sizes == [200, 200, 50] and seen == every
+        # a cursor past the last id: an empty page, not an error
+        answer = page.goto(f"{url}/portal/projects/{SOLAR}/quarantine?after={every[-1]}")
+        assert answer is not None and answer.status == 200
+        expect(page.locator("main")).to_contain_text("Nothing more is quarantined")
+    for bad in ("-1", "x", str(2**63)):
+        refused = httpx.get(
+            f"{url}/portal/projects/{SOLAR}/quarantine?after={bad}",
+            cookies={"mrv_portal": verifier},
+        )
+        assert refused.status_code == 422, bad
+    paged = httpx.get(
+        f"{url}/v1/projects/{SOLAR}/quarantine",
+        params={"limit": 10, "after": every[4]},
+        headers={"Authorization": f"Bearer {verifier}"},
+    )
+    assert [q["id"] for q in paged.json()] == every[5:15]
+
+
 def test_every_format_and_the_bundle_download(browser: Browser, portal: Portal):
     with offline_page(browser) as (page, _):
         sign_in(page, portal, portal.verifier)
@@ -267,6 +396,11 @@ def test_keyboard_alone_signs_in_and_follows_links(browser: Browser, portal: Por
         shot(page, "focus-on-period", full_page=False)
         page.keyboard.press("Enter")
         page.wait_for_url(re.compile(r"/periods/1$"))
+        # the contents lead past the findings to the steps; a followed in-page link moves
+        # where Tab goes next
+        tab_to("e.text === 'Steps'")
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"/periods/1#s-parameters$"))
         tab_to("e.text === 'readings of MP-A'")
         page.keyboard.press("Enter")
         page.wait_for_url(re.compile(r"/periods/1/readings\?point="))
@@ -364,6 +498,15 @@ def test_forms_from_elsewhere_and_bad_input_are_refused_as_pages(portal: Portal)
         ("/entries/00000000-0000-0000-0000-000000000000", 404),
         ("/photos/" + "0" * 64, 404),
         ("/quarantine?status=whatever", 422),
+        ("/quarantine?after=-5", 422),
+        ("/periods/1/readings", 422),
+        ("/periods/1/readings?device=pv-a-meter", 422),
+        ("/periods/1/readings?point=MP-A&device=pv-a-meter&quantity=energy_export", 422),
+        ("/periods/1/readings?device=%3Cb%3E&quantity=energy_export", 422),
+        ("/periods/1/readings?device=pv-a-meter&quantity=energy_export&seq=999999", 404),
+        ("/periods/1/readings?device=pv-a-meter&quantity=energy_export&seq=-1", 422),
+        ("/periods/1/readings?device=pv-a-meter&quantity=energy_export&at=soon", 422),
+        ("/periods/1/readings?device=pv-a-meter&quantity=energy_export&at=2026-06-01T00:00", 422),
     ):
         answer = httpx.get(base + path, cookies=cookies)
         assert answer.status_code == status, (path, answer.text[:300])

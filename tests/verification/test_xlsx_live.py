@@ -289,6 +289,79 @@ def test_editing_a_chiller_meter_and_the_reference_cop(reports, tmp_path):
     assert t["Emission reductions ER_p (rounded)"] == math.floor(re - pe)
 
 
+def _with_constants(report: Report, version: str, **values: float) -> Report:
+    """The report with some of the methodology table's constants it carries changed (and
+    its table version one no file here has): what the workbook reads must be these."""
+    carried = [
+        i.model_copy(update={"value": values[i.symbol]})
+        if i.symbol in values and i.status != "plan"
+        else i
+        for i in report.parameter_inputs
+    ]
+    methodology = report.methodology.model_copy(update={"version": version})
+    return report.model_copy(update={"parameter_inputs": carried, "methodology": methodology})
+
+
+def test_the_chiller_constants_come_from_the_report(reports, tmp_path):
+    """TD_chw, TD_cw and the standard temperatures are read from the report's
+    parameter_inputs, not from a table file: with other values there (and a table
+    version no file has) the workbook's temperature-corrected COPs follow them."""
+    report = reports("chiller-monitored")
+    constants = {"TD_chw": 2.5, "TD_cw": 1.0, "T_cw_std": 36.0, "T_chw_std": 7.0}
+    changed = _with_constants(report, "9.9-not-here", **constants)
+    xlsx = render(changed, "xlsx")
+    inputs = load_workbook(io.BytesIO(xlsx))["MRS_input"]
+    shown = {
+        inputs.cell(row, 3).value: (inputs.cell(row, 5).value, inputs.cell(row, 8).value)
+        for row in range(MRS_HEADER_ROW + 1, inputs.max_row + 1)
+    }
+    for name, value in constants.items():
+        assert shown[name][0] == value, name
+        assert "table version" in str(shown[name][1]), shown[name]
+    calc = recalculated_values(xlsx, tmp_path)["MRS_calc"]
+    rows = label_rows(calc)
+    points = {r.symbol: [] for r in report.parameters}
+    for r in report.parameters:
+        points[r.symbol].append(r.value)
+    cop_pj = points["COP_PJ"][0]
+    checked = 0
+    for i, (chw, cw) in enumerate(zip(points["T_chw_out"], points["T_cw_out"], strict=True)):
+        label = f"COP_PJ,tc (MP-{i + 1})"
+        if chw is None or cw is None or label not in rows:
+            continue  # the unit whose controller sent nothing
+        expected = chiller.cop_at_standard_conditions(
+            cop_pj,
+            cw,
+            chw,
+            td_chw_k=2.5,
+            td_cw_k=1.0,
+            t_cw_std_c=36.0,
+            t_chw_std_c=7.0,
+        )
+        got = calc[f"D{rows[label]}"]
+        assert math.isclose(got, expected, rel_tol=1e-9), (label, got, expected)
+        engine = next(c.value for c in report.calculation if c.label == label)
+        assert not math.isclose(got, engine, rel_tol=1e-6)  # the table's values differ
+        checked += 1
+    assert checked == 2
+
+
+def test_a_report_without_a_constant_gets_values_not_formulas(reports, tmp_path):
+    report = reports("chiller-monitored")
+    without = report.model_copy(
+        update={"parameter_inputs": [i for i in report.parameter_inputs if i.symbol != "TD_cw"]}
+    )
+    xlsx = render(without, "xlsx")
+    calc = load_workbook(io.BytesIO(xlsx))["MRS_calc"]
+    assert "does not carry the constant TD_cw" in str(calc["B3"].value)
+    labels = label_rows({c.coordinate: c.value for row in calc.iter_rows() for c in row})
+    cops = [row for label, row in labels.items() if label.startswith("COP_PJ,tc")]
+    formulas = calc_formulas(xlsx)
+    assert len(cops) == 3 and not [r for r in cops if f"D{r}" in formulas or f"C{r}" in formulas]
+    # with the constant, the same rows are formulas
+    assert all(f"D{r}" in calc_formulas(render(report, "xlsx")) for r in cops)
+
+
 def test_editing_the_gwp_moves_methane_reductions(reports, tmp_path):
     report = reports("landfill")
     calc = {c.label: c.value for c in report.calculation}

@@ -9,13 +9,16 @@ formula, and the tests recalculate the workbook with LibreOffice and compare eve
 formula's result with the JSON report.
 
 Inputs come from the report only: the MRS parameter rows, the constants of the
-methodology's parameter table (loaded by id and version and checked against the report's
-``table_sha256``), and, for methane, the sums over the minute steps that the equations
-need but no period value carries (the step data themselves are not in the report; their
-sums are, through the engine's calculation steps, and are shown as option C inputs).
+methodology's parameter table as the report carries them (``parameter_inputs``: value,
+unit, source, table version and status; no table file is read, so a report renders the
+same wherever it is opened), and, for methane, the sums over the minute steps that the
+equations need but no period value carries (the step data themselves are not in the
+report; their sums are, through the engine's calculation steps, and are shown as option C
+inputs).
 
-A methodology without a formula model, or a table that does not hash to the report's,
-gets no formulas: the workbook then carries the engine's values and says why.
+A methodology without a formula model, or a report that does not carry a constant its
+formulas need, gets no formulas: the workbook then carries the engine's values and says
+why.
 """
 
 from __future__ import annotations
@@ -24,8 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from verification.parameters import ParameterTable, load_table, table_sha256
-from verification.report_model import ParameterRow, Report
+from verification.report_model import ParameterInput, ParameterRow, Report
 
 
 @dataclass(frozen=True)
@@ -92,17 +94,29 @@ def _labels(report: Report) -> dict[str, float | None]:
     return {c.label: c.value for c in report.calculation}
 
 
-def _constant(table: ParameterTable, report: Report, name: str) -> ExtraInput:
-    entry = table.parameters[name]
-    m = report.methodology
+class MissingConstant(LookupError):
+    """The report does not carry a methodology constant the formulas need."""
+
+
+def _table_entry(report: Report, name: str) -> ParameterInput:
+    """The methodology table's entry ``name`` as the report carries it (a fixed value of
+    the plan with the same symbol is not the table's)."""
+    for entry in report.parameter_inputs:
+        if entry.symbol == name and entry.status != "plan":
+            return entry
+    raise MissingConstant(name)
+
+
+def _constant(report: Report, name: str) -> ExtraInput:
+    entry = _table_entry(report, name)
     return ExtraInput(
         symbol=name,
         description=f"Methodology constant {name}",
         value=entry.value,
         unit=entry.unit,
         option="A",
-        source=f"{m.id} {m.version} parameter table ({entry.status}): {entry.source}",
-        method=f"Fixed ex ante; table sha256 {m.table_sha256}",
+        source=f"{entry.version} ({entry.status}): {entry.source}",
+        method=f"Fixed ex ante; table sha256 {report.methodology.table_sha256}",
     )
 
 
@@ -111,7 +125,7 @@ def _constant(table: ParameterTable, report: Report, name: str) -> ExtraInput:
 _PV_PAIRS = (("EG_grid", "EF_grid"), ("EG_diesel", "EF_diesel"))
 
 
-def _solar(report: Report, table: ParameterTable) -> FormulaModel:
+def _solar(report: Report) -> FormulaModel:
     """PV-power-generation (verification.methodologies.solar_pv.calculate)."""
     labels = _labels(report)
 
@@ -142,11 +156,11 @@ def _unit_name(row: ParameterRow, i: int) -> str:
     return row.monitoring_point or f"unit {i + 1}"
 
 
-def _chiller(report: Report, table: ParameterTable) -> FormulaModel:
+def _chiller(report: Report) -> FormulaModel:
     """chiller-energy-saving (verification.methodologies.chiller.calculate)."""
     units = _rows(report, "EC_PJ")
     rated = _has(report, "T_chw_out") and _has(report, "T_cw_out")
-    extras = [_constant(table, report, c) for c in _CHILLER_CONSTANTS] if rated else []
+    extras = [_constant(report, c) for c in _CHILLER_CONSTANTS] if rated else []
 
     def cop(refs: Refs, i: int, ec: str) -> str:
         """COP_PJ,tc = COP_PJ × (T_cw − T_chw + TD_chw + TD_cw) / (T_cw,std − T_chw,std
@@ -188,7 +202,7 @@ def _chiller(report: Report, table: ParameterTable) -> FormulaModel:
 _DESTINATIONS = (("LFG_flare", "", "PE_flare"), ("LFG_engine", " (engine)", "PE_engine"))
 
 
-def _eta(report: Report, table: ParameterTable, symbol: str) -> tuple[str, float, bool]:
+def _eta(report: Report, symbol: str) -> tuple[str, float, bool]:
     """The destination's efficiency while operating: (symbol, value, from the table)
     as verification.methodologies.methane._efficiency picks it."""
     if symbol == "LFG_engine":
@@ -199,10 +213,10 @@ def _eta(report: Report, table: ParameterTable, symbol: str) -> tuple[str, float
     rows = _rows(report, name)
     if rows and rows[0].value is not None:
         return name, rows[0].value, False
-    return table_name, table.value(table_name), True
+    return table_name, _table_entry(report, table_name).value, True
 
 
-def _methane_extras(report: Report, table: ParameterTable) -> list[ExtraInput]:
+def _methane_extras(report: Report) -> list[ExtraInput]:
     """Per destination: the volume sums (shown), Σ_m V_n,m × w_CH4,m and
     Σ_m V_n,m × w_CH4,m × share_m (Nm3 CH4), recovered from the engine's steps as
     Σ TM / D_CH4 and CH4_destroyed × 1000 / (η × D_CH4)."""
@@ -213,9 +227,9 @@ def _methane_extras(report: Report, table: ParameterTable) -> list[ExtraInput]:
     for symbol, suffix, _ in _DESTINATIONS:
         if f"Σ TM{suffix}" not in labels:
             continue
-        eta_name, eta, from_table = _eta(report, table, symbol)
+        eta_name, eta, from_table = _eta(report, symbol)
         if from_table:
-            extras.append(_constant(table, report, eta_name))
+            extras.append(_constant(report, eta_name))
         mass = labels[f"Σ TM{suffix}"] or 0.0
         destroyed = labels.get(f"CH4_destroyed{suffix}") or 0.0
         methane = mass / density if density else 0.0
@@ -247,9 +261,9 @@ def _methane_extras(report: Report, table: ParameterTable) -> list[ExtraInput]:
     return extras
 
 
-def _methane(report: Report, table: ParameterTable) -> FormulaModel:
+def _methane(report: Report) -> FormulaModel:
     """methane-recovery-destruction (verification.methodologies.methane.calculate)."""
-    extras = _methane_extras(report, table)
+    extras = _methane_extras(report)
     keys = {e.symbol for e in extras}
 
     def formulas(refs: Refs) -> Formulas:
@@ -262,7 +276,7 @@ def _methane(report: Report, table: ParameterTable) -> FormulaModel:
             if mass is None:
                 continue
             where = suffix.strip(" ()") or "flare"
-            eta_name, _, from_table = _eta(report, table, symbol)
+            eta_name, _, from_table = _eta(report, symbol)
             eta = refs.extra(eta_name) if from_table else refs.input(eta_name)
             for label in (f"Σ {symbol}", f"Σ V_n{suffix}", f"operating share{suffix}"):
                 if label in keys:
@@ -283,7 +297,7 @@ def _methane(report: Report, table: ParameterTable) -> FormulaModel:
     return FormulaModel(extras, formulas)
 
 
-_MODELS: dict[str, Callable[[Report, ParameterTable], FormulaModel]] = {
+_MODELS: dict[str, Callable[[Report], FormulaModel]] = {
     "PV-power-generation": _solar,
     "chiller-energy-saving": _chiller,
     "methane-recovery-destruction": _methane,
@@ -297,16 +311,12 @@ def formula_model(report: Report) -> FormulaModel | str:
     if build is None:
         return f"no spreadsheet formulas for methodology {m.id}: values as computed"
     try:
-        digest = table_sha256(m.id, m.version)
-        table = load_table(m.id, m.version)
-    except (FileNotFoundError, OSError):
-        return f"no parameter table {m.id} {m.version} here: values as computed"
-    if digest != m.table_sha256:
+        return build(report)
+    except MissingConstant as missing:
         return (
-            f"the parameter table {m.id} {m.version} here (sha256 {digest}) is not the "
-            "report's: values as computed"
+            f"the report does not carry the constant {missing.args[0]} of the "
+            f"{m.id} {m.version} parameter table: values as computed"
         )
-    return build(report, table)
 
 
 def rounding_formula(er_cell: str, rule: str) -> str:

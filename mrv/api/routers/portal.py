@@ -10,6 +10,8 @@ project is refused another with the same 403 or 404), and the data comes from th
 own route functions, so the portal shows exactly what the API answers.
 """
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session
 from core.photos import SHA256_PATTERN
 from core.quantities import CATALOGUE
 from core.times import to_ms
+from core.wire import ID_RE
 from mrv.api import pages
 from mrv.api.deps import ApiState, SessionDep, State, Store, authenticate, granted_project
 from mrv.api.errors import refuse
@@ -30,9 +33,10 @@ from mrv.api.pages import COOKIE, PREFIX, page
 from mrv.api.routers import audit, bundles, entries, periods, photos, projects, quarantine
 from mrv.api.routers import readings as readings_api
 from mrv.api.routers import reports as reports_api
+from mrv.api.routers.readings import Cursor
 from mrv.api.tokens import TokenInfo
 from persistence.records import PeriodRow, list_periods, stored_plan
-from persistence.stores.timeseries import TimeSeriesStore
+from persistence.stores.timeseries import ReadingRow, TimeSeriesStore
 from verification.engine import build_report
 from verification.loading import load_inputs
 from verification.render import formats
@@ -41,6 +45,7 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 VIEWERS = frozenset({"verifier", "operator", "admin"})
 READINGS_PER_PAGE = 100
 ENTRIES_PER_PAGE = 50
+QUARANTINE_PER_PAGE = 200
 MAX_TOKEN_CHARS = 200
 MAX_PERIOD = bundles.MAX_PERIOD
 PeriodNumber = Annotated[int, Path(ge=1, le=MAX_PERIOD)]
@@ -171,14 +176,17 @@ def project_page(request: Request, who: Viewer, project: ProjectId, s: SessionDe
 
 # --- a period's report ------------------------------------------------------------------
 
-#: Sections shown first, in this order; any other list in the report follows as a table.
-FIRST = ("findings", "steps", "parameters", "calculation")
+#: Sections the report page lays out itself; every other list in the report follows as a
+#: table, so a section added to the report model appears unasked.
+OWN = ("findings", "findings_headline", "point_inputs", "parameter_inputs")
+FIRST = ("steps", "parameters", "calculation")
 HEADLINE = (
     "reference_emissions_tco2",
     "project_emissions_tco2",
     "emission_reductions_tco2",
     "credit_allocation",
 )
+SEVERITY_ORDER = {"material": 0, "minor": 1}
 
 
 def _report(
@@ -198,13 +206,14 @@ def _report(
 
 
 def _sections(report: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """The report's tables (lists of rows), the known ones first: whatever the report
-    model holds is shown, so a section added to it appears here unasked."""
+    """The report's other tables (lists of rows), the known ones first."""
     keys = [k for k in FIRST if k in report] + [k for k in report if k not in FIRST]
     return [
         (key, report[key])
         for key in keys
-        if isinstance(report[key], list) and all(isinstance(r, dict) for r in report[key])
+        if key not in OWN
+        and isinstance(report[key], list)
+        and all(isinstance(r, dict) for r in report[key])
     ]
 
 
@@ -212,6 +221,62 @@ def _downloads(project: str, number: int) -> list[tuple[str, str]]:
     base = f"{PREFIX}/projects/{project}/periods/{number}"
     return [(f, f"{base}/report.{f}") for f in formats.FORMATS] + [
         ("evidence bundle (zip)", f"{base}/bundle")
+    ]
+
+
+def reading_link(base: str, key: str, time: str | None) -> str | None:
+    """The readings page of a reading key's device and quantity (``device/quantity/seq``),
+    opened at that reading: the page starts a few rows before it and marks it."""
+    parts = key.rsplit("/", 2)
+    if len(parts) != 3 or not parts[2].isdigit():
+        return None
+    device, quantity, seq = parts
+    query = f"device={quote(device)}&quantity={quote(quantity)}&seq={seq}"
+    if time:
+        query += f"&at={quote(time)}"
+    return f"{base}/readings?{query}#seq-{seq}"
+
+
+def evidence_link(project: str, number: int, evidence: dict[str, Any]) -> str | None:
+    """Where a finding's evidence is shown: a reading on its readings page, a quarantine
+    row on its page, an entry at its revision, a photo; a correction or gap in this
+    report's own tables. None for what has no page (a device)."""
+    kind, key = evidence.get("kind"), str(evidence.get("key", ""))
+    home = f"{PREFIX}/projects/{quote(project)}"
+    if kind == "reading":
+        return reading_link(f"{home}/periods/{number}", key, evidence.get("time"))
+    if kind == "quarantine" and key.isdigit():
+        return f"{home}/quarantine?after={int(key) - 1}#q-{key}" if int(key) > 0 else None
+    if kind == "entry":
+        entry_id, _, revision = key.partition("@r")
+        anchor = f"#r{revision}" if revision.isdigit() else ""
+        return f"{home}/entries/{quote(entry_id)}{anchor}"
+    if kind == "photo":
+        return f"{home}/photos/{quote(key)}"
+    if kind in ("correction", "gap"):
+        return f"#{kind}-{quote(key)}"
+    return None
+
+
+def _findings(project: str, number: int, report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The findings, material first (then in the report's order), each evidence item
+    with its link."""
+    found = [
+        {**f, "evidence": [{**e, "url": evidence_link(project, number, e)} for e in f["evidence"]]}
+        for f in report.get("findings", [])
+    ]
+    return sorted(found, key=lambda f: SEVERITY_ORDER.get(f["severity"], 2))
+
+
+def _point_inputs(base: str, report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            **p,
+            "readings": [
+                {**r, "url": reading_link(base, r["key"], r["time"])} for r in p["readings"]
+            ],
+        }
+        for p in report.get("point_inputs", [])
     ]
 
 
@@ -227,6 +292,7 @@ def report_page(
 ) -> HTMLResponse:
     period = _period(s, project, number)
     report = _report(state, s, store, project, period)
+    base = f"{PREFIX}/projects/{project}/periods/{number}"
     context = {
         "who": who,
         "crumbs": _crumbs(project, (f"Period {number}", "")),
@@ -234,9 +300,14 @@ def report_page(
         "period": period,
         "report": report,
         "headline": {k: report.get(k) for k in HEADLINE},
+        "findings_headline": report.get("findings_headline"),
+        "findings": _findings(project, number, report),
+        "point_inputs": _point_inputs(base, report),
+        "parameter_inputs": report.get("parameter_inputs", []),
+        "verdict": audit.audit_verify(project, s, store),
         "sections": _sections(report),
         "downloads": _downloads(project, number),
-        "readings_url": f"{PREFIX}/projects/{project}/periods/{number}/readings?point=",
+        "readings_url": f"{base}/readings?point=",
     }
     return page(request, "report.html", context)
 
@@ -275,6 +346,66 @@ def _period_ms(period: PeriodRow) -> tuple[int, int]:
     return to_ms(start), to_ms(end)
 
 
+#: Rows shown before the reading a link opens the readings page at.
+READINGS_BEFORE = 10
+Name = Annotated[str | None, Query(min_length=1, max_length=64)]
+
+
+@dataclass(frozen=True)
+class Series:
+    """What a readings page shows: a monitoring point's device and quantity, or a device
+    and quantity a finding names (a replaced meter is not the plan's device)."""
+
+    id: str
+    device: str
+    quantity: str
+    description: str = ""
+
+
+def _series(
+    s: Session, project: str, point: str | None, device: str | None, quantity: str | None
+) -> Series:
+    if point is not None and device is None and quantity is None:
+        found = next((m for m in stored_plan(s, project).monitoring_points if m.id == point), None)
+        if found is None:
+            raise refuse(404, f"no monitoring point {point!r} in the plan", "point")
+        return Series(found.id, found.device, found.quantity, found.description or "")
+    if point is None and device is not None and quantity is not None:
+        if not (ID_RE.fullmatch(device) and ID_RE.fullmatch(quantity)):
+            raise refuse(422, "not a device or quantity id", "device")
+        return Series(f"{device}/{quantity}", device, quantity)
+    raise refuse(422, "give a monitoring point, or a device and a quantity", "point")
+
+
+def _window(period: PeriodRow, at: str | None) -> tuple[int, int]:
+    """The period, widened to include ``at`` (a reading a step used from before its start
+    or after its end)."""
+    start_ms, end_ms = _period_ms(period)
+    if at is None:
+        return start_ms, end_ms
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        raise refuse(422, "not an ISO 8601 time", "at") from None
+    if moment.tzinfo is None:
+        raise refuse(422, "give the time with its offset (Z for UTC)", "at")
+    at_ms = to_ms(moment)
+    return min(start_ms, at_ms), max(end_ms, at_ms + 1)
+
+
+def _opened_at(rows: list[ReadingRow], seq: int) -> Cursor | None:
+    """The cursor after which a page shows ``READINGS_BEFORE`` rows and then the reading
+    ``seq`` (None: from the first row)."""
+    index = next((i for i, r in enumerate(rows) if r.seq == seq), None)
+    if index is None:
+        raise refuse(404, f"no reading with sequence number {seq} in this window", "seq")
+    first = index - READINGS_BEFORE
+    if first <= 0:
+        return None
+    r = rows[first - 1]
+    return (r.time_ms, r.device, r.quantity, r.seq)
+
+
 @router.get("/projects/{project}/periods/{number}/readings")
 def readings_page(
     request: Request,
@@ -283,39 +414,53 @@ def readings_page(
     number: PeriodNumber,
     s: SessionDep,
     store: Store,
-    point: Annotated[str, Query(min_length=1, max_length=32)],
+    point: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+    device: Name = None,
+    quantity: Name = None,
+    seq: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+    at: Annotated[str | None, Query(max_length=40)] = None,
     cursor: Annotated[str | None, Query(max_length=300)] = None,
 ) -> HTMLResponse:
-    """One monitoring point's stored readings over the period, a page at a time."""
+    """One monitoring point's (or one device's quantity's) stored readings over the
+    period, a page at a time; opened at a reading (``seq``, its time ``at``) a finding
+    or a step names, which is marked."""
     period = _period(s, project, number)
-    found = next((m for m in stored_plan(s, project).monitoring_points if m.id == point), None)
-    if found is None:
-        raise refuse(404, f"no monitoring point {point!r} in the plan", "point")
+    series = _series(s, project, point, device, quantity)
+    start_ms, end_ms = _window(period, at)
     after = readings_api.parse_cursor(cursor) if cursor else None
-    start_ms, end_ms = _period_ms(period)
-    rows = store.query(
+    rows: Iterable[ReadingRow] = store.query(
         project,
-        device=found.device,
-        quantity=found.quantity,
+        device=series.device,
+        quantity=series.quantity,
         start_ms=after[0] if after else start_ms,
         end_ms=end_ms,
     )
+    if seq is not None and after is None:
+        rows = list(rows)
+        after = _opened_at(rows, seq)
     shown = readings_api.page_after(rows, after, READINGS_PER_PAGE)
     more = len(shown) > READINGS_PER_PAGE
     shown = shown[:READINGS_PER_PAGE]
     link = f"{PREFIX}/projects/{project}/periods/{number}"
+    which = (
+        f"point={quote(series.id)}"
+        if point
+        else f"device={quote(series.device)}&quantity={quote(series.quantity)}"
+    )
+    widened = f"&at={quote(at)}" if at else ""
     next_url = (
-        f"{link}/readings?point={quote(point)}&cursor={quote(readings_api.cursor_of(shown[-1]))}"
+        f"{link}/readings?{which}{widened}&cursor={quote(readings_api.cursor_of(shown[-1]))}"
         if more
         else None
     )
     context = {
         "who": who,
-        "crumbs": _crumbs(project, (f"Period {number}", link), (f"Readings of {point}", "")),
-        "point": found,
-        "unit": CATALOGUE[found.quantity].canonical_unit if found.quantity in CATALOGUE else "",
+        "crumbs": _crumbs(project, (f"Period {number}", link), (f"Readings of {series.id}", "")),
+        "point": series,
+        "unit": CATALOGUE[series.quantity].canonical_unit if series.quantity in CATALOGUE else "",
         "period": period,
         "readings": shown,
+        "marked": seq,
         "next_url": next_url,
     }
     return page(request, "readings.html", context)
@@ -389,14 +534,26 @@ def quarantine_page(
     project: ProjectId,
     s: SessionDep,
     status: Annotated[str | None, Query(pattern="^(open|released|resolved)$")] = None,
+    after: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
 ) -> HTMLResponse:
-    held = quarantine.quarantine(project, s, status=status, limit=1000)
+    """Quarantined messages a page at a time, in id order; the cursor is the last id
+    shown (a finding links to its row as the page after the id before it)."""
+    held = quarantine.quarantine(
+        project, s, status=status, limit=QUARANTINE_PER_PAGE + 1, after=after
+    )
+    more = len(held) > QUARANTINE_PER_PAGE
+    held = held[:QUARANTINE_PER_PAGE]
+    base = f"{PREFIX}/projects/{quote(project)}/quarantine?" + (
+        f"status={status}&" if status else ""
+    )
     context = {
         "who": who,
         "crumbs": _crumbs(project, ("Quarantine", "")),
         "project": project,
         "status": status,
         "items": held,
+        "first_url": base.rstrip("?&") if after is not None else None,
+        "next_url": f"{base}after={held[-1].id}" if more else None,
     }
     return page(request, "quarantine.html", context)
 

@@ -29,14 +29,21 @@ def quarantine(
     s: SessionDep,
     status: Annotated[str | None, Query(pattern="^(open|released|resolved)$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
 ) -> list[QuarantineOut]:
-    """Quarantined messages of the project: why, and which field."""
+    """Quarantined messages of the project: why, and which field; in id order, those
+    past the id ``after`` (the last id of the page before) if given."""
     query = (
         select(QuarantineEntry)
         .where(QuarantineEntry.project_id == project)
         .order_by(QuarantineEntry.id)
         .limit(limit)
     )
+    if after is not None:
+        # past what the column holds there is nothing, and the store would refuse the number
+        if after >= _largest_id():
+            return []
+        query = query.where(QuarantineEntry.id > after)
     if status:
         query = query.where(QuarantineEntry.status == status)
     return [QuarantineOut.of(q) for q in s.scalars(query)]
