@@ -640,6 +640,54 @@ def entries_for(
     return [_stored(row) for row in session.scalars(query)]
 
 
+@dataclass(frozen=True)
+class UnreadableEntry:
+    """An active entry whose stored body no longer parses as its type (its model changed
+    since it was recorded): kept, and named wherever it would have counted."""
+
+    id: str
+    type: str
+    revision: int
+    body: dict[str, Any]
+    reason: str
+
+
+def readable_entries(
+    session: Session, project_id: str
+) -> tuple[list[StoredEntry], list[UnreadableEntry]]:
+    """A project's active entries at their current revision, in the order they were
+    recorded, and apart those whose body no longer parses (instead of failing on them,
+    as ``entries_for`` does)."""
+    query = (
+        select(Entry)
+        .where(Entry.project_id == project_id, Entry.status == "active")
+        .order_by(Entry.recorded_at, Entry.id)
+    )
+    readable: list[StoredEntry] = []
+    unreadable: list[UnreadableEntry] = []
+    for row in session.scalars(query):
+        try:
+            readable.append(_stored(row))
+        except (ValueError, KeyError) as e:  # a pydantic ValidationError is a ValueError
+            body = row.body if isinstance(row.body, dict) else {"value": row.body}
+            unreadable.append(
+                UnreadableEntry(row.id, row.entry_type, row.revision, body, _unparsed(e))
+            )
+    return readable, unreadable
+
+
+def _unparsed(e: Exception) -> str:
+    """Why a stored body does not parse, in a line (the first few fields wrong)."""
+    if isinstance(e, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(x) for x in err['loc']) or 'body'}: {err['msg']}"
+            for err in e.errors()[:3]
+        )
+    if isinstance(e, KeyError):
+        return f"unknown entry type {e}"
+    return str(e)
+
+
 def entry_history(session: Session, entry_id: UUID | str) -> list[StoredRevision]:
     """Every revision of an entry, the first one first."""
     row = session.get(Entry, str(entry_id))
@@ -684,9 +732,15 @@ class CalibrationRecord:
 
 
 def calibration_records(
-    session: Session, project_id: str, plan: MonitoringPlan | None = None
+    session: Session,
+    project_id: str,
+    plan: MonitoringPlan | None = None,
+    entries: Iterable[StoredEntry] | None = None,
 ) -> dict[str, list[CalibrationRecord]]:
     """Each device's calibrations, in date order, from the plan and from certificates.
+
+    entries: the project's active entries, already read (``readable_entries``); None:
+    read here.
 
     The plan's ``calibration.last`` counts as a calibration within tolerance with no error
     found, unless its history or a certificate entry of the same day says what was found.
@@ -696,9 +750,12 @@ def calibration_records(
         plan = stored_plan(session, project_id)
     by_device: dict[str, list[CalibrationRecord]] = {d.id: [] for d in plan.devices}
     from_entries: dict[str, list[CalibrationRecord]] = {}
-    for entry in entries_for(session, project_id, ["calibration_certificate"]):
+    if entries is None:
+        entries = entries_for(session, project_id, ["calibration_certificate"])
+    for entry in entries:
         body = entry.body
-        assert isinstance(body, CalibrationCertificate)
+        if not isinstance(body, CalibrationCertificate):
+            continue
         from_entries.setdefault(body.device, []).append(
             CalibrationRecord(
                 device=body.device,

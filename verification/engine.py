@@ -22,7 +22,7 @@ import math
 
 from core.times import format_ms
 from verification import __version__
-from verification.findings import build_findings
+from verification.findings import EntrySources, build_findings, calibration_lapses
 from verification.inputs import ReportInputs
 from verification.methodologies import Calculate, methodology
 from verification.model import Calculation, Progress, Values
@@ -66,6 +66,13 @@ def build_report(inputs: ReportInputs, progress: Progress | None = None) -> Repo
         inputs.quarantine,
         er,
         inputs.plan.project.materiality_pct,
+        EntrySources(
+            cited={a.correction.id: a.entries for a in resolution.corrections if a.entries},
+            flagged=resolution.flagged,
+            unusable=inputs.unusable,
+            entries=inputs.entries,
+        ),
+        calibration_lapses(inputs),
     )
     return Report(
         project=_project_info(inputs),

@@ -117,6 +117,33 @@ class QuarantineIn:
 
 
 @dataclass(frozen=True)
+class EntryRef:
+    """A field entry as a report cites it: its id, the revision counted and the photos
+    it carries (SHA-256 hashes)."""
+
+    id: str
+    revision: int
+    entry_type: str
+    photos: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}@r{self.revision}"
+
+
+@dataclass(frozen=True)
+class UnusableIn:
+    """A stored object the loader could not use (an entry whose body no longer parses or
+    does not fit the plan): named in the report's findings, never silently dropped."""
+
+    kind: str  # "entry"
+    key: str  # an entry's id@revision
+    what: str  # e.g. "meter_reading entry"
+    reason: str
+    photos: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ReportInputs:
     plan: MonitoringPlan
     plan_sha256: str
@@ -131,6 +158,9 @@ class ReportInputs:
     calibrations: Mapping[str, Sequence[CalibrationEvidence]] = field(default_factory=dict)
     events: Sequence[EventIn] = ()
     quarantine: Sequence[QuarantineIn] = ()
+    #: the entries behind invoices, reads, tickets and certificates, by entry id
+    entries: Mapping[str, EntryRef] = field(default_factory=dict)
+    unusable: Sequence[UnusableIn] = ()
     period_number: int | None = None
     software: str = ""
     #: None: read from the packaged data when the inputs are made (``load_rulebook``)
@@ -194,4 +224,8 @@ class ReportInputs:
         put([vars(e) for e in self.events])
         if self.quarantine:  # absent from older inputs: their hash stays as it was
             put([vars(q) for q in self.quarantine])
+        if self.entries:  # absent from inputs built by hand: their hash stays as it was
+            put([vars(e) for _, e in sorted(self.entries.items())])
+        if self.unusable:
+            put([vars(u) for u in self.unusable])
         return h.hexdigest()

@@ -16,22 +16,37 @@ from pydantic import JsonValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.entries import FuelInvoice, MeterReading, WeighbridgeTicket, canonical_value
+from core.entries import (
+    FuelInvoice,
+    MeterReading,
+    WeighbridgeTicket,
+    canonical_value,
+    validate_body,
+)
 from core.plans.schema import MonitoringPlan
 from core.times import day_start_ms, format_ms, to_ms
 from persistence.models import Event, Project, QuarantineEntry
-from persistence.records import calibration_records, entries_for, list_periods, stored_plan
+from persistence.records import (
+    StoredEntry,
+    UnreadableEntry,
+    calibration_records,
+    list_periods,
+    readable_entries,
+    stored_plan,
+)
 from persistence.stores.timeseries import SeriesArrays, TimeSeriesStore
 from verification import __version__
 from verification.gaps import gap_rules_sha256
 from verification.inputs import (
     MARGIN,
+    EntryRef,
     EventIn,
     Invoice,
     ManualRead,
     QuarantineIn,
     ReportInputs,
     Ticket,
+    UnusableIn,
     load_rulebook,
 )
 from verification.methodologies import methodology
@@ -68,7 +83,8 @@ def load_inputs(
     series: dict[tuple[str, str], SeriesArrays] = {
         key: store.series(project_id, key[0], key[1], lo, hi) for key in series_keys(plan)
     }
-    entries = _entries(session, project_id, plan)
+    readable, unreadable = readable_entries(session, project_id)
+    entries = _entries(readable, plan)
     number = next(
         (p.number for p in list_periods(session, project_id) if (p.start, p.end) == (start, end)),
         None,
@@ -85,9 +101,11 @@ def load_inputs(
         invoices=entries.invoices,
         reads=entries.reads,
         tickets=entries.tickets,
-        calibrations=calibration_records(session, project_id, plan),
+        calibrations=calibration_records(session, project_id, plan, readable),
         events=_events(session, project_id, start, end),
         quarantine=_quarantine(session, project_id, start),
+        entries={ref.id: ref for ref in map(_ref, readable)},
+        unusable=[*map(_unreadable, unreadable), *entries.unusable],
         period_number=number,
         software=__version__,
         rulebook=load_rulebook(plan),
@@ -95,18 +113,51 @@ def load_inputs(
 
 
 class _Entries(NamedTuple):
-    """The project's field entries that carry values, by kind."""
+    """The project's field entries that carry values, by kind, and those that do not
+    fit the plan (any more: the plan may have changed since they were recorded)."""
 
     invoices: list[Invoice]
     reads: list[ManualRead]
     tickets: list[Ticket]
+    unusable: list[UnusableIn]
 
 
-def _entries(session: Session, project_id: str, plan: MonitoringPlan) -> _Entries:
+def _ref(entry: StoredEntry) -> EntryRef:
+    return EntryRef(str(entry.id), entry.revision, entry.type, tuple(entry.body.photos))
+
+
+def _unreadable(entry: UnreadableEntry) -> UnusableIn:
+    photos = entry.body.get("photos")
+    hashes = tuple(h for h in photos if isinstance(h, str)) if isinstance(photos, list) else ()
+    return UnusableIn(
+        "entry",
+        f"{entry.id}@r{entry.revision}",
+        f"{entry.type} entry",
+        f"its stored body no longer parses: {entry.reason}",
+        hashes,
+    )
+
+
+def _misfit(entry: StoredEntry, plan: MonitoringPlan) -> UnusableIn | None:
+    """An entry that no longer fits the plan (a device or parameter since removed, a
+    unit it no longer converts): checked as when it was recorded, against its own
+    recording time so that the result never depends on when the report is made."""
+    problems = validate_body(entry.body, plan, now=entry.recorded_at)
+    if not problems:
+        return None
+    ref = _ref(entry)
+    reason = "; ".join(str(p) for p in problems[:3])
+    return UnusableIn("entry", ref.key, f"{entry.type} entry", reason, ref.photos)
+
+
+def _entries(readable: list[StoredEntry], plan: MonitoringPlan) -> _Entries:
     """Invoices, manual register reads (canonical unit) and weighbridge tickets."""
-    out = _Entries([], [], [])
-    for entry in entries_for(session, project_id):
+    out = _Entries([], [], [], [])
+    for entry in readable:
         body = entry.body
+        if isinstance(body, FuelInvoice | MeterReading) and (misfit := _misfit(entry, plan)):
+            out.unusable.append(misfit)
+            continue
         if isinstance(body, FuelInvoice):
             out.invoices.append(
                 Invoice(

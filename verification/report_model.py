@@ -119,13 +119,17 @@ class Message(_Out):
     message: str
 
 
-EvidenceKind = Literal["reading", "entry", "quarantine", "correction", "gap", "device"]
+EvidenceKind = Literal[
+    "reading", "entry", "photo", "calibration", "quarantine", "correction", "gap", "device"
+]
 
 
 class Evidence(_Out):
     """A link from a finding to what it rests on: a stored reading (``key`` device/
-    quantity/seq, with its time and value), a field entry (id#revision), a quarantine
-    row (its id), a correction or gap of this report (its id), a device."""
+    quantity/seq, with its time and value), a field entry (``<uuid>@r<revision>``, the
+    revision counted), a photo an entry carries (its SHA-256), a calibration the plan
+    records (``<device>@<date>``, the error found as value in %), a quarantine row (its
+    id), a correction or gap of this report (its id), a device."""
 
     kind: EvidenceKind
     key: str
@@ -144,6 +148,9 @@ FindingKind = Literal[
     "gap",
     "replacement",
     "quarantine",
+    "calibration_lapse",  # overdue, late or out of tolerance in the period
+    "out_of_range_entry",  # a manual read or invoice refused or set aside
+    "unusable",  # a stored object the report could not use (named, not counted)
 ]
 
 

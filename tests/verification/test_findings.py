@@ -6,18 +6,31 @@ its bracketing readings and daily subtotals, every fixed value its source and ve
 
 from __future__ import annotations
 
+import io
 import math
+import uuid
 from datetime import date
 
 import pytest
 import yaml
+from PIL import Image
 
 from gateway.decode import Inbound
+from persistence.models import Entry
+from persistence.photos import add_photo
+from persistence.records import change_entry_status
 from tests.support.paths import PLANS
 from tests.support.reporting import ProjectUnderTest, ms
 from tests.verification.test_verification_path import CASE_5_PLAN, _chiller_case_3_plan
-from tests.verification.test_verification_rules import eg_rows, mp_a, solar
+from tests.verification.test_verification_rules import (
+    _chiller_option_b,
+    _year_of_solar,
+    eg_rows,
+    mp_a,
+    solar,
+)
 from verification.plan_check import validate_plan_text
+from verification.report_model import ParameterRow, Report
 
 D = date.fromisoformat
 PERIOD = (D("2025-06-01"), D("2025-06-30"))
@@ -241,3 +254,162 @@ def test_the_demo_landfill_plan_validates_with_the_default_threshold() -> None:
     plan, problems = validate_plan_text((PLANS / "landfill-gas-flare.yaml").read_text())
     assert plan is not None and not problems
     assert plan.project.materiality_pct == 1.0
+
+
+# -- calibration lapses, manual entries, objects not used (issue 13) ---------------------
+
+
+def jpeg(shade: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), (shade, 40, 40)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def photo(p: ProjectUnderTest, shade: int) -> str:
+    with p.db.session() as s, s.begin():
+        stored, _ = add_photo(s, p.id, jpeg(shade), "image/jpeg", "field-test")
+    return stored.info.sha256
+
+
+def entry_id(tag: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "findings" + tag))
+
+
+YEAR = (D("2025-01-01"), D("2025-12-31"))
+
+
+def test_an_overdue_calibration_is_a_lapse_with_its_records_and_correction(project) -> None:
+    cal = {"interval_months": 6, "last": "2024-12-01", "certificate": "CERT-A"}
+    p = project(solar(pv_a_meter={"max_permissible_error_pct": 0.5, "calibration": cal}))
+    _year_of_solar(p)
+    r = p.report(*YEAR)
+    lapse = next(f for f in r.findings if f.kind == "calibration_lapse")
+    correction = next(c for c in r.corrections if c.kind == "calibration")
+    assert "calibration due 2025-06-01" in lapse.summary
+    assert lapse.effect_tco2 == 0.0  # the correction's finding carries the tonnes
+    links = [(e.kind, e.key) for e in lapse.evidence]
+    assert links == [
+        ("device", "pv-a-meter"),
+        ("calibration", "pv-a-meter@2024-12-01"),
+        ("correction", correction.id),
+    ]
+    assert "CERT-A" in lapse.evidence[1].role
+    # the other meters were never given a calibration interval: no lapse
+    assert sum(f.kind == "calibration_lapse" for f in r.findings) == 1
+
+
+def test_an_error_against_the_project_corrects_nothing_but_is_a_lapse(project) -> None:
+    cal = {"interval_months": 12, "last": "2024-12-15"}
+    p = project(solar(pv_a_meter={"max_permissible_error_pct": 0.5, "calibration": cal}))
+    _year_of_solar(p)
+    sha = photo(p, 10)
+    certificate = {
+        "device": "pv-a-meter",
+        "calibrated_on": "2025-09-01",
+        "certificate": "CERT-UNDER",
+        "result": "out_of_tolerance",
+        "error_pct": -3.0,  # under-read an export meter: the project lost, nothing to correct
+        "photos": [sha],
+    }
+    p.entry("calibration_certificate", certificate, entry_id("cert"))
+    r = p.report(*YEAR)
+    assert not [c for c in r.corrections if c.kind == "calibration"]
+    lapse = next(f for f in r.findings if f.kind == "calibration_lapse")
+    assert "found -3 %, beyond tolerance" in lapse.summary
+    cited = {(e.kind, e.key): e for e in lapse.evidence}
+    entry = cited[("entry", f"{entry_id('cert')}@r1")]
+    assert (entry.time, entry.value, entry.unit) == ("2025-09-01", -3.0, "%")
+    assert "out_of_tolerance" in entry.role and "CERT-UNDER" in entry.role
+    assert ("photo", sha) in cited
+    assert ("calibration", "pv-a-meter@2024-12-15") in cited
+
+
+def _read(p: ProjectUnderTest, tag: str, when: str, kwh: float, photos: list[str]) -> None:
+    body = {
+        "device": "ch1-meter",
+        "quantity": "energy_consumed",
+        "time": when,
+        "value": kwh,
+        "unit": "kWh",
+        "photos": photos,
+    }
+    p.entry("meter_reading", body, entry_id(tag))
+
+
+def _read_by_hand(project) -> ProjectUnderTest:
+    plan = yaml.safe_load(_chiller_option_b())
+    for x in plan["parameters"]:
+        if x["symbol"] == "EC_PJ":
+            x.update(entry_type="meter_reading", monitoring_points=["MP-1"])
+    p = project(yaml.safe_dump(plan))
+    _read(p, "a", "2026-05-01T00:00:00Z", 10_000.0, [])
+    _read(p, "c", "2026-05-20T00:00:00Z", 60_000.0, [])
+    _read(p, "d", "2026-06-01T00:00:00Z", 110_000.0, [])
+    return p
+
+
+MAY_2026 = (D("2026-05-01"), D("2026-05-31"))
+
+
+def _ec(r: Report) -> ParameterRow:
+    return next(x for x in r.parameters if x.symbol == "EC_PJ")
+
+
+def test_a_mistyped_manual_read_is_a_finding_citing_the_entry_and_its_photo(project) -> None:
+    p = _read_by_hand(project)
+    sha = photo(p, 20)
+    _read(p, "b", "2026-05-10T00:00:00Z", 1_100_000.0, [sha])  # an extra zero typed
+    _read(p, "e", "2026-06-01T00:00:00Z", 1_100_000.0, [])  # read d again, mistyped
+    r = p.report(*MAY_2026)
+    assert _ec(r).value == pytest.approx(100.0)
+    flagged = [f for f in r.findings if f.kind == "out_of_range_entry"]
+    by_rule = {f.evidence[0].role: f for f in flagged}
+    assert set(by_rule) == {"manual_reads_disagree", "manual_read_out_of_line"}
+    typo = by_rule["manual_read_out_of_line"]
+    assert (typo.symbol, typo.monitoring_point) == ("EC_PJ", "MP-1")
+    assert [(e.kind, e.key) for e in typo.evidence] == [
+        ("entry", f"{entry_id('b')}@r1"),
+        ("photo", sha),
+    ]
+    clash = by_rule["manual_reads_disagree"]
+    assert {e.key for e in clash.evidence} == {f"{entry_id(t)}@r1" for t in "de"}
+    assert "disagree" in clash.summary
+
+
+def test_an_entry_that_no_longer_parses_is_named_and_the_report_still_issued(project) -> None:
+    p = _read_by_hand(project)
+    sha = photo(p, 30)
+    _read(p, "x", "2026-05-25T00:00:00Z", 70_000.0, [sha])
+    with p.db.session() as s, s.begin():
+        # a body as an older version of the app might have left it: no value any more
+        row = s.get(Entry, entry_id("x"))
+        assert row is not None
+        row.body = {k: v for k, v in row.body.items() if k != "value"}
+    r = p.report(*MAY_2026)
+    assert _ec(r).value == pytest.approx(100.0) and _ec(r).readings == 3  # x not counted
+    unusable = [f for f in r.findings if f.kind == "unusable"]
+    assert len(unusable) == 1
+    f = unusable[0]
+    assert f.severity == "material" and f.tco2 is None  # what it would move is unknown
+    assert "meter_reading entry" in f.summary and "value" in f.summary
+    assert [(e.kind, e.key) for e in f.evidence] == [
+        ("entry", f"{entry_id('x')}@r1"),
+        ("photo", sha),
+    ]
+    assert r.findings_headline.material >= 1
+
+
+def test_a_withdrawn_entry_gives_no_finding_and_is_not_counted(project) -> None:
+    p = _read_by_hand(project)
+    _read(p, "b", "2026-05-10T00:00:00Z", 1_100_000.0, [])
+    with p.db.session() as s, s.begin():
+        change_entry_status(s, entry_id("b"), "withdrawn", "mistyped: an extra zero", "qa")
+    r = p.report(*MAY_2026)
+    assert _ec(r).value == pytest.approx(100.0) and _ec(r).readings == 3
+    assert not [f for f in r.findings if f.kind in ("out_of_range_entry", "unusable")]
+    cited = {e.key.split("@")[0] for f in r.findings for e in f.evidence if e.kind == "entry"}
+    assert entry_id("b") not in cited
+    # the withdrawal changed the inputs: a different hash from the same reads with b
+    with_b = _read_by_hand(project)
+    _read(with_b, "b", "2026-05-10T00:00:00Z", 1_100_000.0, [])
+    assert with_b.report(*MAY_2026).inputs_sha256 != r.inputs_sha256

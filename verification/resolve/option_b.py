@@ -21,7 +21,15 @@ from verification.resolve.context import Context
 from verification.resolve.cross_check import cross_check_invoices
 from verification.resolve.metering import Amount, Metering
 from verification.resolve.plausibility import plausible
-from verification.resolve.record import Adjustment, Notes, Outcome, Part, iso, undo_point
+from verification.resolve.record import (
+    Adjustment,
+    Flagged,
+    Notes,
+    Outcome,
+    Part,
+    iso,
+    undo_point,
+)
 from verification.series_parts import PointSeries, amount_factor
 
 #: Each day an invoice covers: its daily amount (methodology unit) and its number.
@@ -66,7 +74,8 @@ def from_invoices(ctx: Context) -> Outcome:
     resolved = Resolved(
         ctx.symbol, ctx.unit, "B", source, "invoices", [PointValue(None, None, total)]
     )
-    return Outcome(resolved, (Part(row, notes), Part(None, cross_check_invoices(ctx))))
+    cited = notes.citing(inv.id for inv in invoices)
+    return Outcome(resolved, (Part(row, cited), Part(None, cross_check_invoices(ctx))))
 
 
 def _period_days(ctx: Context) -> int:
@@ -79,19 +88,20 @@ def _latest_invoices(ctx: Context) -> tuple[list[Invoice], Notes]:
     start, end = ctx.inputs.start, ctx.inputs.end
     latest: dict[str, Invoice] = {}
     warnings = []
+    flags = []
     for inv in sorted(ctx.inputs.invoices, key=lambda i: (i.recorded_ms, i.id)):
         if inv.parameter == ctx.symbol and not (inv.end < start or inv.start > end):
             if inv.number in latest:
-                warnings.append(
-                    ctx.message(
-                        "warning",
-                        f"invoice {inv.number} was entered more than once; the last one "
-                        "recorded is used",
-                    )
+                text = (
+                    f"invoice {inv.number} was entered more than once; the last one "
+                    "recorded is used"
                 )
+                warnings.append(ctx.message("warning", text))
+                earlier = latest[inv.number].id
+                flags.append(Flagged(None, (earlier,), "invoice_entered_again", text))
             latest[inv.number] = inv
     invoices = sorted(latest.values(), key=lambda i: (i.start, i.number))
-    return invoices, Notes(messages=tuple(warnings))
+    return invoices, Notes(messages=tuple(warnings), flagged=tuple(flags))
 
 
 def _prorate(ctx: Context, invoices: list[Invoice]) -> tuple[Daily, list[float], Notes]:
@@ -123,6 +133,7 @@ def _prorate(ctx: Context, invoices: list[Invoice]) -> tuple[Daily, list[float],
                     f"{overlap} of its {days} days are in the period",
                     delta,
                     undo_point(0, delta, None),
+                    (inv.id,),
                 )
             )
     return daily, prorated, Notes(adjustments=tuple(adjustments))
@@ -209,7 +220,7 @@ def _read_point(ctx: Context, index: int, point: MonitoringPoint) -> tuple[Point
         series, spec.default_kind, device, ctx.start_ms, ctx.end_ms, set_aside_glitches=ctx.lowers
     )
     value = part.amount(ctx.start_ms, ctx.end_ms, math.inf, None, "interpolate")[0] * factor
-    notes += _mistyped(ctx, point, part)
+    notes += _mistyped(ctx, point, part, reads)
     metering = Metering(index, point, spec, factor, math.inf, None, "interpolate")
     (value, _), calibrated = calibrate_amount(ctx, metering, part, Amount(value, None))
     value, implausible = plausible(ctx, point, value, index=index)
@@ -225,19 +236,25 @@ def _read_point(ctx: Context, index: int, point: MonitoringPoint) -> tuple[Point
         calibration=calibration,
     )
     point_value = PointValue(point.id, point.device, value, readings=detail.readings)
-    return point_value, Part(row, notes + calibrated + implausible + status)
+    notes = (notes + calibrated + implausible + status).citing(r.id for r in reads)
+    return point_value, Part(row, notes)
 
 
-def _mistyped(ctx: Context, point: MonitoringPoint, part: PointSeries) -> Notes:
-    """A warning for the reads set aside as out of line with those around them."""
+def _mistyped(
+    ctx: Context, point: MonitoringPoint, part: PointSeries, reads: list[ManualRead]
+) -> Notes:
+    """A warning for the reads set aside as out of line with those around them, and
+    those reads flagged."""
     if not part.glitch_times.size:
         return Notes()
-    warning = ctx.message(
-        "warning",
+    text = (
         f"{point.device}: {part.glitch_times.size} manual read(s) out of line with "
-        "the reads around them (mistyped?) set aside",
+        "the reads around them (mistyped?) set aside"
     )
-    return Notes(messages=(warning,))
+    glitches = set(part.glitch_times.tolist())
+    ids = tuple(r.id for r in reads if float(r.time_ms) in glitches)
+    flag = Flagged(point.id, ids, "manual_read_out_of_line", text)
+    return Notes(messages=(ctx.message("warning", text),), flagged=(flag,))
 
 
 def _read_notes(detail: agg.CumulativeTotal) -> str:
@@ -261,20 +278,21 @@ def _one_read_per_time(
     pick = min if ctx.lowers else max
     kept: list[ManualRead] = []
     errors = []
+    flags = []
     for time_ms, group in sorted(by_time.items()):
         values = sorted({r.value for r in group})
         if len(values) > 1:
-            errors.append(
-                ctx.message(
-                    "error",
-                    f"{point.device}: {len(group)} manual reads at {iso(time_ms)} disagree "
-                    f"({', '.join(f'{x:g}' for x in values)}); the "
-                    + ("lower" if ctx.lowers else "higher")
-                    + " counts until one is withdrawn",
-                )
+            text = (
+                f"{point.device}: {len(group)} manual reads at {iso(time_ms)} disagree "
+                f"({', '.join(f'{x:g}' for x in values)}); the "
+                + ("lower" if ctx.lowers else "higher")
+                + " counts until one is withdrawn"
             )
+            errors.append(ctx.message("error", text))
+            ids = tuple(sorted(r.id for r in group))
+            flags.append(Flagged(point.id, ids, "manual_reads_disagree", text))
         kept.append(pick(sorted(group, key=lambda r: r.id), key=lambda r: r.value))
-    return kept, Notes(messages=tuple(errors))
+    return kept, Notes(messages=tuple(errors), flagged=tuple(flags))
 
 
 # -- weighbridge tickets --
@@ -306,4 +324,5 @@ def from_tickets(ctx: Context) -> Outcome:
     resolved = Resolved(
         ctx.symbol, ctx.unit, "B", source, "tickets", [PointValue(None, None, total)]
     )
-    return Outcome(resolved, (Part(row, Notes(messages=tuple(warnings))),))
+    notes = Notes(messages=tuple(warnings)).citing(t.id for t in tickets)
+    return Outcome(resolved, (Part(row, notes),))

@@ -42,6 +42,18 @@ class Adjustment:
     note: str
     delta: float
     undo: Undo
+    entries: tuple[str, ...] = ()  # ids of the field entries the corrected value rests on
+
+
+@dataclass(frozen=True)
+class Flagged:
+    """Field entries a step refused or set aside (a mistyped manual read, two reads of
+    one time that disagree), with the rule and why: a finding citing each entry."""
+
+    point: str | None
+    entries: tuple[str, ...]  # entry ids
+    rule: str
+    note: str
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,7 @@ class Notes:
     gaps: tuple[GapSpan, ...] = ()
     adjustments: tuple[Adjustment, ...] = ()
     cross_checks: tuple[CrossCheck, ...] = ()
+    flagged: tuple[Flagged, ...] = ()
 
     def __add__(self, other: Notes) -> Notes:
         return Notes(
@@ -71,7 +84,15 @@ class Notes:
             self.gaps + other.gaps,
             self.adjustments + other.adjustments,
             self.cross_checks + other.cross_checks,
+            self.flagged + other.flagged,
         )
+
+    def citing(self, entries: Iterable[str]) -> Notes:
+        """These notes with each correction that names no entries resting on
+        ``entries`` (a value from field entries: every correction of it does)."""
+        ids = tuple(entries)
+        adjustments = tuple(a if a.entries else replace(a, entries=ids) for a in self.adjustments)
+        return replace(self, adjustments=adjustments)
 
     @staticmethod
     def total(notes: Iterable[Notes]) -> Notes:
@@ -106,6 +127,7 @@ class Applied:
     correction: Correction
     symbol: str
     undo: Undo
+    entries: tuple[str, ...] = ()  # the field entries it rests on (ids)
 
 
 @dataclass(frozen=True)
@@ -119,6 +141,7 @@ class Resolution:
     corrections: tuple[Applied, ...]
     cross_checks: tuple[CrossCheck, ...]
     messages: tuple[Message, ...]
+    flagged: tuple[tuple[str, Flagged], ...] = ()  # (symbol, entries set aside)
 
 
 def assemble(outcomes: Mapping[str, Outcome], messages: Iterable[Message]) -> Resolution:
@@ -129,6 +152,7 @@ def assemble(outcomes: Mapping[str, Outcome], messages: Iterable[Message]) -> Re
     applied: list[Applied] = []
     checks: list[CrossCheck] = []
     found: list[Message] = []
+    flagged: list[tuple[str, Flagged]] = []
     for outcome in outcomes.values():
         symbol, unit = outcome.resolved.symbol, outcome.resolved.unit
         for part in outcome.parts:
@@ -146,9 +170,16 @@ def assemble(outcomes: Mapping[str, Outcome], messages: Iterable[Message]) -> Re
                 assert not numbered, "a correction belongs to a row"
             checks += notes.cross_checks
             found += notes.messages
+            flagged += [(symbol, f) for f in notes.flagged]
     values = {symbol: outcome.resolved for symbol, outcome in outcomes.items()}
     return Resolution(
-        values, tuple(rows), tuple(gaps), tuple(applied), tuple(checks), (*found, *messages)
+        values,
+        tuple(rows),
+        tuple(gaps),
+        tuple(applied),
+        tuple(checks),
+        (*found, *messages),
+        tuple(flagged),
     )
 
 
@@ -180,7 +211,7 @@ def _applied(a: Adjustment, symbol: str, unit: str, number: int) -> Applied:
         unit=unit,
         effect_tco2=0.0,
     )
-    return Applied(correction, symbol, a.undo)
+    return Applied(correction, symbol, a.undo, a.entries)
 
 
 def undo_point(index: int, delta: float, delta_steps: NDArray[np.float64] | None) -> Undo:
