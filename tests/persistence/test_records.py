@@ -767,6 +767,6 @@ def test_cli_entries(cli_env, tmp_path: Path):
         "entries", "list", "--project", PROJECT, "--type", "weighbridge_ticket", env=cli_env
     )
     assert "W-1: 12.5 t diesel" in only and "meter_reading" not in only
-    assert "must be one of" in _cli(
+    assert "is not one of" in _cli(
         "entries", "list", "--project", PROJECT, "--type", "selfie", env=cli_env, code=2
     )
