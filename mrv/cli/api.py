@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from rich.markup import escape
 from rich.table import Table
 
 from mrv.api.server import NoDelayH11Protocol
@@ -28,7 +29,14 @@ def api(
 
     if home is not None:
         os.environ["MRV_HOME"] = str(home)
-
+    base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    data = common.settings(home).home
+    err.print(
+        f"mrv api: listening on {base} (docs {base}/docs, verifier portal {base}/portal; "
+        f"data in {escape(str(data))}; {workers} worker(s))",
+        soft_wrap=True,
+        highlight=False,
+    )
     uvicorn.run(
         "mrv.api.main:app",
         host=host,
@@ -64,7 +72,7 @@ def token_create(
                 expires_days=expires,
             )
         except ValueError as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(2) from None
     err.print(f"token {info.id} ({info.role}, {', '.join(info.projects) or 'every project'}):")
     print(token)

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from mrv.cli import app
 from tests.support.paths import SOLAR_PLAN
+from tests.support.ports import free_port
 
 runner = CliRunner()
 P = "th-solar-rooftops"
@@ -145,3 +146,21 @@ def test_a_plan_error_at_line_100_keeps_its_colons(tmp_path: Path) -> None:
     bad.write_text("# padding\n" * 99 + "bogus_key: 1\n" + SOLAR_PLAN.read_text())
     code, out = mrv(tmp_path, "plan", "validate", str(bad))
     assert code == 1 and "bad7.yaml:100:1:" in out and "💯" not in out, out
+
+
+def test_mrv_api_says_where_it_listens(home: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mrv.cli", "api", "--port", str(port), "--home", str(home)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    base = f"http://127.0.0.1:{port}"
+    assert first.startswith(f"mrv api: listening on {base} (docs {base}/docs"), first
+    assert str(home) in first
