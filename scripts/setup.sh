@@ -12,6 +12,9 @@ PACKAGES+=(libreoffice-calc-nogui)
 # Browser tests (the verifier portal, /docs) drive Debian's chromium through Playwright: no
 # browser is downloaded.
 PACKAGES+=(chromium)
+# A font for the pages chromium renders (screenshots) and the charts; not pulled in by
+# the packages above when recommends are off.
+PACKAGES+=(fonts-dejavu-core)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -29,6 +30,8 @@ from persistence import audit
 from persistence.devices import retire_device
 from persistence.photos import add_photo
 from persistence.records import change_entry_status, define_period, edit_entry
+from tests.support.api import serve
+from tests.support.api import token as api_token
 from tests.support.paths import SOLAR_PLAN
 from tests.support.reporting import ProjectUnderTest
 
@@ -490,3 +493,35 @@ def test_a_release_is_claimed_and_verifies(home: Path) -> None:
     sql(home, "UPDATE quarantine SET detail = 'nothing to see'")
     code, verdict = verify(home)
     assert code == 1 and verdict["changes"][0]["kind"] == "quarantine", verdict
+
+
+API_KINDS = (
+    "a reading's value",
+    "an old revision of an entry",
+    "a plan file",
+    "a period's dates",
+    "a device row",
+    "a token's role",
+)
+API_CASES = [c for c in CASES if c[0] in API_KINDS]
+
+
+@pytest.mark.parametrize(("what", "tamper", "kind", "ident"), API_CASES, ids=API_KINDS)
+def test_the_api_names_the_same_tampering(
+    home: Path, what: str, tamper: Tamper, kind: str, ident
+) -> None:
+    """``GET /audit/verify`` of a real ``mrv api`` over the tampered files gives the verdict
+    ``mrv audit verify`` gives: not intact, naming the object."""
+    auth = {"Authorization": f"Bearer {api_token(home, '--role', 'operator', '--project', P)}"}
+    expected_id = ident(home) if callable(ident) else ident
+    tamper(home)
+    with serve(home) as (url, _):
+        answer = httpx.get(f"{url}/v1/projects/{P}/audit/verify", headers=auth, timeout=60)
+    assert answer.status_code == 200, answer.text
+    verdict = answer.json()
+    assert not verdict["intact"]
+    named = {(c["kind"], c["id"]) for c in verdict["changes"]}
+    if expected_id == "*":
+        assert kind in {k for k, _ in named}, verdict["changes"]
+    else:
+        assert (kind, expected_id) in named, verdict["changes"]
