@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from persistence import audit, claims
 from persistence.audit import Subject
-from persistence.evidence import Batches, links_by_kind, verify_project
+from persistence.evidence import Batches, Links, links_by_kind, verify_project
 from persistence.models import Entry, EntryRevision, MonitoringPeriod, Photo, QuarantineEntry
 from persistence.stores.timeseries import ReadingRow, TimeSeriesStore
 
@@ -61,18 +61,24 @@ def adopt_unlinked(
     if bad:
         raise AdoptionRefused(bad)
     note = {"adopted": True, "reason": reason}
+    links = links_by_kind(session, project)  # read once: each kind looks at its own
     done = Adopted()
     for kind, adopt in _ADOPTERS.items():
-        count = adopt(session, store, project, actor, note)
+        count = adopt(session, store, project, links, actor, note)
         if count:
             done.counts[kind] = count
     return done
 
 
 def _readings(
-    session: Session, store: TimeSeriesStore, project: str, actor: str, note: dict[str, Any]
+    session: Session,
+    store: TimeSeriesStore,
+    project: str,
+    links: Links,
+    actor: str,
+    note: dict[str, Any],
 ) -> int:
-    batches = Batches(links_by_kind(session, project).get("readings", []))
+    batches = Batches(links.get("readings", []))
     rows: list[ReadingRow] = [
         row
         for row in store.query(project)
@@ -91,9 +97,14 @@ def _readings(
 
 
 def _entries(
-    session: Session, store: TimeSeriesStore, project: str, actor: str, note: dict[str, Any]
+    session: Session,
+    store: TimeSeriesStore,
+    project: str,
+    links: Links,
+    actor: str,
+    note: dict[str, Any],
 ) -> int:
-    linked = {link.subject_id for link in links_by_kind(session, project).get("entry", [])}
+    linked = {link.subject_id for link in links.get("entry", [])}
     rows = session.scalars(select(Entry).where(Entry.project_id == project)).all()
     count = 0
     for row in (r for r in rows if r.id not in linked):
@@ -123,9 +134,14 @@ def _entries(
 
 
 def _periods(
-    session: Session, store: TimeSeriesStore, project: str, actor: str, note: dict[str, Any]
+    session: Session,
+    store: TimeSeriesStore,
+    project: str,
+    links: Links,
+    actor: str,
+    note: dict[str, Any],
 ) -> int:
-    linked = {link.subject_id for link in links_by_kind(session, project).get("period", [])}
+    linked = {link.subject_id for link in links.get("period", [])}
     rows = session.scalars(
         select(MonitoringPeriod).where(MonitoringPeriod.project_id == project)
     ).all()
@@ -143,9 +159,14 @@ def _periods(
 
 
 def _photos(
-    session: Session, store: TimeSeriesStore, project: str, actor: str, note: dict[str, Any]
+    session: Session,
+    store: TimeSeriesStore,
+    project: str,
+    links: Links,
+    actor: str,
+    note: dict[str, Any],
 ) -> int:
-    linked = {link.subject_id for link in links_by_kind(session, project).get("photo", [])}
+    linked = {link.subject_id for link in links.get("photo", [])}
     rows = session.scalars(select(Photo).where(Photo.project_id == project)).all()
     fresh = [r for r in rows if r.sha256 not in linked]
     for row in fresh:
@@ -161,10 +182,15 @@ def _photos(
 
 
 def _quarantine(
-    session: Session, store: TimeSeriesStore, project: str, actor: str, note: dict[str, Any]
+    session: Session,
+    store: TimeSeriesStore,
+    project: str,
+    links: Links,
+    actor: str,
+    note: dict[str, Any],
 ) -> int:
     claimed: set[str] = set()
-    for link in links_by_kind(session, project).get("quarantine", []):
+    for link in links.get("quarantine", []):
         claimed.update(link.body.get("items", {}))
     mine = (
         QuarantineEntry.project_id.is_(None)

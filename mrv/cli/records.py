@@ -286,37 +286,32 @@ def _change_status(
 EntryArgument = Annotated[str, typer.Argument(help="The entry's id (mrv entries list)")]
 
 
-@entries_app.command("withdraw")
-def entries_withdraw(
-    entry_id: EntryArgument,
-    project: ProjectOption,
-    reason: ReasonOption,
-    author: AuthorOption,
-    home: HomeOption = None,
-) -> None:
-    """Withdraw an entry: it stops counting in reports, stays listed, may be reinstated."""
-    _change_status(project, entry_id, "withdrawn", reason, author, home)
+STATUS_COMMANDS: dict[str, tuple[EntryStatus, str]] = {
+    "withdraw": (
+        "withdrawn",
+        "Withdraw an entry: it stops counting in reports, stays listed, may be reinstated.",
+    ),
+    "reinstate": ("active", "Make a withdrawn entry count again."),
+    "delete": (
+        "deleted",
+        "Delete an entry made in error (final). Its revisions are kept as evidence.",
+    ),
+}
 
 
-@entries_app.command("reinstate")
-def entries_reinstate(
-    entry_id: EntryArgument,
-    project: ProjectOption,
-    reason: ReasonOption,
-    author: AuthorOption,
-    home: HomeOption = None,
-) -> None:
-    """Make a withdrawn entry count again."""
-    _change_status(project, entry_id, "active", reason, author, home)
+def _status_command(name: str, status: EntryStatus, help: str) -> None:
+    """``mrv entries NAME ID --project --reason --author``: one change of status."""
+
+    @entries_app.command(name, help=help)
+    def command(
+        entry_id: EntryArgument,
+        project: ProjectOption,
+        reason: ReasonOption,
+        author: AuthorOption,
+        home: HomeOption = None,
+    ) -> None:
+        _change_status(project, entry_id, status, reason, author, home)
 
 
-@entries_app.command("delete")
-def entries_delete(
-    entry_id: EntryArgument,
-    project: ProjectOption,
-    reason: ReasonOption,
-    author: AuthorOption,
-    home: HomeOption = None,
-) -> None:
-    """Delete an entry made in error (final). Its revisions are kept as evidence."""
-    _change_status(project, entry_id, "deleted", reason, author, home)
+for _name, (_status, _help) in STATUS_COMMANDS.items():
+    _status_command(_name, _status, _help)
