@@ -17,6 +17,7 @@ from mrv.cli.evidence import evidence_app
 from mrv.cli.plans import plan_app
 from mrv.cli.records import entries_app, periods_app
 from mrv.cli.report import report
+from mrv.cli.stack import stack_app
 from mrv.demo.broker import BrokerMissing
 from mrv.demo.run import DemoError, run_demo
 
@@ -58,6 +59,7 @@ app.command("api")(api)
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 app.add_typer(evidence_app, name="evidence")
+app.add_typer(stack_app, name="stack")
 
 
 @app.command("field")
