@@ -175,6 +175,16 @@ def _device(plan: MonitoringPlan, i: int, device: Device, problem: ProblemAt) ->
     if device.accuracy_class is None and device.max_permissible_error_pct is None:
         message = "state accuracy_class or max_permissible_error_pct (calibration rules need it)"
         problems.append(problem(("devices", i), message))
+    offline_after = plan.offline_after_s(device)
+    if offline_after < device.expected_interval_s:
+        # a device that reports on time would count as offline between two messages
+        own = device.offline_after_s is not None
+        where = ("devices", i, "offline_after_s") if own else ("project", "offline_after_s")
+        message = (
+            f"{offline_after} s is shorter than {device.id}'s expected_interval_s "
+            f"({device.expected_interval_s} s): it would be offline between two messages"
+        )
+        problems.append(problem(where, message))
     return problems
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from core.config import Settings
 from core.plans.validate import PlanError
-from core.times import format_ms, from_ms
+from core.times import format_ms, from_ms, now_ms
 from firmware_sim.faults import FaultConfig
 from firmware_sim.runner import SimulationResult, run_simulation
 from gateway.importer import Imported, import_table
@@ -29,7 +29,8 @@ from mrv.cli import common
 from mrv.cli.common import FormatOption, HomeOption, console, err
 from persistence import readings_table
 from persistence.engine import Database
-from persistence.models import Device, DeviceStatus, Event, QuarantineEntry
+from persistence.liveness import device_liveness, last_heard
+from persistence.models import Device, Event, QuarantineEntry
 from persistence.readings_table import TableError
 from persistence.repo import EventKind, raw_messages
 from persistence.stores import open_timeseries
@@ -423,52 +424,36 @@ def devices_list(
     format: FormatOption = "table",
     home: HomeOption = None,
 ) -> None:
-    """List devices with their registry status and the last status they published."""
+    """List devices with their registry status and whether they are online: offline after
+    the plan's offline_after_s without a message, or when their last will said so."""
 
     with common.session(home) as session:
         common.known_project(session, project)
-        query = (
-            select(Device, DeviceStatus)
-            .outerjoin(
-                DeviceStatus,
-                (DeviceStatus.project_id == Device.project_id)
-                & (DeviceStatus.device_id == Device.id),
-            )
-            .order_by(Device.project_id, Device.id)
-        )
-        if project:
-            query = query.where(Device.project_id == project)
-        rows = [(d, s) for d, s in session.execute(query).all()]
+        rows = device_liveness(session, now_ms(), project)
     records = [
         {
-            "project": d.project_id,
-            "device": d.id,
-            "site": d.site_id,
-            "type": d.type,
-            "serial": d.serial,
-            "registry": d.status,
-            "state": s.state if s else None,
-            "firmware": s.firmware if s else None,
-            "buffered": s.buffered if s else None,
+            "project": d.device.project_id,
+            "device": d.device.id,
+            "site": d.device.site_id,
+            "type": d.device.type,
+            "serial": d.device.serial,
+            "registry": d.device.status,
+            # online, offline (after the plan's silence, or on its last will) or unknown
+            "state": d.liveness.state,
+            "offline_reason": d.liveness.reason,
+            "last_heard": last_heard(d),
+            "offline_after_s": d.offline_after_s,
+            "firmware": d.status.firmware if d.status else None,
+            "buffered": d.status.buffered if d.status else None,
         }
-        for d, s in rows
+        for d in rows
     ]
     if format == "jsonl":
         for record in records:
             print(json.dumps(record))
         return
     table = Table(title="devices")
-    for column in (
-        "project",
-        "device",
-        "site",
-        "type",
-        "serial",
-        "registry",
-        "state",
-        "firmware",
-        "buffered",
-    ):
+    for column in records[0] if records else ("project", "device", "state"):
         table.add_column(column)
     for r in records:
         common.add_row(table, *r.values())
