@@ -59,6 +59,7 @@ class GatewayOptions:
     batch_interval_s: float = 0.05
     receive_maximum: int = 2000
     metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
     publish_acks: bool = True
     spool_retry_s: float = 2.0
     future_tolerance_s: float = 600.0
@@ -71,6 +72,7 @@ class GatewayOptions:
             batch_interval_s=settings.gateway_batch_interval_ms / 1000.0,
             receive_maximum=settings.gateway_receive_maximum,
             metrics_port=settings.gateway_metrics_port,
+            metrics_host=settings.gateway_metrics_host,
             publish_acks=settings.gateway_ack_topic,
             spool_retry_s=settings.gateway_spool_retry_s,
             future_tolerance_s=settings.gateway_future_tolerance_s,
@@ -242,7 +244,7 @@ class Gateway:
         gc.freeze()
         self.connect()
         if self.options.metrics_port:
-            self.metrics.serve(self.options.metrics_port)
+            self.metrics.serve(self.options.metrics_port, self.options.metrics_host)
         try:
             next_stats = time.monotonic() + STATS_INTERVAL_S
             next_states = time.monotonic()

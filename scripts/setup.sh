@@ -15,6 +15,8 @@ PACKAGES+=(chromium)
 # A font for the pages chromium renders (screenshots) and the charts; not pulled in by
 # the packages above when recommends are off.
 PACKAGES+=(fonts-dejavu-core)
+# systemd-analyze checks the unit files (deploy/systemd); slim Debian images lack systemd.
+PACKAGES+=(systemd)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
