@@ -125,7 +125,8 @@ def up(
     )
     base = _base(api_host, api_port)
     supervisor.say(
-        f"data in {settings.home}; broker mqtt://127.0.0.1:{mqtt_port}; API {base} "
+        f"data in {settings.home}; broker mqtt://127.0.0.1:{mqtt_port} (log in "
+        f"{settings.home / 'stack' / 'broker' / 'mosquitto.log'}); API {base} "
         f"(docs {base}/docs, verifier portal {base}/portal); gateway metrics "
         + (f"on ports {metrics_port}-{metrics_port + gateways - 1}" if metrics_port else "off")
     )

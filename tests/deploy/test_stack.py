@@ -196,3 +196,33 @@ def test_a_part_that_ignores_sigterm_is_killed_after_the_timeout(tmp_path: Path)
 def test_part_names_must_be_unique(names: list[str], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unique"):
         Supervisor([Part(n, ["true"]) for n in names], pid_dir=tmp_path)
+
+
+SUPERVISOR = """
+import sys
+from pathlib import Path
+from mrv.stack import Part, Supervisor
+
+Supervisor([Part("sleeper", ["sleep", "300"])], pid_dir=Path(sys.argv[1])).run()
+"""
+
+
+def test_a_killed_supervisor_takes_its_parts_with_it(tmp_path: Path) -> None:
+    """SIGKILL cannot be caught: the parts get SIGTERM from the kernel (PR_SET_PDEATHSIG)."""
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", SUPERVISOR, str(tmp_path)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        pid_file = tmp_path / "sleeper.pid"
+        wait_until(pid_file.exists, 20, "the part started")
+        sleeper = int(pid_file.read_text())
+        assert _alive(sleeper)
+        supervisor.kill()
+        supervisor.wait(10)
+        wait_until(lambda: not _alive(sleeper), 10, "the part gone with its supervisor")
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait()
