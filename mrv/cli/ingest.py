@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
@@ -104,7 +103,7 @@ def sim(
         loaded = [load_plan_file(p) for p in plans]
     except PlanError as exc:
         for problem in exc.problems:
-            err.print(f"[red]✗[/] {problem}")
+            common.error_line(str(problem))
         raise typer.Exit(1) from None
     start_ms = common.parse_time(start, "--start")
     begin = from_ms(start_ms) if start_ms is not None else datetime.now(UTC) - timedelta(days=days)
@@ -211,8 +210,7 @@ def readings_export(
     try:
         handle = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
     except OSError as exc:
-        err.print(f"[red]error:[/red] --out: {escape(str(exc))}")
-        raise typer.Exit(1) from None
+        common.fail(str(exc), "--out")
     store = open_timeseries(common.settings(home))
     try:
         rows = store.query(
@@ -257,8 +255,7 @@ def readings_import(
     try:
         result = import_table(processor, project, file, "jsonl" if kind == "jsonl" else "csv")
     except TableError as exc:
-        err.print(f"[red]✗[/] {file}: {exc}; nothing was imported", soft_wrap=True, markup=False)
-        raise typer.Exit(1) from None
+        common.fail(f"{exc}; nothing was imported", str(file))
     finally:
         processor.store.close()
         processor.db.dispose()
@@ -302,43 +299,33 @@ def quarantine_list(
             query = query.where(QuarantineEntry.status == status)
         entries = list(session.scalars(query))
         # the raw bytes are kept once per message, however many of its parts are listed
-        raw = raw_messages(session, (e.digest for e in entries)) if format == "jsonl" else {}
-    if format == "jsonl":
-        for e in entries:
-            print(
-                json.dumps(
-                    {
-                        "id": e.id,
-                        "received_at": e.received_at.isoformat(),
-                        "topic": e.topic,
-                        "project": e.project_id,
-                        "device": e.device_id,
-                        "seq": e.seq,
-                        "item": e.item,
-                        "reason": e.reason,
-                        "field": e.field,
-                        "detail": e.detail,
-                        "status": e.status,
-                        "payload": bytes(raw[e.digest].payload).decode("utf-8", "backslashreplace"),
-                    }
-                )
-            )
-        return
-    table = Table(title=f"quarantine ({status})")
-    for column in ("id", "received", "project", "device", "seq", "reason", "detail"):
-        table.add_column(column, overflow="fold")
-    for e in entries:
-        common.add_row(
-            table,
-            str(e.id),
-            e.received_at.strftime("%Y-%m-%d %H:%M:%S"),
-            e.project_id or "",
-            e.device_id or "",
-            "" if e.seq is None else str(e.seq),
-            e.reason,
-            e.detail,
-        )
-    console.print(table)
+        raw = raw_messages(session, (e.digest for e in entries)) if format != "table" else {}
+    records = [
+        {
+            "id": e.id,
+            "received_at": e.received_at.isoformat(),
+            "topic": e.topic,
+            "project": e.project_id,
+            "device": e.device_id,
+            "seq": e.seq,
+            "item": e.item,
+            "reason": e.reason,
+            "field": e.field,
+            "detail": e.detail,
+            "status": e.status,
+            "payload": (
+                bytes(raw[e.digest].payload).decode("utf-8", "backslashreplace") if raw else None
+            ),
+        }
+        for e in entries
+    ]
+    common.print_list(
+        records,
+        format,
+        title=f"quarantine ({status})",
+        columns=("id", "received_at", "project", "device", "seq", "reason", "detail"),
+        cells={"received_at": common.short_time},
+    )
 
 
 @quarantine_app.command("release")
@@ -385,36 +372,24 @@ def events_list(
         if kind:
             query = query.where(Event.kind == kind)
         events = list(session.scalars(query))
-    if format == "jsonl":
-        for e in events:
-            print(
-                json.dumps(
-                    {
-                        "id": e.id,
-                        "project": e.project_id,
-                        "device": e.device_id,
-                        "quantity": e.quantity,
-                        "time": format_ms(e.time_ms),
-                        "kind": e.kind,
-                        "detail": e.detail,
-                    }
-                )
-            )
-        return
-    table = Table(title="data-quality events")
-    for column in ("time", "project", "device", "quantity", "kind", "detail"):
-        table.add_column(column, overflow="fold")
-    for e in events:
-        common.add_row(
-            table,
-            format_ms(e.time_ms),
-            e.project_id,
-            e.device_id,
-            e.quantity,
-            e.kind,
-            json.dumps(e.detail),
-        )
-    console.print(table)
+    records = [
+        {
+            "id": e.id,
+            "project": e.project_id,
+            "device": e.device_id,
+            "quantity": e.quantity,
+            "time": format_ms(e.time_ms),
+            "kind": e.kind,
+            "detail": e.detail,
+        }
+        for e in events
+    ]
+    common.print_list(
+        records,
+        format,
+        title="data-quality events",
+        columns=("time", "project", "device", "quantity", "kind", "detail"),
+    )
 
 
 @devices_app.command("list")
@@ -453,23 +428,4 @@ def devices_list(
         }
         for d, s in rows
     ]
-    if format == "jsonl":
-        for record in records:
-            print(json.dumps(record))
-        return
-    table = Table(title="devices")
-    for column in (
-        "project",
-        "device",
-        "site",
-        "type",
-        "serial",
-        "registry",
-        "state",
-        "firmware",
-        "buffered",
-    ):
-        table.add_column(column)
-    for r in records:
-        common.add_row(table, *r.values())
-    console.print(table)
+    common.print_list(records, format, title="devices")
