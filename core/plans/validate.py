@@ -96,7 +96,7 @@ def validate_plan_text(
     cross-references); ``verification.plan_check`` gives the methodology's."""
     try:
         node = yaml.compose(text, Loader=_PlanLoader)
-        data = yaml.load(text, Loader=_PlanLoader)  # noqa: S506 - a SafeLoader
+        data = yaml.load(text, Loader=_PlanLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return None, [
