@@ -33,7 +33,11 @@ def key(home: HomeOption = None) -> None:
     settings = common.settings(home)
     private = installation_key(settings.home)
     console.print(public_text(private.public_key()), soft_wrap=True)
-    err.print(f"key id {key_id(private.public_key())}; private key {key_path(settings.home)}")
+    err.print(
+        f"key id {key_id(private.public_key())}; private key {key_path(settings.home)}",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 @audit_app.command("checkpoint")
@@ -54,7 +58,9 @@ def checkpoint(
         typer.echo(text, nl=False)
         return
     common.write_out(out, text.encode())
-    err.print(f"{escape(str(out))}: {project} at link {signed.length}, head {signed.head[:12]}")
+    err.print(
+        f"{escape(str(out))}: {escape(project)} at link {signed.length}, head {signed.head[:12]}"
+    )
 
 
 @audit_app.command("verify")
@@ -121,10 +127,10 @@ def adopt(
     finally:
         store.close()
     if not done.total:
-        console.print(f"{project}: nothing stored without a link; nothing adopted")
+        console.print(f"{escape(project)}: nothing stored without a link; nothing adopted")
         return
     counts = ", ".join(f"{n} {kind}" for kind, n in done.counts.items())
-    console.print(f"{project}: adopted {counts} into the chain")
+    console.print(f"{escape(project)}: adopted {counts} into the chain")
 
 
 def _public(text: str | None) -> Ed25519PublicKey | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
@@ -69,7 +70,9 @@ def gateway(
     gw = Gateway(settings, options)
     gw.install_signal_handlers()
     err.print(
-        f"[green]gateway[/] {options.client_id} → {settings.mqtt_url}; data in {settings.home}"
+        f"[green]gateway[/] {escape(options.client_id)} → {escape(settings.mqtt_url)}; "
+        f"data in {escape(str(settings.home))}",
+        soft_wrap=True,
     )
     gw.run()
 
@@ -185,6 +188,7 @@ def broker_auth(
         f"                 acl_file {files.acl_file}\n"
         f"plaintext credentials for provisioning (keep secret): {files.credentials_file}",
         soft_wrap=True,
+        markup=False,
     )
 
 
@@ -268,7 +272,7 @@ def _print_import(result: Imported) -> None:
         f"{result.rows} rows in {result.messages} messages: [green]{result.stored} stored[/], "
         f"{result.duplicates} duplicates, {result.conflicts} conflicts, "
         f"[yellow]{quarantined} quarantined[/] "
-        f"{dict(result.quarantined) if quarantined else ''}",
+        f"{escape(str(dict(result.quarantined))) if quarantined else ''}",
         soft_wrap=True,
     )
     for line in result.named:
@@ -347,7 +351,7 @@ def quarantine_release(
         processor.db.dispose()
     for o in outcomes:
         mark = "[green]released[/]" if o.released else "[yellow]kept[/]"
-        console.print(f"{o.id}: {mark} {o.message}")
+        console.print(f"{o.id}: {mark} {escape(o.message)}", soft_wrap=True)
     console.print(f"{sum(o.released for o in outcomes)} of {len(outcomes)} released")
 
 

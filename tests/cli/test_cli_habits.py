@@ -302,3 +302,8 @@ def test_a_narrow_terminal_gets_a_list_not_a_cut_table(full_home: Path) -> None:
 def test_an_empty_list_says_so(home: Path) -> None:
     code, out, _ = split_run(home, "events", "list", "--project", P)
     assert code == 0 and out.strip() == "data-quality events: none"
+
+
+def test_a_release_keeps_the_reasons_brackets(home: Path) -> None:
+    code, out, _ = split_run(home, "quarantine", "release", "--all")
+    assert code == 0 and "kept" in out and "[mass]" in out, out
