@@ -28,7 +28,7 @@ from core.config import Settings, load_settings
 from core.logs import configure
 from core.times import to_ms
 from persistence.engine import Database
-from persistence.models import Project
+from persistence.models import Device, Project
 
 
 def _width() -> int | None:
@@ -161,6 +161,14 @@ def known_project(session: Session, project: str | None, option: str = "--projec
 def short_time(text: str) -> str:
     """An ISO 8601 instant as a table shows it: to the second, in UTC."""
     return datetime.fromisoformat(text).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def known_device(session: Session, project: str, device: str | None) -> None:
+    """An unknown device of a known project: one line (exit 1), not an empty export."""
+    if device is None or session.get(Device, (project, device)) is not None:
+        return
+    known = sorted(session.scalars(select(Device.id).where(Device.project_id == project)))
+    fail(f"no device {device!r} in {project} (known: {', '.join(known) or 'none'})", "--device")
 
 
 def _cell(value: object) -> str:

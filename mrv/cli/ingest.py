@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
+from core import quantities
 from core.config import Settings
 from core.plans.validate import PlanError
 from core.times import format_ms, from_ms
@@ -209,8 +210,16 @@ def readings_export(
     """Export stored readings in time order, as the readings table (the API's columns;
     ``mrv readings import`` reads it back)."""
 
+    start_ms, end_ms = common.parse_time(start, "--start"), common.parse_time(end, "--end")
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        common.fail(f"{end!r} is not after --start {start!r}", "--end", code=2)
+    if quantity is not None and quantity not in quantities.CATALOGUE:
+        common.fail(
+            f"no quantity {quantity!r} (known: {', '.join(quantities.CATALOGUE)})", "--quantity"
+        )
     with common.session(home) as session:
         common.known_project(session, project)
+        common.known_device(session, project, device)
     try:
         handle = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
     except OSError as exc:
@@ -218,11 +227,7 @@ def readings_export(
     store = open_timeseries(common.settings(home))
     try:
         rows = store.query(
-            project,
-            device=device,
-            quantity=quantity,
-            start_ms=common.parse_time(start, "--start"),
-            end_ms=common.parse_time(end, "--end"),
+            project, device=device, quantity=quantity, start_ms=start_ms, end_ms=end_ms
         )
         write = readings_table.write_csv if format == "csv" else readings_table.write_jsonl
         write(rows, handle)

@@ -189,6 +189,8 @@ USAGE_MISTAKES = [
     (["token", "create", "--role", "root"], "--role"),
     (["quarantine", "list", "--limit", "0"], "--limit"),
     (["readings", "export", "--project", P, "--start", "2025-13-40"], "--start"),
+    (["readings", "export", "--project", P, "--start", "2026-02-01", "--end", "2026-01-01"],
+     "--end"),
     (["entries", "list"], None),  # --project missing
     (["entries", "list", "--project", P, "--bogus"], None),
     (["readings", "list"], None),  # no such command
@@ -211,6 +213,8 @@ def test_failures_are_one_line_and_exit_1(home: Path, tmp_path: Path) -> None:
         (["periods", "list", "--project", "nope"], "--project"),
         (["devices", "list", "--project", "nope"], "--project"),
         (["readings", "export", "--project", P, "--out", "/nonexistent/x.csv"], "--out"),
+        (["readings", "export", "--project", P, "--device", "nope"], "--device"),
+        (["readings", "export", "--project", P, "--quantity", "nope"], "--quantity"),
         (["entries", "withdraw", "00000000-0000-0000-0000-000000000000", "--project", P,
           "--reason", "r", "--author", "a"], None),
     ]:  # fmt: skip
