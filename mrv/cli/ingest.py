@@ -49,7 +49,7 @@ def gateway(
     share_group: Annotated[
         str | None, typer.Option("--share-group", help="Join an MQTT 5 shared subscription")
     ] = None,
-    protocol: Annotated[str, typer.Option(help="MQTT protocol: 5 or 3.1.1")] = "5",
+    protocol: Annotated[Literal["5", "3.1.1"], typer.Option(help="MQTT protocol")] = "5",
     metrics_port: Annotated[int | None, typer.Option(help="Serve /metrics on this port")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, max=10000)] = None,
     verbose: bool = False,
@@ -57,8 +57,6 @@ def gateway(
     """Run the MQTT ingestion gateway until SIGTERM/SIGINT."""
 
     common.configure_logging(verbose)
-    if protocol not in ("5", "3.1.1"):
-        raise typer.BadParameter("must be 5 or 3.1.1", param_hint="--protocol")
     settings = common.settings(home, mqtt_url=mqtt_url)
     options = GatewayOptions.from_settings(
         settings,
