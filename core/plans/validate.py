@@ -75,6 +75,18 @@ def _locate(positions: dict[Path_, tuple[int, int]], path: Path_) -> tuple[int |
     return positions.get((), (None, None))
 
 
+class _PlanLoader(yaml.SafeLoader):
+    """YAML's safe loader with dates left as text for the schema to parse: YAML's own
+    timestamp resolver raises a bare ValueError on ``installed: 2025-13-40``, naming
+    neither the field nor the line; the schema names both."""
+
+
+_PlanLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def validate_plan_text(
     text: str, checks: Sequence[PlanCheck] = ()
 ) -> tuple[MonitoringPlan | None, list[PlanProblem]]:
@@ -83,8 +95,8 @@ def validate_plan_text(
     ``checks`` run only on a plan that is coherent by itself (its schema and
     cross-references); ``verification.plan_check`` gives the methodology's."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_PlanLoader)
+        data = yaml.load(text, Loader=_PlanLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return None, [

@@ -8,12 +8,11 @@ from typing import Annotated
 import typer
 import uvicorn
 from rich.markup import escape
-from rich.table import Table
 
 from mrv.api.server import NoDelayH11Protocol
 from mrv.api.tokens import Role, create_token, list_tokens, revoke_token
 from mrv.cli import common
-from mrv.cli.common import HomeOption, console, err
+from mrv.cli.common import FormatOption, HomeOption, err
 
 token_app = typer.Typer(help="API bearer tokens: create, list, revoke.", no_args_is_help=True)
 
@@ -72,8 +71,7 @@ def token_create(
                 expires_days=expires,
             )
         except ValueError as exc:
-            err.print(f"[red]error:[/red] {escape(str(exc))}")
-            raise typer.Exit(2) from None
+            common.fail(str(exc), code=2)
     err.print(f"token {info.id} ({info.role}, {', '.join(info.projects) or 'every project'}):")
     print(token)
 
@@ -83,27 +81,34 @@ def token_revoke(token_id: int, home: HomeOption = None) -> None:
 
     with common.session(home) as s, s.begin():
         if not revoke_token(s, token_id):
-            err.print(f"[red]error:[/red] no active token {token_id}")
-            raise typer.Exit(2)
+            common.fail(f"no active token {token_id}", "TOKEN_ID")
     err.print(f"token {token_id} revoked")
 
 
 @token_app.command("list")
-def token_list(home: HomeOption = None) -> None:
+def token_list(format: FormatOption = "table", home: HomeOption = None) -> None:
+    """List tokens (never the secrets, which are stored only as hashes)."""
 
-    table = Table()
-    for column in ("id", "role", "projects", "label", "created", "expires", "revoked"):
-        table.add_column(column)
     with common.session(home) as s:
-        for t in list_tokens(s):
-            common.add_row(
-                table,
-                str(t.id),
-                t.role,
-                ", ".join(t.projects) or "*",
-                t.label,
-                f"{t.created_at:%Y-%m-%d}",
-                f"{t.expires_at:%Y-%m-%d}" if t.expires_at else "",
-                f"{t.revoked_at:%Y-%m-%d}" if t.revoked_at else "",
-            )
-    console.print(table)
+        records = [
+            {
+                "id": t.id,
+                "role": t.role,
+                "projects": list(t.projects),
+                "label": t.label,
+                "created_at": t.created_at.isoformat(),
+                "expires_at": t.expires_at.isoformat() if t.expires_at else None,
+                "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+            }
+            for t in list_tokens(s)
+        ]
+    day = {"created_at": _day, "expires_at": _day, "revoked_at": _day}
+    common.print_list(records, format, title="tokens", cells={"projects": _projects, **day})
+
+
+def _day(text: str | None) -> str:
+    return text[:10] if text else ""
+
+
+def _projects(projects: list[str]) -> str:
+    return ", ".join(projects) or "*"

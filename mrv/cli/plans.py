@@ -25,8 +25,8 @@ def plan_validate(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fal
     plan, problems = validate_plan_text(file.read_text(encoding="utf-8"))
     if problems:
         for problem in problems:
-            err.print(f"[red]✗[/] {problem.located(file)}", soft_wrap=True)
-        err.print(f"{len(problems)} problem(s) in {file}")
+            common.error_line(problem.located(file))
+        err.print(f"{len(problems)} problem(s) in {file}", soft_wrap=True, markup=False)
         raise typer.Exit(1)
     assert plan is not None
     console.print(
@@ -51,7 +51,7 @@ def plan_load(
                 plan = load_plan_file(file)
             except PlanError as exc:
                 for problem in exc.problems:
-                    err.print(f"[red]✗[/] {problem.located(file)}", soft_wrap=True)
+                    common.error_line(problem.located(file))
                 raise typer.Exit(1) from None
             with db.session() as session, session.begin():
                 load_plan(session, plan, file.read_text(encoding="utf-8"), actor="cli")
