@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
+from sqlalchemy.exc import SQLAlchemyError
 
 from mrv.cli import common
-from mrv.cli.common import HomeOption, err
+from mrv.cli.common import HomeOption
 from mrv.demo.broker import BrokerMissing, MosquittoBroker, wait_for_port
 from mrv.stack import Part, Supervisor
 from persistence.engine import migrate
@@ -106,16 +106,18 @@ def up(
     all on Ctrl-C or SIGTERM."""
 
     settings = common.settings(home)
-    settings.ensure_home()
     # The stores are created here, once: parts starting together on a fresh data folder
     # would otherwise race to create the same tables.
-    migrate(settings.effective_database_url)
-    open_timeseries(settings).close()
+    try:
+        settings.ensure_home()
+        migrate(settings.effective_database_url)
+        open_timeseries(settings).close()
+    except (OSError, SQLAlchemyError) as exc:
+        common.fail(f"the stores in {settings.home} cannot be opened: {exc}")
     try:
         parts = build_parts(settings.home, mqtt_port, api_port, metrics_port, gateways, api_host)
     except BrokerMissing as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(1) from None
+        common.fail(str(exc))
     supervisor = Supervisor(
         parts,
         pid_dir=settings.home / "stack",

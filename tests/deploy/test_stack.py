@@ -226,3 +226,23 @@ def test_a_killed_supervisor_takes_its_parts_with_it(tmp_path: Path) -> None:
         if supervisor.poll() is None:
             supervisor.kill()
             supervisor.wait()
+
+
+def test_stack_up_mistakes_are_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for args, code, start in [
+        (["--home", str(blocker / "home")], 1, "error: the stores in"),
+        (["--gateways", "0"], 2, "error: --gateways:"),
+        (["--api-port", "70000"], 2, "error: --api-port:"),
+    ]:
+        result = subprocess.run(
+            [sys.executable, "-m", "mrv.cli", "stack", "up", *args],
+            env={**os.environ, "PYTHONPATH": str(ROOT), "MRV_HOME": str(tmp_path / "h")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        lines = result.stderr.strip().splitlines()
+        assert (result.returncode, len(lines), result.stdout) == (code, 1, ""), result.stderr
+        assert lines[0].startswith(start), lines
