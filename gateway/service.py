@@ -18,7 +18,6 @@ import ssl
 import threading
 import time
 import traceback
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
@@ -38,7 +37,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.processor import BatchProcessor, BatchResult, Unavailable
 from gateway.spool import Spool
 from persistence.engine import Database
-from persistence.liveness import device_liveness
+from persistence.liveness import state_counts
 from persistence.repo import QuarantineItem, record_outcome
 from persistence.stores import open_timeseries
 
@@ -106,6 +105,7 @@ class Gateway:
         self._connected = threading.Event()
         self.ready = threading.Event()  # subscribed: the broker queues for us from now on
         self._last_spool_failure = 0.0
+        self._state_projects: set[str] = set()  # projects in mrv_gateway_devices
         self.client = self._make_client()
 
     # --- MQTT ------------------------------------------------------------------------
@@ -295,18 +295,16 @@ class Gateway:
         leaves the last numbers."""
         try:
             with self.db.session() as session:
-                states = device_liveness(session, now_ms())
+                counts = state_counts(session, now_ms())
         except Exception as exc:
             log.warning("device states not read: %s", exc)
             return
-        counts: Counter[tuple[str, str]] = Counter(
-            (d.device.project_id, d.liveness.state) for d in states if d.device.status == "active"
-        )
-        for project in {d.device.project_id for d in states}:
+        for project in {p for p, _ in counts} | self._state_projects:
             for state in STATES:
                 self.metrics.devices.labels(project=project, state=state).set(
                     counts.get((project, state), 0)
                 )
+        self._state_projects |= {p for p, _ in counts}
 
     def close(self) -> None:
         self.metrics.close()

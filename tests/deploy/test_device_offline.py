@@ -21,13 +21,12 @@ from core.plans.validate import validate_plan_text
 from core.wire import readings_topic
 from mrv.demo.broker import MosquittoBroker
 from persistence.engine import Database
-from persistence.liveness import device_liveness
+from persistence.liveness import device_liveness, state_counts
 from persistence.repo import load_plan, touch_devices
 from tests.support.api import run, serve, token
 from tests.support.paths import ROOT, TEST_PLAN
 from tests.support.ports import free_port
 from tests.support.services import Publisher, RunningGateway, wait_until
-from verification.plan_check import load_plan_file
 
 P = "test-proj"
 SILENCE_S = 2
@@ -233,22 +232,31 @@ def test_a_plan_without_the_setting_stores_as_before() -> None:
 
 def test_last_heard_only_moves_forward_on_both_stores(db_url: str) -> None:
     """The gateway's one upsert per device and batch, on SQLite and PostgreSQL: a late
-    batch (an older receive time) changes nothing; the state follows the newest time."""
+    batch (an older receive time) changes nothing; the state follows the newest time and
+    each device's own silence (em1: 5000 s; the others: the default 3 x 60 s), in the
+    device list and in the gauge's column-only count alike."""
+    text = TEST_PLAN.read_text().replace(
+        "    serial: EM-1\n", "    serial: EM-1\n    offline_after_s: 5000\n"
+    )
     db = Database(db_url)
     try:
         with db.session() as s, s.begin():
-            load_plan(s, load_plan_file(TEST_PLAN), TEST_PLAN.read_text(), actor="test")
+            load_plan(s, validate_plan_text(text)[0], text, actor="test")  # type: ignore[arg-type]
         with db.session() as s, s.begin():
             touch_devices(s, {(P, "em1"): 1_000_000, (P, "fm-20"): 2_000_000})
         with db.session() as s, s.begin():
-            touch_devices(s, {(P, "em1"): 900_000, (P, "fm-20"): 2_500_000})
+            touch_devices(s, {(P, "em1"): 900_000, (P, "fm-20"): 2_500_000, (P, "fm-us"): 10})
         with db.session() as s:
             states = {d.device.id: d for d in device_liveness(s, 2_600_000, P)}
+            counts = state_counts(s, 2_600_000)
     finally:
         db.dispose()
     assert states["em1"].liveness.last_heard_ms == 1_000_000
     assert states["fm-20"].liveness.last_heard_ms == 2_500_000
-    # the plan's default silence: 3 intervals of 60 s = 180 s
-    assert (states["em1"].liveness.state, states["em1"].liveness.reason) == ("offline", "silent")
-    assert states["fm-20"].liveness.state == "online"
-    assert states["fm-us"].liveness.state == "unknown"
+    assert states["em1"].liveness.state == "online"  # 1600 s < its own 5000 s
+    assert states["fm-20"].liveness.state == "online"  # 100 s < 180 s
+    assert (states["fm-us"].liveness.state, states["fm-us"].liveness.reason) == (
+        "offline",
+        "silent",
+    )
+    assert counts == {(P, "online"): 2, (P, "offline"): 1}
