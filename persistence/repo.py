@@ -458,6 +458,27 @@ def upsert_statuses(session: Session, statuses: Iterable[StatusItem]) -> None:
         session.connection().execute(stmt)
 
 
+def _touch_statement(dialect: str) -> Any:
+    """The upsert of ``touch_devices`` for a dialect, built once (building and compiling
+    it again per batch cost more than running it)."""
+    stmt = _TOUCH.get(dialect)
+    if stmt is None:
+        insert = (
+            postgresql.insert(DeviceActivity)
+            if dialect == "postgresql"
+            else sqlite.insert(DeviceActivity)
+        )
+        stmt = _TOUCH[dialect] = insert.on_conflict_do_update(
+            index_elements=["project_id", "device_id"],
+            set_={"last_message_ms": insert.excluded.last_message_ms},
+            where=DeviceActivity.last_message_ms < insert.excluded.last_message_ms,
+        )
+    return stmt
+
+
+_TOUCH: dict[str, Any] = {}
+
+
 def touch_devices(session: Session, seen: dict[tuple[str, str], int]) -> None:
     """Record when each device's newest message arrived ((project, device) -> epoch ms):
     one row per device, only ever moved forward (a late batch changes nothing). One
@@ -465,18 +486,11 @@ def touch_devices(session: Session, seen: dict[tuple[str, str], int]) -> None:
     devices on PostgreSQL lock them in the same order."""
     if not seen:
         return
-    pg = session.get_bind().dialect.name == "postgresql"
-    insert = postgresql.insert(DeviceActivity) if pg else sqlite.insert(DeviceActivity)
-    stmt = insert.on_conflict_do_update(
-        index_elements=["project_id", "device_id"],
-        set_={"last_message_ms": insert.excluded.last_message_ms},
-        where=DeviceActivity.last_message_ms < insert.excluded.last_message_ms,
-    )
     rows = [
         {"project_id": p, "device_id": d, "last_message_ms": ms}
         for (p, d), ms in sorted(seen.items())
     ]
-    session.connection().execute(stmt, rows)
+    session.connection().execute(_touch_statement(session.get_bind().dialect.name), rows)
 
 
 def record_outcome(
