@@ -69,6 +69,14 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def _subscribed(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as answer:
+            return "mrv_gateway_subscribed 1.0" in answer.read().decode()
+    except OSError:
+        return False
+
+
 def _pid(home: Path, part: str) -> int | None:
     try:
         return int((home / "stack" / f"{part}.pid").read_text())
@@ -114,8 +122,9 @@ def test_stack_up_stores_restarts_a_killed_gateway_and_stops_on_sigint(tmp_path:
         seen.update(_pid(home, p) or 0 for p in parts)
         assert "docs http://127.0.0.1" in log.read_text()
         store = SQLiteTimeSeriesStore(home / "readings.sqlite")
-        wait_until(lambda: "gateway-2 | " in log.read_text(), 20, "gateways talking")
-        time.sleep(1.0)  # both gateways subscribed (the broker queues for them from then on)
+        # both gateways subscribed (gateway-n serves /metrics on the n-th port from "metrics")
+        for port in (ports["metrics"], ports["metrics"] + 1):
+            wait_until(lambda port=port: _subscribed(port), 30, f"gateway on {port} subscribed")
         _publish(ports["mqtt"], _messages(0, 300))
         wait_until(lambda: store.count() == 300, 60, "300 readings stored")
 
