@@ -13,12 +13,14 @@ import time
 import urllib.request
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from core.config import Settings
 from core.liveness import liveness
 from core.plans.validate import validate_plan_text
-from core.wire import readings_topic
+from core.wire import StatusMessage, readings_topic, status_topic
 from mrv.demo.broker import MosquittoBroker
 from persistence.engine import Database
 from persistence.liveness import device_liveness, state_counts
@@ -260,3 +262,55 @@ def test_last_heard_only_moves_forward_on_both_stores(db_url: str) -> None:
         "silent",
     )
     assert counts == {(P, "online"): 2, (P, "offline"): 1}
+
+
+SIMULATOR = """
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from core.config import MqttEndpoint
+from core.plans.schema import MonitoringPlan
+from firmware_sim.faults import FaultConfig
+from firmware_sim.runner import run_simulation
+
+data = yaml.safe_load(Path(sys.argv[2]).read_text())
+data["devices"] = [d for d in data["devices"] if d["id"] == "em1"]  # one device, one connection
+data["monitoring_points"], data["parameters"] = [], []
+run_simulation(
+    [MonitoringPlan.model_validate(data)],
+    MqttEndpoint("127.0.0.1", int(sys.argv[1]), False, None, None),
+    start=datetime.now(UTC), days=1.0, seed=1, speed=1.0, backfill=False,
+    faults=FaultConfig(), state_dir=Path(sys.argv[3]), wait_for_acks=False,
+)
+"""
+
+
+def test_the_simulator_of_one_device_leaves_a_last_will(tmp_path: Path, broker) -> None:
+    """``mrv sim`` of one device: its connection is the device's, so when the process is
+    killed the broker publishes the device's will (retained: offline) on its status topic."""
+    seen: list[StatusMessage] = []
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    watcher.on_message = lambda c, u, m: seen.append(StatusMessage.model_validate_json(m.payload))
+    watcher.connect("127.0.0.1", broker.port)
+    watcher.subscribe(status_topic(P, "s1", "em1"), qos=1)
+    watcher.loop_start()
+    simulator = subprocess.Popen(
+        [sys.executable, "-c", SIMULATOR, str(broker.port), str(TEST_PLAN), str(tmp_path / "sim")],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+    )
+    try:
+        wait_until(lambda: [s.state for s in seen] == ["online"], 30, "the device's birth")
+        simulator.send_signal(signal.SIGKILL)
+        simulator.wait(10)
+        wait_until(lambda: len(seen) == 2, 10, "the device's last will")
+        assert (seen[1].device, seen[1].state) == ("em1", "offline")
+    finally:
+        if simulator.poll() is None:
+            simulator.kill()
+            simulator.wait()
+        watcher.loop_stop()
+        watcher.disconnect()
