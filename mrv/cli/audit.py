@@ -78,6 +78,7 @@ def verify(
     """Walk the project's chain, recompute every object it covers from the stores, and,
     with --checkpoint, check that the chain still extends it. Exit 0 if intact, 1 if not."""
     settings = common.settings(home)
+    key = _public(public_key)  # a key that is not one is a mistake even without --checkpoint
     signed = _checkpoint(checkpoint_file, project) if checkpoint_file else None
     store = open_timeseries(settings)
     try:
@@ -86,7 +87,7 @@ def verify(
             evidence = verify_project(session, store, project)
             since: list[str] = []
             if signed is not None:
-                pinned = _public(public_key) or installation_key(settings.home).public_key()
+                pinned = key or installation_key(settings.home).public_key()
                 since = _checked(session, signed, pinned)
     finally:
         store.close()

@@ -133,6 +133,19 @@ def parse_date(text: str, option: str) -> date:
         ) from None
 
 
+def read_text(path: Path, max_bytes: int = 20_000_000) -> str:
+    """A file the user named, as UTF-8 text; one that cannot be read, is not text or is
+    larger than ``max_bytes`` is their mistake, told in one line (exit 1)."""
+    try:
+        if path.stat().st_size > max_bytes:
+            fail(f"larger than {max_bytes:,} bytes", str(path))
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        fail(f"not UTF-8 text (byte {exc.start})", str(path))
+    except OSError as exc:
+        fail(exc.strerror or str(exc), str(path))
+
+
 def write_out(path: Path, data: bytes, option: str = "--out") -> None:
     """Write a command's file; a folder that is not there or not writable is the user's
     mistake, told in one line (exit 1), not a traceback."""

@@ -346,7 +346,9 @@ def quarantine_release(
     """Re-process quarantined messages (e.g. after registering their device)."""
 
     if not ids and not all_:
-        raise typer.BadParameter("give entry ids or --all")
+        common.fail("give entry ids or --all", "IDS", code=2)
+    with common.session(home) as session:
+        common.known_project(session, project)
     processor = _processor(common.settings(home))
     try:
         outcomes = release(processor, None if all_ else list(ids or []), project=project)
@@ -357,6 +359,10 @@ def quarantine_release(
         mark = "[green]released[/]" if o.released else "[yellow]kept[/]"
         console.print(f"{o.id}: {mark} {escape(o.message)}", soft_wrap=True)
     console.print(f"{sum(o.released for o in outcomes)} of {len(outcomes)} released")
+    missing = sorted(set(ids or []) - {o.id for o in outcomes}) if not all_ else []
+    if missing:
+        listed = ", ".join(map(str, missing))
+        common.fail(f"no open quarantine entry {listed} (mrv quarantine list)", "IDS")
 
 
 # --- events -----------------------------------------------------------------------------

@@ -109,7 +109,7 @@ def periods_list(
 def _read_items(file: Path) -> list[Any]:
     """One envelope or a list of them, from JSON (``.json``) or YAML (anything else)."""
 
-    text = file.read_text(encoding="utf-8")
+    text = common.read_text(file)
     try:
         data = json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
@@ -247,10 +247,10 @@ def _change_status(
             with session.begin():
                 entry = get_entry(session, entry_id)
                 if entry is None or entry.project_id != project:
-                    raise RecordError("id", f"no entry {entry_id} in project {project}")
+                    common.fail(f"no entry {entry_id!r} in project {project}", "ENTRY_ID")
                 stored = change_entry_status(session, entry_id, status, reason, author)
         except RecordError as exc:
-            common.fail(str(exc))
+            common.fail(exc.message, exc.field)
     console.print(f"{stored.id} is {stored.status} (revision {stored.revision})")
 
 

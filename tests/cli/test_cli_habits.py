@@ -196,6 +196,10 @@ USAGE_MISTAKES = [
     (["readings", "list"], None),  # no such command
     (["plan", "validate", "/nonexistent/plan.yaml"], "FILE"),
     (["entries", "list", "--project", P, "--format", "yaml"], "--format"),
+    (["token", "create", "--role", "admin", "--expires", "-5"], "--expires"),
+    (["quarantine", "release"], "IDS"),
+    (["audit", "verify", "--project", P, "--key", "zzz"], "--key"),
+    (["gateway", "--protocol", "4"], "--protocol"),
 ]  # fmt: skip
 
 
@@ -223,9 +227,23 @@ def test_failures_are_one_line_and_exit_1(home: Path, tmp_path: Path) -> None:
         assert_one_error_line(code, out, err, field)
     bad = tmp_path / "entries.json"
     bad.write_text("[1, 2")
-    code, out, err = split_run(home, "entries", "add", str(bad), "--project", P)
-    assert code == 1
-    assert_one_error_line(code, out, err, str(bad))
+    binary = tmp_path / "photo.jpg"
+    binary.write_bytes(bytes(range(256)) * 4)
+    for command, file in [
+        (["entries", "add", str(bad), "--project", P], bad),
+        (["entries", "add", str(binary), "--project", P], binary),
+        (["plan", "validate", str(binary)], binary),
+        (["plan", "load", str(binary)], binary),
+    ]:
+        code, out, err = split_run(home, *command)
+        assert code == 1
+        assert_one_error_line(code, out, err, str(file))
+
+
+def test_releasing_an_entry_that_is_not_there_is_an_error(home: Path) -> None:
+    code, out, err = split_run(home, "quarantine", "release", "999999")
+    assert code == 1 and "0 of 0 released" in out
+    assert err.strip() == "error: IDS: no open quarantine entry 999999 (mrv quarantine list)"
 
 
 def test_an_impossible_plan_date_names_the_field_and_line(tmp_path: Path) -> None:
