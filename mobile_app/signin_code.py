@@ -92,6 +92,9 @@ def decode(text: str) -> SignInCode:
         raise CodeError("Nothing to read: paste or scan a sign-in code.")
     if len(text) > MAX_CODE:
         raise CodeError(f"This is not a sign-in code (longer than {MAX_CODE} characters).")
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        # checked here: urlsplit would quietly strip leading control characters
+        raise CodeError("This is not a sign-in code (it contains control characters).")
     try:
         parts = urlsplit(text)
     except ValueError:
