@@ -92,9 +92,19 @@ class Driver:
         # the window is its own parent: a widget in a popup has no ScrollView above it
         while parent is not None and not isinstance(parent, ScrollView):
             parent = None if parent.parent is parent else parent.parent
-        if parent is not None:
-            parent.scroll_to(widget, padding=10, animate=False)
-            await self.frame(0.1)
+        if parent is None or not parent.children:
+            return
+        # Set the position directly (ScrollView.scroll_to waits for a layout that a
+        # column fitting its height to the view can keep re-triggering), then tell the
+        # scroll effect, or it moves the view back on its next update.
+        content = parent.children[0]
+        span = content.height - parent.height
+        if span > 0:
+            offset = widget.to_window(widget.x, widget.y)[1] - content.to_window(0, content.y)[1]
+            bottom = offset - (parent.height - widget.height) / 2
+            parent.scroll_y = min(1.0, max(0.0, bottom / span))
+            parent._update_effect_bounds()
+        await self.frame(0.1)
 
     async def type(self, test_id: str, text: str) -> None:
         field = await self.find(test_id)
@@ -409,6 +419,7 @@ async def look(d: Driver, name: str, roots: list[Any] | None = None) -> None:
     for step in steps:
         if scroll is not None and roots[0] is d.app.root:
             scroll.scroll_y = step
+            scroll._update_effect_bounds()  # or the scroll effect puts it back later
         await d.frame(0.2)
         Window.canvas.ask_update()
         await d.frame(0.1)
@@ -421,6 +432,7 @@ async def look(d: Driver, name: str, roots: list[Any] | None = None) -> None:
                     d.seen.setdefault("buttons", []).append({**found, "screen": name})
     if scroll is not None and roots[0] is d.app.root:
         scroll.scroll_y = 1.0
+        scroll._update_effect_bounds()
 
 
 async def old_checklist_item(d: Driver) -> None:
@@ -573,6 +585,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:
             result["error"] = traceback.format_exc()
             result["screen"] = app.manager.current if app.root else None
+            await driver.screenshot("failed-" + args.scenario)  # what the screen showed
         finally:
             result["seen"] = driver.seen
             app.stop()
