@@ -11,7 +11,7 @@ import pytest
 import segno
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageOps
 
 from mobile_app import qr, signin_code
 from mobile_app.signin_code import CodeError
@@ -71,6 +71,10 @@ def test_a_camera_frame_is_read_from_its_rgba_pixels() -> None:
     with pytest.raises(qr.QrUnreadable):
         qr.read_gray(qr.gray_of_rgba(rgba), 640, 479)  # sizes that do not fit the bytes
     assert qr.read_gray(bytes(640 * 480), 640, 480) == []  # a black frame: nothing
+    # light on dark (the terminal QR in a light-themed terminal, photographed): read too
+    dark = Image.new("L", (640, 480), 20)
+    dark.paste(ImageOps.invert(qr_image(code)), (150, 60))
+    assert qr.read_gray(dark.tobytes(), 640, 480) == [code]
 
 
 def test_pictures_are_read_with_their_limits(tmp_path: Path) -> None:
