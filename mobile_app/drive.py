@@ -455,6 +455,33 @@ async def old_checklist_item(d: Driver) -> None:
     d.seen["old_checklist"] = finding.as_dict() if finding else None
 
 
+async def button_states(d: Driver) -> None:
+    """Each kind of button pressed and disabled (states a screen shows only for a
+    moment), drawn by the app's own StyledButton and audited the same way."""
+    from kivy.core.window import Window
+
+    from mobile_app.audit import Frame, check
+    from mobile_app.style import LOOKS, ROW, StyledButton
+
+    for state in ("down", "disabled"):
+        probes = []
+        for i, kind in enumerate(LOOKS):
+            probe = StyledButton(text=f"{kind} {state}", kind=kind, size_hint=(None, None))
+            probe.size = (Window.width * 0.8, ROW)
+            probe.pos = (Window.width * 0.1, Window.height * 0.2 + i * ROW * 1.5)
+            probe.disabled = state == "disabled"
+            probe.state = "down" if state == "down" else "normal"
+            Window.add_widget(probe)
+            probes.append(probe)
+        await d.frame(0.3)
+        frame = Frame()
+        for probe in probes:
+            finding = check(probe, frame, f"buttons {state}")
+            if finding is not None:
+                d.seen.setdefault("findings", []).append(finding.as_dict())
+            Window.remove_widget(probe)
+
+
 async def contrast(d: Driver) -> None:
     """Every screen, with its messages, errors, choices and ticks on show, audited."""
     from kivy.core.window import Window
@@ -485,6 +512,7 @@ async def contrast(d: Driver) -> None:
     await d.tap("check:display_readable")
     await look(d, "checklist, two ticked")
     await old_checklist_item(d)
+    await button_states(d)
     await d.scroll_to(await d.find("check:seals_intact"))
     await d.screenshot("checklist")
     await d.tap("nav.back")

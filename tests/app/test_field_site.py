@@ -202,6 +202,8 @@ def test_every_text_meets_wcag_aa_and_the_three_button_kinds_differ(
     findings = seen["findings"]
     screens = {f["screen"] for f in findings}
     assert len(screens) >= 12, screens
+    assert {"buttons down", "buttons disabled"} <= screens  # each kind pressed, disabled
+    assert sum(f["screen"].startswith("buttons ") for f in findings) == 6
     failing = [f for f in findings if not f["ok"]]
     assert failing == [], json.dumps(failing, indent=1)
     shown = {f["widget"] for f in findings}
