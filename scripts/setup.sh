@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(mosquitto mosquitto-clients victoria-metrics postgresql)
 # The field app (Kivy, headless through SDL_VIDEODRIVER=offscreen) needs Mesa's GL.
 PACKAGES+=(libgl1 libegl1 libgles2 libgl1-mesa-dri libegl-mesa0 libmtdev1)
+# The field app reads QR sign-in codes with ZBar (pyzbar loads libzbar at run time).
+PACKAGES+=(libzbar0)
 # The XLSX report's tests recalculate the workbook with LibreOffice headless.
 PACKAGES+=(libreoffice-calc-nogui)
 # Browser tests (the verifier portal, /docs) drive Debian's chromium through Playwright: no
