@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -44,20 +45,24 @@ def _project_silences(session: Session, project: str | None) -> dict[str, int | 
     }
 
 
+_Query = TypeVar("_Query", bound="Select[*tuple[Any, ...]]")
+
+
+def _with_state(query: _Query) -> _Query:
+    """``query`` over devices, outer-joined to each one's last status and last message."""
+    return query.outerjoin(
+        DeviceStatus,
+        (DeviceStatus.project_id == Device.project_id) & (DeviceStatus.device_id == Device.id),
+    ).outerjoin(
+        DeviceActivity,
+        (DeviceActivity.project_id == Device.project_id) & (DeviceActivity.device_id == Device.id),
+    )
+
+
 def _joined(project: str | None) -> Select[Device, DeviceStatus, int]:
     """Devices with their last status and last message time (outer joins), in order."""
-    query = (
-        select(Device, DeviceStatus, DeviceActivity.last_message_ms)
-        .outerjoin(
-            DeviceStatus,
-            (DeviceStatus.project_id == Device.project_id) & (DeviceStatus.device_id == Device.id),
-        )
-        .outerjoin(
-            DeviceActivity,
-            (DeviceActivity.project_id == Device.project_id)
-            & (DeviceActivity.device_id == Device.id),
-        )
-        .order_by(Device.project_id, Device.id)
+    query = _with_state(select(Device, DeviceStatus, DeviceActivity.last_message_ms)).order_by(
+        Device.project_id, Device.id
     )
     return query if project is None else query.where(Device.project_id == project)
 
@@ -91,7 +96,7 @@ def state_counts(session: Session, now_ms: int) -> Counter[tuple[str, DeviceStat
     gateway's gauge, every few seconds, so columns only (no ORM objects: a tenth of the
     cost at 10,000 devices)."""
     silences = _project_silences(session, None)
-    query = (
+    query = _with_state(
         select(
             Device.project_id,
             Device.expected_interval_s,
@@ -100,17 +105,7 @@ def state_counts(session: Session, now_ms: int) -> Counter[tuple[str, DeviceStat
             DeviceStatus.received_ms,
             DeviceActivity.last_message_ms,
         )
-        .outerjoin(
-            DeviceStatus,
-            (DeviceStatus.project_id == Device.project_id) & (DeviceStatus.device_id == Device.id),
-        )
-        .outerjoin(
-            DeviceActivity,
-            (DeviceActivity.project_id == Device.project_id)
-            & (DeviceActivity.device_id == Device.id),
-        )
-        .where(Device.status == "active")
-    )
+    ).where(Device.status == "active")
     counts: Counter[tuple[str, DeviceState]] = Counter()
     for project, interval, own, status, status_ms, last_ms in session.execute(query):
         silence = offline_after(own, silences.get(project), interval)
