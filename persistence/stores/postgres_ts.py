@@ -361,7 +361,13 @@ class PostgresTimeSeriesStore:
                     return self._insert_copy(conn, batch)
                 return self._insert_unnest(conn, batch)
 
-        return self._retrying(attempt)
+        try:
+            return self._retrying(attempt)
+        except psycopg.errors.CheckViolation:
+            # "no partition of relation found for row": a month this process made was
+            # dropped since (retention); forget what it knew and make it again, once.
+            self._months.clear()
+            return self._retrying(attempt)
 
     @staticmethod
     def _insert_unnest(conn: psycopg.Connection[Any], batch: list[ReadingRow]) -> int:

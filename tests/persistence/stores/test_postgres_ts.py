@@ -93,6 +93,26 @@ def test_each_month_gets_its_partition_and_odd_times_the_edge_ones(store, pg_url
     assert (before.seq, after.seq) == (1, 4)
 
 
+def test_a_dropped_month_is_made_again(store, pg_url) -> None:
+    assert store.insert([row(1)]) == 1
+    with psycopg.connect(conninfo_from_url(pg_url), autocommit=True) as conn:
+        # retention: the month goes, with its ledger rows
+        conn.execute("DROP TABLE mrv_ts.readings_y2023m11")
+        conn.execute("DELETE FROM mrv_ts.ledger")
+    assert store.insert([row(1), row(2)]) == 2
+    assert store.count() == 2
+
+
+def test_text_postgresql_cannot_hold_is_refused_not_spooled(store) -> None:
+    """A NUL character cannot be stored in PostgreSQL text. That is this message's fault,
+    not an outage: the error is not StoreUnavailable (which would spool and replay it for
+    ever), so the gateway quarantines the one message; the store goes on working."""
+    with pytest.raises(psycopg.DataError):
+        store.insert([row(1, raw_unit="kWh\x00")])
+    assert store.existing([row(1).identity]) == {}
+    assert store.insert([row(1)]) == 1
+
+
 def test_two_writers_creating_the_same_months_at_once(pg_url) -> None:
     """Eight writers (own connections, as gateways on other hosts) insert overlapping
     batches spanning three new months at the same moment: each month is made once, each
