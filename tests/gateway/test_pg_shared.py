@@ -5,8 +5,9 @@ split one MQTT 5 shared subscription; both run ``MRV_TS_BACKEND=postgres`` on on
 PostgreSQL database, which is also their relational store. A device with a persistent
 session publishes thousands of messages (2% poison, 4% sent twice, so that a duplicate
 often reaches the other process). Mid-stream one gateway is killed with SIGKILL, then
-restarted: what it had received but not acknowledged comes back from the broker with
-the DUP flag. The broker's debug log counts those redeliveries and who got them: Mosquitto
+restarted under its client id with a fresh data folder (as on a replacement host, with
+none of its local state): what it had received but not acknowledged comes back from the
+broker with the DUP flag. The broker's debug log counts those redeliveries and who got them: Mosquitto
 2.0 keeps a dead member's in-flight messages, and its share of new ones, in that member's
 persistent session, so they go to the restarted process itself, not to the other.
 
@@ -189,6 +190,12 @@ def test_two_gateways_on_postgres_one_killed_nothing_lost_nothing_twice(
         victim.kill()
         killed.set()
         time.sleep(1.0)
+        # Restarted as if on another host: same client id (its broker session), none of
+        # its local files, so the shared ledger alone keeps redeliveries from being
+        # stored twice.
+        victim.home = tmp_path / "host-0-replacement"
+        victim.home.mkdir()
+        victim.log = victim.home / "gateway.log"
         victim.start()
 
     thread = threading.Thread(target=killer)
