@@ -148,6 +148,21 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.ledger (
 );
 """
 
+_SCHEMA_OBJECTS = (
+    "readings",
+    "readings_series",
+    "readings_project_time",
+    "readings_before_2000",
+    "readings_from_2100",
+    "ledger",
+)
+_SCHEMA_PRESENT = "SELECT " + " AND ".join(
+    f"to_regclass('{SCHEMA}.{name}') IS NOT NULL" for name in _SCHEMA_OBJECTS
+)
+_PARTITIONS = (
+    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+    "WHERE i.inhparent = %s::regclass ORDER BY c.relname"
+)
 _UNNEST_ALL = ", ".join(f"%s::{t}[]" for t in _TYPES)
 # One statement: the ledger takes the identities that are new, and only those rows go
 # into the partitioned table (the count of that insert is "how many were new").
@@ -236,6 +251,15 @@ def partition_name(year: int, month: int) -> str:
     return f"readings_y{year:04d}m{month:02d}"
 
 
+def _month_of_name(name: str) -> tuple[int, int] | None:
+    """(year, month) of a partition named by :func:`partition_name`, else None."""
+    if len(name) == 17 and name.startswith("readings_y") and name[14] == "m":
+        year, month = name[10:14], name[15:17]
+        if year.isdigit() and month.isdigit():
+            return int(year), int(month)
+    return None
+
+
 def _unique_in_identity_order(rows: Sequence[ReadingRow]) -> list[ReadingRow]:
     """One row per identity (the first wins, as the protocol says), sorted by identity so
     that concurrent writers lock the ledger's keys in one order."""
@@ -294,12 +318,17 @@ class PostgresTimeSeriesStore:
                 self._conn.close()
         self._conn = None
 
-    @staticmethod
-    def _ensure_schema(conn: psycopg.Connection[Any]) -> None:
-        """Create the schema once per database, race-safely (the advisory lock)."""
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
-            conn.execute(_SCHEMA_DDL)
+    def _ensure_schema(self, conn: psycopg.Connection[Any]) -> None:
+        """Create the schema once per database, race-safely (the advisory lock), and learn
+        which monthly partitions exist. When every object is there already, no DDL runs:
+        CREATE INDEX IF NOT EXISTS would lock the table against other gateways' inserts."""
+        found = conn.execute(_SCHEMA_PRESENT).fetchone()
+        if not (found and found[0]):
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
+                conn.execute(_SCHEMA_DDL)
+        names = conn.execute(_PARTITIONS, (f"{SCHEMA}.readings",)).fetchall()
+        self._months = {month for (name,) in names if (month := _month_of_name(name))}
 
     @contextmanager
     def _guarded(self) -> Iterator[psycopg.Connection[Any]]:
@@ -492,11 +521,7 @@ class PostgresTimeSeriesStore:
     def partitions(self) -> list[str]:
         """The partitions of the readings table, by name (for operators and tests)."""
         with self._guarded() as conn:
-            found = conn.execute(
-                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                "WHERE i.inhparent = %s::regclass ORDER BY c.relname",
-                (f"{SCHEMA}.readings",),
-            ).fetchall()
+            found = conn.execute(_PARTITIONS, (f"{SCHEMA}.readings",)).fetchall()
         return [str(name) for (name,) in found]
 
     def close(self) -> None:
