@@ -343,7 +343,7 @@ class PostgresBackend(Backend):
 
     name = "postgres"
 
-    def __init__(self, server: PostgresServer, method: WriteMethod = "unnest") -> None:
+    def __init__(self, server: PostgresServer, method: WriteMethod = "copy") -> None:
         self.server = server
         self.method = method
         self.dbname = f"mrv_ts_{next(db_counter)}_{os.getpid()}"
@@ -415,7 +415,7 @@ def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
         "sqlite",
         pytest.param("influx", marks=pytest.mark.victoria),
         "postgres",
-        "postgres-copy",
+        "postgres-unnest",
     ]
 )
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
@@ -426,7 +426,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     if request.param == "sqlite":
         made = SQLiteBackend(root)
     elif request.param.startswith("postgres"):
-        method: WriteMethod = "copy" if request.param == "postgres-copy" else "unnest"
+        method: WriteMethod = "unnest" if request.param == "postgres-unnest" else "copy"
         made = PostgresBackend(request.getfixturevalue("pg_server"), method)
     else:
         made = InfluxBackend(root, request.getfixturevalue("victoria"))
