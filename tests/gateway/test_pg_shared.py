@@ -241,3 +241,43 @@ def test_two_gateways_on_postgres_one_killed_nothing_lost_nothing_twice(
     for gw in gateways:
         assert gw.terminate() == 0
     device.close()
+
+
+def test_postgres_outage_spools_and_replays(
+    settings: Settings, run_gateway, publisher, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The PostgreSQL holding the readings stops mid-stream (the relational store is SQLite
+    and stays up, so only the time-series store's StoreUnavailable can make the gateway
+    spool): the gateway spools, keeps acknowledging, and once the server is back replays
+    the spool: every reading stored once, every poison message quarantined once."""
+    pg = PostgresServer(port=free_port()).start()
+    try:
+        url = pg.create_database("outage")
+        conninfo = conninfo_from_url(url)
+        settings = settings.model_copy(update={"ts_postgres_url": url, "ts_backend": "postgres"})
+        prepare(settings)
+        gw = run_gateway(settings, spool_retry_s=0.5)
+        items, expected, invalid = workload(3000)
+        poison = {p for _t, p in items if b"broken" in p}
+        publisher.publish_many(items[:1000])
+        wait_until(lambda: ledger_count(conninfo) > 0, 30, "first readings stored")
+        pg.halt()
+        publisher.publish_many(items[1000:])  # acknowledged by the gateway into its spool
+        metrics = gw.gateway.metrics
+        wait_until(lambda: metrics.spooled._value.get() > 0, 30, "spooling")
+        pg.launch()
+        wait_until(
+            lambda: gw.gateway.spool.depth == 0 and metrics.replayed._value.get() > 0,
+            60,
+            "spool replayed",
+        )
+        wait_until(lambda: ledger_count(conninfo) >= len(expected), 60, "everything stored")
+        rows, distinct, ledger = stored_rows(conninfo)
+        assert len(rows) == distinct == ledger == len(expected)
+        assert set(rows) == expected
+        quarantined = quarantined_payloads(settings.effective_database_url)
+        assert len(quarantined) == len(poison) == invalid and set(quarantined) == poison
+        assert "postgres store" in caplog.text  # the spool's reason: the store, not SQLite
+        gw.stop()
+    finally:
+        pg.stop()
