@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     gateway_batch_interval_ms: int = Field(50, ge=1, le=10_000)
     gateway_receive_maximum: int = Field(2000, ge=1, le=65_535)
     gateway_metrics_port: int | None = None
+    # The address /metrics listens on; 0.0.0.0 for a Prometheus on another host.
+    gateway_metrics_host: str = "127.0.0.1"
     gateway_future_tolerance_s: float = 600.0
     gateway_spool_retry_s: float = 2.0
     gateway_ack_topic: bool = True

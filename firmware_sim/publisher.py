@@ -42,7 +42,10 @@ class Publisher:
         *,
         on_ack: AckHandler,
         window: int = 1000,
+        will: tuple[str, bytes] | None = None,
     ) -> None:
+        """``will``: (status topic, payload) the broker publishes, retained, if this
+        connection drops without a DISCONNECT (a device's last will: it went offline)."""
         self.endpoint = endpoint
         self.window = window
         self.on_ack = on_ack
@@ -61,6 +64,8 @@ class Publisher:
         )
         client.max_inflight_messages_set(window)
         client.max_queued_messages_set(0)  # bounded by our window instead
+        if will is not None:
+            client.will_set(will[0], will[1], qos=1, retain=True)
         if endpoint.username:
             client.username_pw_set(endpoint.username, endpoint.password)
         if endpoint.tls:

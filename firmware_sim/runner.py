@@ -197,7 +197,19 @@ class _Run:
         self._now_s = self.start_s
         client_id = f"mrv-sim-{os.getpid()}-{stable_seed(seed, time.time_ns()) % 1_000_000:06d}"
         self.acks: list[tuple[str, str, list[tuple[int, int]]]] = []
-        self.publisher = Publisher(endpoint, client_id, on_ack=self._on_ack, window=PUBLISH_WINDOW)
+        self.publisher = Publisher(
+            endpoint, client_id, on_ack=self._on_ack, window=PUBLISH_WINDOW, will=self._will()
+        )
+
+    def _will(self) -> tuple[str, bytes] | None:
+        """The last will of a run that simulates one device: its connection is the
+        device's, so a dropped connection means the device went offline. (A will is one
+        per connection: a run of several devices over one connection has none.)"""
+        if len(self.devices) != 1:
+            return None
+        sim = self.devices[0]
+        status = StatusMessage(device=sim.id, state="offline", firmware=FIRMWARE)
+        return sim.status_topic, status.model_dump_json(exclude_none=True).encode()
 
     def _add_devices(self, plan: MonitoringPlan, seed: int, faults: FaultConfig) -> None:
         """A simulated device for each of the plan's devices on a modelled site (each

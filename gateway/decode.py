@@ -88,6 +88,9 @@ class Decoded:
     # (project, site, device) -> seqs durably kept once this batch commits
     acks: dict[tuple[str, str, str], set[int]] = field(default_factory=dict)
     statuses: list[StatusItem] = field(default_factory=list)
+    # (project, device) of the plan -> receive time (epoch ms) of its newest readings
+    # message in the batch: when it was last heard, for its offline state
+    seen: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 DeviceLookup = Callable[[str, str], DeviceInfo | None]
@@ -170,6 +173,9 @@ class Decoder:
 
     def _decode_readings(self, message: Inbound, source: _Source, out: Decoded) -> None:
         info = self._lookup(source.project, source.device)
+        heard = (source.project, source.device)
+        if info is not None and message.received_ms > out.seen.get(heard, 0):
+            out.seen[heard] = message.received_ms
         fmt = _format_of(message, info)
         if fmt != "native":
             self._decode_standard(message, source, info, fmt, out)

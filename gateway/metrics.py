@@ -41,6 +41,14 @@ class GatewayMetrics:
         self.lag_seconds = Gauge(
             "mrv_gateway_lag_seconds", "receive-to-durable time of the last batch", registry=r
         )
+        # Read from the store (every gateway of a shared group reports the same numbers):
+        # a device is offline after its plan's silence or on its last will.
+        self.devices = Gauge(
+            "mrv_gateway_devices",
+            "active devices by project and state (online, offline, unknown)",
+            ["project", "state"],
+            registry=r,
+        )
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
         self._server, _thread = start_http_server(port, addr=addr, registry=self.registry)

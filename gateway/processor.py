@@ -152,10 +152,14 @@ class BatchProcessor:
         actor: str = "gateway",
         future_tolerance_s: float = 600.0,
         clock_ms: Callable[[], int] = now_ms,
+        record_activity: bool = False,
     ) -> None:
         self.store = store
         self.db = db
         self.actor = actor
+        # Record when each device was last heard (the live gateway only: an import or a
+        # release is not the device speaking now).
+        self.record_activity = record_activity
         self.registry = RegistryCache(db)
         self.decoder = Decoder(
             self.registry.lookup,
@@ -187,7 +191,8 @@ class BatchProcessor:
         events = [_conflict_event(c, v) for c, v in conflicts]
         events += self._register_events(new)
         events += self._arrival_gaps(new)
-        self._write_outcome(quarantine, events, new, decoded.statuses)
+        seen = decoded.seen if self.record_activity else {}
+        self._write_outcome(quarantine, events, new, decoded.statuses, seen)
         try:
             inserted = self.store.insert(new)
         except StoreUnavailable as exc:
@@ -249,12 +254,16 @@ class BatchProcessor:
         events: list[EventItem],
         new: list[ReadingRow],
         statuses: list[StatusItem],
+        seen: dict[tuple[str, str], int],
     ) -> None:
-        """Quarantine, events, statuses and the batch's audit link, in one transaction."""
+        """Quarantine, events, statuses, when devices were heard and the batch's audit
+        link, in one transaction."""
         batches = readings_claims(new)
         try:
             with self.db.session() as session, session.begin():
-                record_outcome(session, quarantine, events, batches, self.actor, statuses=statuses)
+                record_outcome(
+                    session, quarantine, events, batches, self.actor, statuses=statuses, seen=seen
+                )
         except DBAPIError as exc:
             raise Unavailable(f"relational store: {exc}") from exc
 

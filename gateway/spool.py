@@ -25,8 +25,12 @@ class Spool:
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-            "topic TEXT NOT NULL, payload BLOB NOT NULL, received_ms INTEGER NOT NULL)"
+            "topic TEXT NOT NULL, payload BLOB NOT NULL, received_ms INTEGER NOT NULL, "
+            "content_type TEXT)"
         )
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(spool)")}
+        if "content_type" not in columns:  # a spool written before content types were kept
+            self._conn.execute("ALTER TABLE spool ADD COLUMN content_type TEXT")
         self._depth = self._count()
 
     def _count(self) -> int:
@@ -41,8 +45,8 @@ class Spool:
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.executemany(
-                "INSERT INTO spool (topic, payload, received_ms) VALUES (?, ?, ?)",
-                [(m.topic, m.payload, m.received_ms) for m in messages],
+                "INSERT INTO spool (topic, payload, received_ms, content_type) VALUES (?, ?, ?, ?)",
+                [(m.topic, m.payload, m.received_ms, m.content_type) for m in messages],
             )
             self._conn.execute("COMMIT")
             self._depth += len(messages)
@@ -50,11 +54,15 @@ class Spool:
     def peek(self, limit: int) -> list[tuple[int, Inbound]]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT id, topic, payload, received_ms FROM spool ORDER BY id LIMIT ?", (limit,)
+                "SELECT id, topic, payload, received_ms, content_type FROM spool "
+                "ORDER BY id LIMIT ?",
+                (limit,),
             ).fetchall()
+        # the MQTT 5 content type goes with the message: a SenML pack recognised by it
+        # must decode as SenML when it is replayed, not as the device's usual payload
         return [
-            (i, Inbound(topic, bytes(payload), received_ms))
-            for i, topic, payload, received_ms in rows
+            (i, Inbound(topic, bytes(payload), received_ms, content_type=content_type))
+            for i, topic, payload, received_ms, content_type in rows
         ]
 
     def remove_through(self, last_id: int) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from kivy.app import App
 from kivy.clock import Clock, mainthread
 from kivy.core.window import Window
-from kivy.metrics import dp, sp
+from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.filechooser import FileChooserListView
@@ -29,12 +29,11 @@ from kivy.uix.label import Label
 from kivy.uix.popup import Popup
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 from kivy.uix.scrollview import ScrollView
-from kivy.uix.spinner import Spinner
 from kivy.uix.textinput import TextInput
-from kivy.uix.togglebutton import ToggleButton
 from kivy.uix.widget import Widget
 from kivy.utils import platform
 
+from mobile_app import qr, signin_code
 from mobile_app.forms import (
     CHECK_ITEMS,
     ENTRY_TYPES,
@@ -50,14 +49,21 @@ from mobile_app.outbox import EDITABLE, OutboxEntry, new_id
 from mobile_app.photos import PhotoError, read_photo
 from mobile_app.session import FieldSession, SignInError
 from mobile_app.strings import EN, t
+from mobile_app.style import (
+    ERROR,
+    FONT,
+    GOOD,
+    INK,
+    MUTED,
+    PAPER,
+    ROW,
+    TITLE,
+    CheckToggle,
+    StyledButton,
+    choice,
+    text_input,
+)
 
-ROW = dp(64)
-FONT = sp(20)
-INK = (0.05, 0.05, 0.05, 1)
-PAPER = (1, 1, 1, 1)
-BUTTON = (0.0, 0.22, 0.5, 1)  # dark blue: white text on it is above 9:1 contrast
-ERROR = (0.65, 0.0, 0.0, 1)
-GOOD = (0.0, 0.4, 0.0, 1)
 SHOW_SAVED_S = 0.8
 STATE_COLOURS = {"sent": GOOD, "rejected": ERROR, "conflict": ERROR}
 
@@ -87,32 +93,22 @@ def _label(text: str = "", test_id: str = "", color: Any = INK, **kw: Any) -> La
     return label
 
 
-def _button(text: str, on_press: Callable[[], None], test_id: str, **kw: Any) -> Button:
-    button = Button(
-        text=text,
-        font_size=FONT,
-        size_hint_y=None,
-        height=ROW,
-        background_normal="",
-        background_color=BUTTON,
-        color=PAPER,
-        **kw,
-    )
+def _button(
+    text: str, on_press: Callable[[], None], test_id: str, kind: str = "primary", **kw: Any
+) -> Button:
+    """A button of one of the three kinds (style.LOOKS): primary, secondary, destructive."""
+    button = StyledButton(text=text, kind=kind, **kw)
     button.bind(on_release=lambda *_: on_press())
     button.test_id = test_id
     return button
 
 
 def _input(test_id: str, text: str = "", **kw: Any) -> TextInput:
-    field = TextInput(
+    field = text_input(
         text=text,
-        font_size=FONT,
         size_hint_y=None,
         height=kw.pop("height", ROW),
         multiline=kw.pop("multiline", False),
-        write_tab=False,
-        foreground_color=INK,
-        background_color=(0.95, 0.95, 0.95, 1),
         **kw,
     )
     field.test_id = test_id
@@ -135,6 +131,20 @@ def _column() -> tuple[ScrollView, GridLayout]:
     return scroll, column
 
 
+def made_at(recorded_at: str, now: datetime) -> str:
+    """When an entry was made, in the tablet's local time zone, as a person reads it:
+    "07 Dec 14:32", with the year when it is not ``now``'s. ``recorded_at`` is the
+    outbox's ISO 8601 time (UTC); anything unreadable says so instead of failing."""
+    try:
+        moment = datetime.fromisoformat(recorded_at)
+    except (TypeError, ValueError):
+        return t("outbox.made_unknown")
+    if moment.tzinfo is None:  # the outbox writes UTC; an older row may lack the offset
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone(now.tzinfo)
+    return local.strftime("%d %b %H:%M" if local.year == now.year else "%d %b %Y %H:%M")
+
+
 def in_background(work: Callable[[], Any], done: Callable[[Any, Exception | None], None]) -> None:
     """Run network work off the UI thread; ``done(result, error)`` runs back on it."""
 
@@ -148,12 +158,41 @@ def in_background(work: Callable[[], Any], done: Callable[[Any, Exception | None
     threading.Thread(target=run, daemon=True).start()
 
 
+def camera_available() -> bool:
+    """Whether this device has a camera Kivy can show (Android: its camera provider,
+    once the permission is granted; a desktop: only with OpenCV or GStreamer)."""
+    if platform == "android":
+        return True
+    try:
+        from kivy.core.camera import Camera as CoreCamera
+    except Exception:  # a provider that fails to load: no camera, not a crash
+        return False
+    return CoreCamera is not None
+
+
+def _capped(field: TextInput, limit: int) -> TextInput:
+    """Let at most ``limit`` characters into a field: a pasted megabyte is cut before
+    Kivy lays it out (the check after it then says it is too long)."""
+
+    def only_room(text: str, from_undo: bool) -> str:
+        return text[: max(0, limit - len(field.text))]
+
+    field.input_filter = only_room
+    return field
+
+
 class SignInScreen(Screen):
+    """Sign in by the sign-in code (camera, a picture, or pasted) or by typing the
+    server address and token; both end in the same ``FieldSession.sign_in``."""
+
     def __init__(self, app: FieldApp) -> None:
         super().__init__(name="signin")
         self.app = app
+        self.busy = False
         scroll, column = _column()
-        column.add_widget(_label(t("signin.title"), font_size=FONT * 1.3))
+        column.add_widget(_label(t("signin.title"), font_size=TITLE))
+        self._code_part(column)
+        column.add_widget(_label(t("signin.or_type")))
         column.add_widget(_label(t("signin.server")))
         known = app.session.credentials
         self.server = _input("signin.server", known.server if known else "")
@@ -167,30 +206,196 @@ class SignInScreen(Screen):
         column.add_widget(_button(t("signin.submit"), self.submit, "signin.submit"))
         column.add_widget(self.status)
         self.add_widget(scroll)
-        self.busy = False
 
-    def submit(self) -> None:
+    def _code_part(self, column: GridLayout) -> None:
+        column.add_widget(_label(t("signin.with_code")))
+        if camera_available():
+            column.add_widget(_button(t("signin.scan"), self.app.show_scan, "signin.scan"))
+        else:
+            # said on the button itself, which cannot be pressed
+            camera = _button(t("signin.no_camera"), lambda: None, "signin.scan")
+            camera.disabled = True
+            column.add_widget(camera)
+        column.add_widget(
+            _button(t("signin.from_image"), self.choose_image, "signin.qr_image", "secondary")
+        )
+        column.add_widget(_label(t("signin.paste")))
+        self.code = _capped(_input("signin.code"), signin_code.MAX_CODE + 1)
+        self.code.hint_text = "mrv://sign-in?v=1&api=...&token=..."
+        column.add_widget(self.code)
+        self.code_status = _label("", "signin.code_status", color=ERROR)
+        column.add_widget(self.code_status)
+        column.add_widget(
+            _button(t("signin.use_code"), self.use_pasted, "signin.use_code", "secondary")
+        )
+
+    def say(self, text: str, colour: Any = ERROR) -> None:
+        """A message beside the sign-in code's field."""
+        self.code_status.color = colour
+        self.code_status.text = text
+
+    def use_pasted(self) -> None:
+        self.use_code(self.code.text)
+
+    def use_code(self, text: str) -> bool:
+        """Read a sign-in code; a good one fills the fields and signs in."""
+        try:
+            code = signin_code.decode(text)
+        except signin_code.CodeError as exc:
+            self.say(t("signin.code_bad", reason=str(exc)))
+            return False
+        self.server.text, self.token.text = code.api, code.token
+        self.say(t("signin.code_read", server=code.api), INK)
+        self.submit(self.code_status)
+        return True
+
+    def use_texts(self, texts: list[str]) -> None:
+        """QR texts read from a picture or a frame: the first good one signs in."""
+        if not texts:
+            self.say(t("signin.no_qr"))
+            return
+        for text in texts:
+            try:
+                signin_code.decode(text)
+            except signin_code.CodeError:
+                continue
+            self.use_code(text)
+            return
+        self.use_code(texts[0])  # none is good: say what is wrong with the first
+
+    def choose_image(self) -> None:
+        ImageChooser(self.read_image).open()
+
+    def read_image(self, path: str) -> None:
+        self.say(t("signin.reading"), INK)
+
+        def done(texts: list[str] | None, error: Exception | None) -> None:
+            if isinstance(error, qr.QrUnavailable):
+                self.say(t("signin.qr_unavailable"))
+            elif isinstance(error, qr.QrUnreadable):
+                self.say(t("signin.image_bad", reason=str(error)))
+            elif error is not None:
+                self.say(t("signin.image_bad", reason=type(error).__name__))
+            else:
+                self.use_texts(texts or [])
+
+        in_background(lambda: qr.read_image(Path(path)), done)
+
+    def submit(self, status: Label | None = None) -> None:
+        status = status or self.status
         if self.busy:
             return
         server, token = self.server.text.strip(), self.token.text.strip()
         if not server or not token:
-            self.status.text = t("signin.need_both")
+            status.color = ERROR
+            status.text = t("signin.need_both")
             return
         self.busy = True
-        self.status.color = INK
-        self.status.text = t("signin.checking")
+        status.color = INK
+        status.text = t("signin.checking")
 
         def done(online: bool | None, error: Exception | None) -> None:
             self.busy = False
             if error is not None:
-                self.status.color = ERROR
+                status.color = ERROR
                 reason = str(error) if isinstance(error, SignInError) else repr(error)
-                self.status.text = t("signin.failed", reason=reason)
+                status.text = t("signin.failed", reason=reason)
                 return
-            self.status.text = "" if online else t("signin.offline")
+            status.text = "" if online else t("signin.offline")
             self.app.show_projects()
 
         in_background(lambda: self.app.session.sign_in(server, token), done)
+
+
+class ImageChooser(Popup):
+    """Pick a picture holding a sign-in code (a screenshot, a photo of a print-out)."""
+
+    def __init__(self, chosen: Callable[[str], None]) -> None:
+        self.chosen = chosen
+        box = BoxLayout(orientation="vertical", spacing=dp(8))
+        self.chooser = FileChooserListView(
+            filters=["*.png", "*.jpg", "*.jpeg", "*.webp", "*.gif", "*.bmp"],
+            path=str(Path.home()),
+        )
+        self.chooser.test_id = "qr.chooser"
+        self.chooser.bind(on_submit=lambda *_: self.use())
+        box.add_widget(self.chooser)
+        buttons = BoxLayout(size_hint_y=None, height=ROW, spacing=dp(8))
+        buttons.add_widget(_button(t("qr.use"), self.use, "qr.use"))
+        buttons.add_widget(_button(t("qr.cancel"), self.dismiss, "qr.cancel", "secondary"))
+        box.add_widget(buttons)
+        super().__init__(title=t("signin.from_image"), content=box, size_hint=(0.95, 0.95))
+        self.title_size = FONT
+
+    def use(self) -> None:
+        if not self.chooser.selection:
+            return
+        self.dismiss()
+        self.chosen(self.chooser.selection[0])
+
+
+class ScanScreen(Screen):
+    """The camera's picture; each frame (every ``SCAN_EVERY_S``) is searched for a QR
+    code off the UI thread until one is found or the person cancels."""
+
+    SCAN_EVERY_S = 0.4
+
+    def __init__(self, app: FieldApp) -> None:
+        super().__init__(name="scan")
+        self.app = app
+        self.camera: Any = None
+        self.reading = False
+        self.event: Any = None
+        box = BoxLayout(orientation="vertical", padding=dp(12), spacing=dp(8))
+        self.view = BoxLayout()
+        box.add_widget(self.view)
+        self.status = _label(t("scan.looking"), "scan.status")
+        box.add_widget(self.status)
+        box.add_widget(_button(t("qr.cancel"), self.cancel, "scan.cancel", "secondary"))
+        self.add_widget(box)
+
+    def on_enter(self, *args: Any) -> None:
+        try:
+            if platform == "android":
+                from android.permissions import Permission, request_permissions
+
+                request_permissions([Permission.CAMERA])
+            from kivy.uix.camera import Camera
+
+            self.camera = Camera(play=True, resolution=(1280, 720))
+        except Exception as exc:  # no camera, or the permission refused
+            self.app.back_to_signin(t("signin.camera_failed", reason=type(exc).__name__))
+            return
+        self.view.add_widget(self.camera)
+        self.event = Clock.schedule_interval(self._grab, self.SCAN_EVERY_S)
+
+    def on_leave(self, *args: Any) -> None:
+        if self.event is not None:
+            self.event.cancel()
+        if self.camera is not None:
+            self.camera.play = False
+            self.view.remove_widget(self.camera)
+            self.camera = None
+
+    def _grab(self, _dt: float) -> None:
+        texture = getattr(self.camera, "texture", None)
+        if self.reading or texture is None:
+            return
+        self.reading = True
+        rgba, (width, height) = texture.pixels, texture.size
+
+        def done(texts: list[str] | None, error: Exception | None) -> None:
+            self.reading = False
+            if isinstance(error, qr.QrUnavailable):
+                self.app.back_to_signin(t("signin.qr_unavailable"))
+            elif texts and self.manager and self.manager.current == "scan":
+                self.app.show_signin()
+                self.app.signin.use_texts(texts)
+
+        in_background(lambda: qr.read_gray(qr.gray_of_rgba(rgba), width, height), done)
+
+    def cancel(self) -> None:
+        self.app.show_signin()
 
 
 class ProjectScreen(Screen):
@@ -204,7 +409,11 @@ class ProjectScreen(Screen):
     def on_pre_enter(self, *args: Any) -> None:
         self.clear_widgets()
         scroll, column = _column()
-        column.add_widget(_label(t("project.title"), font_size=FONT * 1.3))
+        column.add_widget(_label(t("project.title"), font_size=TITLE))
+        known = self.app.session.credentials
+        if known is not None:
+            who = t("project.signed_in", who=known.label or "?", server=known.server)
+            column.add_widget(_label(who, "project.signed_in", color=MUTED))
         pairs = self.app.session.sites()
         if not pairs:
             column.add_widget(_label(t("project.none"), "project.none"))
@@ -218,7 +427,9 @@ class ProjectScreen(Screen):
             button.height = ROW * 1.5
             button.halign = "center"
             column.add_widget(button)
-        column.add_widget(_button(t("nav.sign_out"), self.app.sign_out, "nav.sign_out"))
+        column.add_widget(
+            _button(t("nav.sign_out"), self.app.sign_out, "nav.sign_out", kind="secondary")
+        )
         self.add_widget(scroll)
 
 
@@ -233,7 +444,7 @@ class TypeScreen(Screen):
     def on_pre_enter(self, *args: Any) -> None:
         self.clear_widgets()
         scroll, column = _column()
-        column.add_widget(_label(t("type.title"), font_size=FONT * 1.3))
+        column.add_widget(_label(t("type.title"), font_size=TITLE))
         for entry_type in ENTRY_TYPES:
             column.add_widget(
                 _button(
@@ -244,9 +455,11 @@ class TypeScreen(Screen):
             )
         pending = sum(n for state, n in self.app.session.outbox.counts().items() if state != "sent")
         column.add_widget(
-            _button(t("nav.outbox", count=pending), self.app.show_outbox, "nav.outbox")
+            _button(t("nav.outbox", count=pending), self.app.show_outbox, "nav.outbox", "secondary")
         )
-        column.add_widget(_button(t("nav.projects"), self.app.show_projects, "nav.projects"))
+        column.add_widget(
+            _button(t("nav.projects"), self.app.show_projects, "nav.projects", "secondary")
+        )
         self.add_widget(scroll)
 
 
@@ -292,7 +505,7 @@ class FormScreen(Screen):
         self.inputs, self.errors = {}, {}
         scroll, column = _column()
         title = t("form.edit_title") if self.editing else t(f"type.{self.entry_type}")
-        column.add_widget(_label(title, font_size=FONT * 1.3))
+        column.add_widget(_label(title, font_size=TITLE))
         for spec in FORMS[self.entry_type]:
             column.add_widget(_label(spec.label))
             column.add_widget(self._input_for(spec, ctx))
@@ -310,11 +523,16 @@ class FormScreen(Screen):
         else:
             column.add_widget(_button(t("form.submit"), self.submit, "form.submit"))
             column.add_widget(
-                _button(t("form.save_draft"), lambda: self.submit(draft=True), "form.save_draft")
+                _button(
+                    t("form.save_draft"),
+                    lambda: self.submit(draft=True),
+                    "form.save_draft",
+                    "secondary",
+                )
             )
         self.status = _label("", "form.status")
         column.add_widget(self.status)
-        column.add_widget(_button(t("nav.back"), self.app.show_types, "nav.back"))
+        column.add_widget(_button(t("nav.back"), self.app.show_types, "nav.back", "secondary"))
         self.add_widget(scroll)
 
     def _input_for(self, spec: FieldSpec, ctx: Any) -> Widget:
@@ -325,16 +543,7 @@ class FormScreen(Screen):
             if not spec.required:
                 labels[t("choice.none")] = ""
             shown = next((label for label, v in labels.items() if v == value and v), "")
-            spinner = Spinner(
-                text=shown or t("choice.pick"),
-                values=list(labels),
-                font_size=FONT,
-                size_hint_y=None,
-                height=ROW,
-                background_normal="",
-                background_color=(0.85, 0.88, 0.95, 1),
-                color=INK,
-            )
+            spinner = choice(text=shown or t("choice.pick"), values=list(labels))
             spinner.test_id = f"field:{spec.name}"
             spinner.bind(text=lambda _, text, n=spec.name, m=labels: self._chose(n, m.get(text)))
             self.inputs[spec.name] = spinner
@@ -344,12 +553,8 @@ class FormScreen(Screen):
             box.height = len(CHECK_ITEMS) * (ROW + dp(4))
             ticked = set(value.split(",")) if value else set()
             for item in CHECK_ITEMS:
-                toggle = ToggleButton(
-                    text=t(f"check.{item}"),
-                    state="down" if item in ticked else "normal",
-                    font_size=FONT,
-                    size_hint_y=None,
-                    height=ROW,
+                toggle = CheckToggle(
+                    t(f"check.{item}"), state="down" if item in ticked else "normal"
                 )
                 toggle.test_id = f"check:{item}"
                 box.add_widget(toggle)
@@ -385,7 +590,9 @@ class FormScreen(Screen):
         column.add_widget(row)
         self.errors["gps"] = _label("", "error:gps", color=ERROR)
         column.add_widget(self.errors["gps"])
-        column.add_widget(_button(t("form.gps_get"), self.get_gps, "form.gps_get"))
+        column.add_widget(
+            _button(t("form.gps_get"), self.get_gps, "form.gps_get", kind="secondary")
+        )
 
     def get_gps(self) -> None:
         try:
@@ -408,7 +615,9 @@ class FormScreen(Screen):
     def _photo_row(self, column: GridLayout) -> None:
         self.photo_label = _label(t("field.photos", count=len(self.photos)), "form.photos")
         column.add_widget(self.photo_label)
-        column.add_widget(_button(t("form.photo_add"), self.choose_photo, "form.photo_add"))
+        column.add_widget(
+            _button(t("form.photo_add"), self.choose_photo, "form.photo_add", kind="secondary")
+        )
 
     def choose_photo(self) -> None:
         if platform in ("android", "ios"):
@@ -520,7 +729,7 @@ class OutboxScreen(Screen):
         session = self.app.session
         self.clear_widgets()
         scroll, column = _column()
-        column.add_widget(_label(t("outbox.title"), font_size=FONT * 1.3))
+        column.add_widget(_label(t("outbox.title"), font_size=TITLE))
         status = session.syncer.status
         if status.paused_reason:
             text, colour = t("outbox.paused", reason=status.paused_reason), ERROR
@@ -531,7 +740,9 @@ class OutboxScreen(Screen):
         else:
             text, colour = t("outbox.offline"), ERROR
         column.add_widget(_label(text, "outbox.status", color=colour))
-        column.add_widget(_button(t("outbox.sync_now"), self.sync_now, "outbox.sync_now"))
+        column.add_widget(
+            _button(t("outbox.sync_now"), self.sync_now, "outbox.sync_now", kind="secondary")
+        )
         entries = session.outbox.entries()
         if not entries:
             column.add_widget(_label(t("outbox.empty"), "outbox.empty"))
@@ -541,32 +752,45 @@ class OutboxScreen(Screen):
         self.add_widget(scroll)
 
     def _row(self, entry: OutboxEntry) -> Widget:
-        row = BoxLayout(orientation="vertical", size_hint_y=None, spacing=dp(4))
+        row = BoxLayout(
+            orientation="vertical", size_hint_y=None, spacing=dp(4), padding=(0, 0, 0, dp(12))
+        )
+        # as tall as what it holds: labels wrap, buttons come and go with the state
+        row.bind(minimum_height=row.setter("height"))
         state = t(f"state.{entry.state}", reason=entry.reason)
         line = t(
             "outbox.row", type=t(f"type.{entry.type}"), summary=summary(entry.type, entry.body)
         )
         row.add_widget(_label(line, f"row:{entry.id}"))
+        made = t("outbox.made", when=made_at(entry.recorded_at, datetime.now().astimezone()))
+        row.add_widget(_label(made, f"made:{entry.id}", color=MUTED))
         row.add_widget(
             _label(state, f"state:{entry.id}", color=STATE_COLOURS.get(entry.state, INK))
         )
-        height = ROW * 1.4
         if entry.state in EDITABLE and not entry.is_edit:
             row.add_widget(
-                _button(t("outbox.open"), lambda: self.app.reopen(entry), f"open:{entry.id}")
+                _button(
+                    t("outbox.open"),
+                    lambda: self.app.reopen(entry),
+                    f"open:{entry.id}",
+                    kind="secondary",
+                )
             )
-            height += ROW
             if entry.state == "draft":
                 row.add_widget(
-                    _button(t("outbox.discard"), lambda: self.discard(entry), f"discard:{entry.id}")
+                    _button(
+                        t("outbox.discard"),
+                        lambda: self.discard(entry),
+                        f"discard:{entry.id}",
+                        kind="destructive",
+                    )
                 )
-                height += ROW
         elif entry.revision is not None and entry.state != "sending":
             row.add_widget(
-                _button(t("outbox.edit"), lambda: self.app.edit(entry), f"edit:{entry.id}")
+                _button(
+                    t("outbox.edit"), lambda: self.app.edit(entry), f"edit:{entry.id}", "secondary"
+                )
             )
-            height += ROW
-        row.height = height + dp(8)
         return row
 
     def discard(self, entry: OutboxEntry) -> None:
@@ -590,6 +814,7 @@ class FieldApp(App):
         self.manager = ScreenManager(transition=NoTransition())
         self.signin = SignInScreen(self)
         self.form = FormScreen(self)
+        self.scan = ScanScreen(self)
         self.outbox_screen = OutboxScreen(self)
         for screen in (
             self.signin,
@@ -597,6 +822,7 @@ class FieldApp(App):
             TypeScreen(self),
             self.form,
             self.outbox_screen,
+            self.scan,
         ):
             self.manager.add_widget(screen)
         self.session.syncer.status.listeners.append(self._sync_changed)
@@ -619,6 +845,16 @@ class FieldApp(App):
 
     def show_projects(self) -> None:
         self.manager.current = "projects"
+
+    def show_signin(self) -> None:
+        self.manager.current = "signin"
+
+    def show_scan(self) -> None:
+        self.manager.current = "scan"
+
+    def back_to_signin(self, message: str) -> None:
+        self.show_signin()
+        self.signin.say(message)
 
     def choose(self, project: str, site: str) -> None:
         self.session.project, self.session.site = project, site

@@ -213,6 +213,18 @@ class DeviceStatus(Base):
     received_ms: Mapped[int] = mapped_column(BigInteger)
 
 
+class DeviceActivity(Base):
+    """When the newest message on a device's readings topic arrived (the gateway's clock,
+    epoch ms): how long the device has been silent. Kept apart from ``device_status``,
+    which holds what the device said of itself (birth and last will)."""
+
+    __tablename__ = "device_activity"
+
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_message_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class MonitoringPeriod(Base):
     """A monitoring period of a project: dates inclusive, numbered from 1, contiguous."""
 

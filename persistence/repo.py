@@ -23,6 +23,7 @@ from persistence import audit, claims
 from persistence.audit import Subject
 from persistence.models import (
     Device,
+    DeviceActivity,
     DeviceStatus,
     Event,
     PlanRevision,
@@ -457,6 +458,41 @@ def upsert_statuses(session: Session, statuses: Iterable[StatusItem]) -> None:
         session.connection().execute(stmt)
 
 
+def _touch_statement(dialect: str) -> Any:
+    """The upsert of ``touch_devices`` for a dialect, built once (building and compiling
+    it again per batch cost more than running it)."""
+    stmt = _TOUCH.get(dialect)
+    if stmt is None:
+        insert = (
+            postgresql.insert(DeviceActivity)
+            if dialect == "postgresql"
+            else sqlite.insert(DeviceActivity)
+        )
+        stmt = _TOUCH[dialect] = insert.on_conflict_do_update(
+            index_elements=["project_id", "device_id"],
+            set_={"last_message_ms": insert.excluded.last_message_ms},
+            where=DeviceActivity.last_message_ms < insert.excluded.last_message_ms,
+        )
+    return stmt
+
+
+_TOUCH: dict[str, Any] = {}
+
+
+def touch_devices(session: Session, seen: dict[tuple[str, str], int]) -> None:
+    """Record when each device's newest message arrived ((project, device) -> epoch ms):
+    one row per device, only ever moved forward (a late batch changes nothing). One
+    statement per batch; rows in key order, so that two gateways writing the same
+    devices on PostgreSQL lock them in the same order."""
+    if not seen:
+        return
+    rows = [
+        {"project_id": p, "device_id": d, "last_message_ms": ms}
+        for (p, d), ms in sorted(seen.items())
+    ]
+    session.connection().execute(_touch_statement(session.get_bind().dialect.name), rows)
+
+
 def record_outcome(
     session: Session,
     quarantine: Iterable[QuarantineItem],
@@ -464,9 +500,11 @@ def record_outcome(
     batches: dict[str, dict[str, Any]],
     actor: str,
     statuses: Iterable[StatusItem] = (),
+    seen: dict[tuple[str, str], int] | None = None,
 ) -> tuple[int, int]:
-    """Write a batch's quarantine entries and events (both idempotent), device statuses
-    and, per project, the audit link of the readings it stored (``batches``, from
+    """Write a batch's quarantine entries and events (both idempotent), device statuses,
+    when its devices were last heard (``seen``: (project, device) -> epoch ms) and, per
+    project, the audit link of the readings it stored (``batches``, from
     ``persistence.claims.readings_claims``)."""
     now = datetime.now(UTC)
     raw_rows, q_rows = quarantine_rows(quarantine)
@@ -485,6 +523,7 @@ def record_outcome(
         )
     e_new = _insert_ignore(session, Event, e_rows)
     upsert_statuses(session, statuses)
+    touch_devices(session, seen or {})
     for project, claim in sorted(batches.items()):
         audit.append(
             session,

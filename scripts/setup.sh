@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(mosquitto mosquitto-clients victoria-metrics postgresql)
 # The field app (Kivy, headless through SDL_VIDEODRIVER=offscreen) needs Mesa's GL.
 PACKAGES+=(libgl1 libegl1 libgles2 libgl1-mesa-dri libegl-mesa0 libmtdev1)
+# The field app reads QR sign-in codes with ZBar (pyzbar loads libzbar at run time).
+PACKAGES+=(libzbar0)
 # The XLSX report's tests recalculate the workbook with LibreOffice headless.
 PACKAGES+=(libreoffice-calc-nogui)
 # Browser tests (the verifier portal, /docs) drive Debian's chromium through Playwright: no
@@ -15,6 +17,8 @@ PACKAGES+=(chromium)
 # A font for the pages chromium renders (screenshots) and the charts; not pulled in by
 # the packages above when recommends are off.
 PACKAGES+=(fonts-dejavu-core)
+# systemd-analyze checks the unit files (deploy/systemd); slim Debian images lack systemd.
+PACKAGES+=(systemd)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

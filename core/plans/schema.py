@@ -26,6 +26,34 @@ from core.wire import ID_PATTERN
 
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 
+#: A device is offline after this many of its expected intervals without a message, unless
+#: the plan sets ``offline_after_s`` (on the device, else on the project).
+OFFLINE_AFTER_INTERVALS = 3
+#: The longest silence a plan may allow before a device counts as offline (30 days, s).
+MAX_OFFLINE_AFTER_S = 30 * 86_400
+#: Seconds of silence after which a device is offline (at least one second).
+OfflineAfter = Annotated[int, Field(ge=1, le=MAX_OFFLINE_AFTER_S)]
+
+
+def offline_after(device_s: int | None, project_s: int | None, expected_interval_s: int) -> int:
+    """Seconds of silence after which a device is offline: its own setting, else the
+    project's, else OFFLINE_AFTER_INTERVALS of its expected interval."""
+    if device_s is not None:
+        return device_s
+    if project_s is not None:
+        return project_s
+    return OFFLINE_AFTER_INTERVALS * expected_interval_s
+
+
+def _omit_none(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """``data`` without the ``keys`` whose value is None: settings added after plans were
+    first stored are left out at their default, so such a plan stores (and hashes)
+    exactly as it did before they existed."""
+    for key in keys:
+        if data.get(key) is None:
+            data.pop(key, None)
+    return data
+
 
 class _Strict(BaseModel):
     # Plans are written by hand: a misspelt key must be an error, not silently ignored.
@@ -73,6 +101,13 @@ class Project(_Strict):
     #: A report's finding is material when it moves the period's emission reductions by
     #: more than this share of them (percent); minor otherwise.
     materiality_pct: Annotated[float, Field(ge=0, le=100)] = 1.0
+    #: Seconds without a message after which a device counts as offline (each device may
+    #: set its own); None: OFFLINE_AFTER_INTERVALS of the device's expected interval.
+    offline_after_s: OfflineAfter | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit_none(handler(self), ("offline_after_s",))
 
 
 class Location(_Strict):
@@ -132,9 +167,10 @@ class Calibration(_Strict):
 #: A logger's own name for a value: printable, no control characters, bounded.
 FieldName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 MAX_PAYLOAD_FIELDS = 64
-#: Payload settings left out of a device's record when at their defaults, so that a plan
-#: without them stores (and hashes) exactly as it did before they existed.
-_PAYLOAD_KEYS = ("payload", "fields", "timestamp_unit")
+#: Device settings added later (the payload's, the offline silence) left out of a device's
+#: record when at their defaults, so that a plan without them stores (and hashes) exactly
+#: as it did before they existed.
+_LATER_KEYS = ("payload", "fields", "timestamp_unit", "offline_after_s")
 
 
 class PayloadField(_Strict):
@@ -167,6 +203,9 @@ class Device(_Strict):
     replaces: Id | None = None
     # Nominal reporting interval, used for gap detection.
     expected_interval_s: Annotated[int, Field(ge=1, le=86400)] = 60
+    # Seconds without a message after which the device counts as offline (None: the
+    # project's offline_after_s, else OFFLINE_AFTER_INTERVALS expected intervals).
+    offline_after_s: OfflineAfter | None = None
     # Signed messages: the device's Ed25519 public key (``ed25519:`` and base64, as
     # ``core.signing.public_text`` writes it) and whether its messages must be signed
     # (None: as the project's ``signed_messages`` says).
@@ -186,11 +225,7 @@ class Device(_Strict):
 
     @model_serializer(mode="wrap")
     def _omit_unset_payload(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        for key in _PAYLOAD_KEYS:
-            if data.get(key) is None:
-                data.pop(key, None)
-        return data
+        return _omit_none(handler(self), _LATER_KEYS)
 
     @property
     def payload_format(self) -> PayloadFormat:
@@ -257,6 +292,13 @@ class MonitoringPlan(_Strict):
 
     def device(self, device_id: str) -> Device | None:
         return next((d for d in self.devices if d.id == device_id), None)
+
+    def offline_after_s(self, device: Device) -> int:
+        """Seconds without a message after which ``device`` counts as offline: its own
+        setting, else the project's, else OFFLINE_AFTER_INTERVALS expected intervals."""
+        return offline_after(
+            device.offline_after_s, self.project.offline_after_s, device.expected_interval_s
+        )
 
     def signing_required(self, device: Device) -> bool:
         """Whether the gateway refuses the device's unsigned messages."""

@@ -75,6 +75,18 @@ def _locate(positions: dict[Path_, tuple[int, int]], path: Path_) -> tuple[int |
     return positions.get((), (None, None))
 
 
+class _PlanLoader(yaml.SafeLoader):
+    """YAML's safe loader with dates left as text for the schema to parse: YAML's own
+    timestamp resolver raises a bare ValueError on ``installed: 2025-13-40``, naming
+    neither the field nor the line; the schema names both."""
+
+
+_PlanLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def validate_plan_text(
     text: str, checks: Sequence[PlanCheck] = ()
 ) -> tuple[MonitoringPlan | None, list[PlanProblem]]:
@@ -83,8 +95,8 @@ def validate_plan_text(
     ``checks`` run only on a plan that is coherent by itself (its schema and
     cross-references); ``verification.plan_check`` gives the methodology's."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_PlanLoader)
+        data = yaml.load(text, Loader=_PlanLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return None, [
@@ -175,6 +187,16 @@ def _device(plan: MonitoringPlan, i: int, device: Device, problem: ProblemAt) ->
     if device.accuracy_class is None and device.max_permissible_error_pct is None:
         message = "state accuracy_class or max_permissible_error_pct (calibration rules need it)"
         problems.append(problem(("devices", i), message))
+    offline_after = plan.offline_after_s(device)
+    if offline_after < device.expected_interval_s:
+        # a device that reports on time would count as offline between two messages
+        own = device.offline_after_s is not None
+        where = ("devices", i, "offline_after_s") if own else ("project", "offline_after_s")
+        message = (
+            f"{offline_after} s is shorter than {device.id}'s expected_interval_s "
+            f"({device.expected_interval_s} s): it would be offline between two messages"
+        )
+        problems.append(problem(where, message))
     return problems
 
 

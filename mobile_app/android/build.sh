@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 rm -rf app && mkdir -p app/mobile_app
 cp ../*.py app/mobile_app/
-rm -f app/mobile_app/drive.py   # the test driver stays on the desktop
+# the test driver and the contrast audit stay on the desktop
+rm -f app/mobile_app/drive.py app/mobile_app/audit.py
 cat > app/main.py <<'PY'
 from mobile_app.main import main
 

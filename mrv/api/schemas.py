@@ -22,12 +22,15 @@ from pydantic import (
 )
 
 from core.entries import CalibrationResult, EntryStatus, Gps, PhotoHash, body_json, no_nul, one_line
+from core.liveness import DeviceState, OfflineReason
 from core.photos import MAX_PHOTOS_PER_ENTRY
+from core.times import from_ms
 from core.windows import MAX_ID, day_problem
 from mrv.api.tokens import Role
 from persistence import readings_table
 from persistence.evidence import Change, Evidence
-from persistence.models import Device, Event, QuarantineEntry
+from persistence.liveness import DeviceLiveness
+from persistence.models import Event, QuarantineEntry
 from persistence.photos import StoredPhoto
 from persistence.records import (
     CalibrationRecord,
@@ -311,9 +314,17 @@ class DeviceOut(BaseModel):
     installed: date | None
     removed: date | None
     calibration: JsonObject | None = Field(description="the plan's calibration record")
+    state: DeviceState = Field(
+        description="online; offline after offline_after_s without a message or when its "
+        "last will said so; unknown if never heard"
+    )
+    offline_reason: OfflineReason | None = Field(description="last_will or silent, when offline")
+    last_heard: datetime | None = Field(description="its newest message or online status")
+    offline_after_s: int = Field(description="seconds of silence its plan allows")
 
     @classmethod
-    def of(cls, row: Device) -> "DeviceOut":
+    def of(cls, live: DeviceLiveness) -> "DeviceOut":
+        row, heard_ms = live.device, live.liveness.last_heard_ms
         return cls(
             id=row.id,
             site=row.site_id,
@@ -324,6 +335,10 @@ class DeviceOut(BaseModel):
             installed=row.record.get("installed"),
             removed=row.record.get("removed"),
             calibration=row.record.get("calibration"),
+            state=live.liveness.state,
+            offline_reason=live.liveness.reason,
+            last_heard=from_ms(heard_ms) if heard_ms is not None else None,
+            offline_after_s=live.offline_after_s,
         )
 
 

@@ -33,7 +33,11 @@ def key(home: HomeOption = None) -> None:
     settings = common.settings(home)
     private = installation_key(settings.home)
     console.print(public_text(private.public_key()), soft_wrap=True)
-    err.print(f"key id {key_id(private.public_key())}; private key {key_path(settings.home)}")
+    err.print(
+        f"key id {key_id(private.public_key())}; private key {key_path(settings.home)}",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 @audit_app.command("checkpoint")
@@ -54,7 +58,9 @@ def checkpoint(
         typer.echo(text, nl=False)
         return
     common.write_out(out, text.encode())
-    err.print(f"{escape(str(out))}: {project} at link {signed.length}, head {signed.head[:12]}")
+    err.print(
+        f"{escape(str(out))}: {escape(project)} at link {signed.length}, head {signed.head[:12]}"
+    )
 
 
 @audit_app.command("verify")
@@ -72,6 +78,7 @@ def verify(
     """Walk the project's chain, recompute every object it covers from the stores, and,
     with --checkpoint, check that the chain still extends it. Exit 0 if intact, 1 if not."""
     settings = common.settings(home)
+    key = _public(public_key)  # a key that is not one is a mistake even without --checkpoint
     signed = _checkpoint(checkpoint_file, project) if checkpoint_file else None
     store = open_timeseries(settings)
     try:
@@ -80,7 +87,7 @@ def verify(
             evidence = verify_project(session, store, project)
             since: list[str] = []
             if signed is not None:
-                pinned = _public(public_key) or installation_key(settings.home).public_key()
+                pinned = key or installation_key(settings.home).public_key()
                 since = _checked(session, signed, pinned)
     finally:
         store.close()
@@ -106,8 +113,7 @@ def adopt(
     is now, marked adopted with your reason. Refused if anything changed."""
     reason, actor = reason.strip(), actor.strip()
     if not reason or not actor or len(reason) > 2000 or len(actor) > 128:
-        err.print("[red]error:[/red] --reason and --actor: 1 to 2000 and 1 to 128 characters")
-        raise typer.Exit(2)
+        common.fail("1 to 2000 and 1 to 128 characters", "--reason and --actor", code=2)
     settings = common.settings(home)
     store = open_timeseries(settings)
     try:
@@ -115,17 +121,17 @@ def adopt(
             _known(session.get(Project, project) is not None, project)
             done = adopt_unlinked(session, store, project, actor=actor, reason=reason)
     except AdoptionRefused as exc:
-        err.print("[red]✗[/] nothing adopted: the evidence shows changes, not only unlinked")
+        common.error_line("nothing adopted: the evidence shows changes, not only unlinked")
         for change in exc.changes:
             err.print(f"  {escape(change)}", soft_wrap=True)
         raise typer.Exit(1) from None
     finally:
         store.close()
     if not done.total:
-        console.print(f"{project}: nothing stored without a link; nothing adopted")
+        console.print(f"{escape(project)}: nothing stored without a link; nothing adopted")
         return
     counts = ", ".join(f"{n} {kind}" for kind, n in done.counts.items())
-    console.print(f"{project}: adopted {counts} into the chain")
+    console.print(f"{escape(project)}: adopted {counts} into the chain")
 
 
 def _public(text: str | None) -> Ed25519PublicKey | None:
@@ -134,14 +140,12 @@ def _public(text: str | None) -> Ed25519PublicKey | None:
     try:
         return parse_public(text)
     except ValueError as exc:
-        err.print(f"[red]error:[/red] --key: {escape(str(exc))}")
-        raise typer.Exit(2) from None
+        common.fail(str(exc), "--key", code=2)
 
 
 def _known(exists: bool, project: str) -> None:
     if not exists:
-        err.print(f"[red]error:[/red] --project: no project {escape(project)!r}")
-        raise typer.Exit(1)
+        common.fail(f"no project {project!r}", "--project")
 
 
 def _checkpoint(path: Path, project: str) -> Checkpoint:
@@ -152,11 +156,9 @@ def _checkpoint(path: Path, project: str) -> Checkpoint:
         signed = Checkpoint.model_validate_json(path.read_bytes())
     except (OSError, ValueError, ValidationError) as exc:
         first = str(exc).splitlines()[0]
-        err.print(f"[red]error:[/red] --checkpoint: {escape(first)}")
-        raise typer.Exit(2) from None
+        common.fail(first, "--checkpoint", code=2)
     if signed.project != project:
-        err.print(f"[red]error:[/red] --checkpoint: it is of project {escape(signed.project)!r}")
-        raise typer.Exit(2)
+        common.fail(f"it is of project {signed.project!r}", "--checkpoint", code=2)
     return signed
 
 

@@ -35,8 +35,7 @@ def export(
         with common.session(home) as session:
             data = export_bundle(session, store, project, period, installation_key(settings.home))
     except LookupError as exc:
-        err.print(f"[red]error:[/red] --period: {escape(str(exc))}")
-        raise typer.Exit(1) from None
+        common.fail(str(exc), "--period")
     finally:
         store.close()
     common.write_out(out, data)
@@ -55,15 +54,13 @@ def verify(
     try:
         pinned = parse_public(key) if key else None
     except ValueError as exc:
-        err.print(f"[red]error:[/red] --key: {escape(str(exc))}")
-        raise typer.Exit(2) from None
+        common.fail(str(exc), "--key", code=2)
     try:
         if bundle.stat().st_size > MAX_BUNDLE_BYTES:
             raise BundleError(f"larger than {MAX_BUNDLE_BYTES:,} bytes")
         verdict = verify_bundle(bundle.read_bytes(), pinned)
     except (OSError, BundleError) as exc:
-        err.print(f"[red]error:[/red] {escape(str(bundle))}: {escape(str(exc))}")
-        raise typer.Exit(1) from None
+        common.fail(str(exc), str(bundle))
     console.print(escape(verdict.key_note))
     for problem in verdict.problems:
         console.print(f"[red]problem[/red] {escape(problem)}")

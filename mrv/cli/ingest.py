@@ -15,9 +15,10 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
+from core import quantities
 from core.config import Settings
 from core.plans.validate import PlanError
-from core.times import format_ms, from_ms
+from core.times import format_ms, from_ms, now_ms
 from firmware_sim.faults import FaultConfig
 from firmware_sim.runner import SimulationResult, run_simulation
 from gateway.importer import Imported, import_table
@@ -29,7 +30,8 @@ from mrv.cli import common
 from mrv.cli.common import FormatOption, HomeOption, console, err
 from persistence import readings_table
 from persistence.engine import Database
-from persistence.models import Device, DeviceStatus, Event, QuarantineEntry
+from persistence.liveness import device_liveness, last_heard
+from persistence.models import Device, Event, QuarantineEntry
 from persistence.readings_table import TableError
 from persistence.repo import EventKind, raw_messages
 from persistence.stores import open_timeseries
@@ -48,7 +50,7 @@ def gateway(
     share_group: Annotated[
         str | None, typer.Option("--share-group", help="Join an MQTT 5 shared subscription")
     ] = None,
-    protocol: Annotated[str, typer.Option(help="MQTT protocol: 5 or 3.1.1")] = "5",
+    protocol: Annotated[Literal["5", "3.1.1"], typer.Option(help="MQTT protocol")] = "5",
     metrics_port: Annotated[int | None, typer.Option(help="Serve /metrics on this port")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, max=10000)] = None,
     verbose: bool = False,
@@ -56,8 +58,6 @@ def gateway(
     """Run the MQTT ingestion gateway until SIGTERM/SIGINT."""
 
     common.configure_logging(verbose)
-    if protocol not in ("5", "3.1.1"):
-        raise typer.BadParameter("must be 5 or 3.1.1", param_hint="--protocol")
     settings = common.settings(home, mqtt_url=mqtt_url)
     options = GatewayOptions.from_settings(
         settings,
@@ -70,7 +70,9 @@ def gateway(
     gw = Gateway(settings, options)
     gw.install_signal_handlers()
     err.print(
-        f"[green]gateway[/] {options.client_id} → {settings.mqtt_url}; data in {settings.home}"
+        f"[green]gateway[/] {escape(options.client_id)} → {escape(settings.mqtt_url)}; "
+        f"data in {escape(str(settings.home))}",
+        soft_wrap=True,
     )
     gw.run()
 
@@ -104,7 +106,7 @@ def sim(
         loaded = [load_plan_file(p) for p in plans]
     except PlanError as exc:
         for problem in exc.problems:
-            err.print(f"[red]✗[/] {problem}")
+            common.error_line(str(problem))
         raise typer.Exit(1) from None
     start_ms = common.parse_time(start, "--start")
     begin = from_ms(start_ms) if start_ms is not None else datetime.now(UTC) - timedelta(days=days)
@@ -186,6 +188,7 @@ def broker_auth(
         f"                 acl_file {files.acl_file}\n"
         f"plaintext credentials for provisioning (keep secret): {files.credentials_file}",
         soft_wrap=True,
+        markup=False,
     )
 
 
@@ -206,21 +209,24 @@ def readings_export(
     """Export stored readings in time order, as the readings table (the API's columns;
     ``mrv readings import`` reads it back)."""
 
+    start_ms, end_ms = common.parse_time(start, "--start"), common.parse_time(end, "--end")
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        common.fail(f"{end!r} is not after --start {start!r}", "--end", code=2)
+    if quantity is not None and quantity not in quantities.CATALOGUE:
+        common.fail(
+            f"no quantity {quantity!r} (known: {', '.join(quantities.CATALOGUE)})", "--quantity"
+        )
     with common.session(home) as session:
         common.known_project(session, project)
+        common.known_device(session, project, device)
     try:
         handle = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
     except OSError as exc:
-        err.print(f"[red]error:[/red] --out: {escape(str(exc))}")
-        raise typer.Exit(1) from None
+        common.fail(str(exc), "--out")
     store = open_timeseries(common.settings(home))
     try:
         rows = store.query(
-            project,
-            device=device,
-            quantity=quantity,
-            start_ms=common.parse_time(start, "--start"),
-            end_ms=common.parse_time(end, "--end"),
+            project, device=device, quantity=quantity, start_ms=start_ms, end_ms=end_ms
         )
         write = readings_table.write_csv if format == "csv" else readings_table.write_jsonl
         write(rows, handle)
@@ -257,8 +263,7 @@ def readings_import(
     try:
         result = import_table(processor, project, file, "jsonl" if kind == "jsonl" else "csv")
     except TableError as exc:
-        err.print(f"[red]✗[/] {file}: {exc}; nothing was imported", soft_wrap=True, markup=False)
-        raise typer.Exit(1) from None
+        common.fail(f"{exc}; nothing was imported", str(file))
     finally:
         processor.store.close()
         processor.db.dispose()
@@ -271,7 +276,7 @@ def _print_import(result: Imported) -> None:
         f"{result.rows} rows in {result.messages} messages: [green]{result.stored} stored[/], "
         f"{result.duplicates} duplicates, {result.conflicts} conflicts, "
         f"[yellow]{quarantined} quarantined[/] "
-        f"{dict(result.quarantined) if quarantined else ''}",
+        f"{escape(str(dict(result.quarantined))) if quarantined else ''}",
         soft_wrap=True,
     )
     for line in result.named:
@@ -302,43 +307,33 @@ def quarantine_list(
             query = query.where(QuarantineEntry.status == status)
         entries = list(session.scalars(query))
         # the raw bytes are kept once per message, however many of its parts are listed
-        raw = raw_messages(session, (e.digest for e in entries)) if format == "jsonl" else {}
-    if format == "jsonl":
-        for e in entries:
-            print(
-                json.dumps(
-                    {
-                        "id": e.id,
-                        "received_at": e.received_at.isoformat(),
-                        "topic": e.topic,
-                        "project": e.project_id,
-                        "device": e.device_id,
-                        "seq": e.seq,
-                        "item": e.item,
-                        "reason": e.reason,
-                        "field": e.field,
-                        "detail": e.detail,
-                        "status": e.status,
-                        "payload": bytes(raw[e.digest].payload).decode("utf-8", "backslashreplace"),
-                    }
-                )
-            )
-        return
-    table = Table(title=f"quarantine ({status})")
-    for column in ("id", "received", "project", "device", "seq", "reason", "detail"):
-        table.add_column(column, overflow="fold")
-    for e in entries:
-        common.add_row(
-            table,
-            str(e.id),
-            e.received_at.strftime("%Y-%m-%d %H:%M:%S"),
-            e.project_id or "",
-            e.device_id or "",
-            "" if e.seq is None else str(e.seq),
-            e.reason,
-            e.detail,
-        )
-    console.print(table)
+        raw = raw_messages(session, (e.digest for e in entries)) if format != "table" else {}
+    records = [
+        {
+            "id": e.id,
+            "received_at": e.received_at.isoformat(),
+            "topic": e.topic,
+            "project": e.project_id,
+            "device": e.device_id,
+            "seq": e.seq,
+            "item": e.item,
+            "reason": e.reason,
+            "field": e.field,
+            "detail": e.detail,
+            "status": e.status,
+            "payload": (
+                bytes(raw[e.digest].payload).decode("utf-8", "backslashreplace") if raw else None
+            ),
+        }
+        for e in entries
+    ]
+    common.print_list(
+        records,
+        format,
+        title=f"quarantine ({status})",
+        columns=("id", "received_at", "project", "device", "seq", "reason", "detail"),
+        cells={"received_at": common.short_time},
+    )
 
 
 @quarantine_app.command("release")
@@ -351,7 +346,9 @@ def quarantine_release(
     """Re-process quarantined messages (e.g. after registering their device)."""
 
     if not ids and not all_:
-        raise typer.BadParameter("give entry ids or --all")
+        common.fail("give entry ids or --all", "IDS", code=2)
+    with common.session(home) as session:
+        common.known_project(session, project)
     processor = _processor(common.settings(home))
     try:
         outcomes = release(processor, None if all_ else list(ids or []), project=project)
@@ -360,8 +357,12 @@ def quarantine_release(
         processor.db.dispose()
     for o in outcomes:
         mark = "[green]released[/]" if o.released else "[yellow]kept[/]"
-        console.print(f"{o.id}: {mark} {o.message}")
+        console.print(f"{o.id}: {mark} {escape(o.message)}", soft_wrap=True)
     console.print(f"{sum(o.released for o in outcomes)} of {len(outcomes)} released")
+    missing = sorted(set(ids or []) - {o.id for o in outcomes}) if not all_ else []
+    if missing:
+        listed = ", ".join(map(str, missing))
+        common.fail(f"no open quarantine entry {listed} (mrv quarantine list)", "IDS")
 
 
 # --- events -----------------------------------------------------------------------------
@@ -385,36 +386,24 @@ def events_list(
         if kind:
             query = query.where(Event.kind == kind)
         events = list(session.scalars(query))
-    if format == "jsonl":
-        for e in events:
-            print(
-                json.dumps(
-                    {
-                        "id": e.id,
-                        "project": e.project_id,
-                        "device": e.device_id,
-                        "quantity": e.quantity,
-                        "time": format_ms(e.time_ms),
-                        "kind": e.kind,
-                        "detail": e.detail,
-                    }
-                )
-            )
-        return
-    table = Table(title="data-quality events")
-    for column in ("time", "project", "device", "quantity", "kind", "detail"):
-        table.add_column(column, overflow="fold")
-    for e in events:
-        common.add_row(
-            table,
-            format_ms(e.time_ms),
-            e.project_id,
-            e.device_id,
-            e.quantity,
-            e.kind,
-            json.dumps(e.detail),
-        )
-    console.print(table)
+    records = [
+        {
+            "id": e.id,
+            "project": e.project_id,
+            "device": e.device_id,
+            "quantity": e.quantity,
+            "time": format_ms(e.time_ms),
+            "kind": e.kind,
+            "detail": e.detail,
+        }
+        for e in events
+    ]
+    common.print_list(
+        records,
+        format,
+        title="data-quality events",
+        columns=("time", "project", "device", "quantity", "kind", "detail"),
+    )
 
 
 @devices_app.command("list")
@@ -423,53 +412,28 @@ def devices_list(
     format: FormatOption = "table",
     home: HomeOption = None,
 ) -> None:
-    """List devices with their registry status and the last status they published."""
+    """List devices with their registry status and whether they are online: offline after
+    the plan's offline_after_s without a message, or when their last will said so."""
 
     with common.session(home) as session:
         common.known_project(session, project)
-        query = (
-            select(Device, DeviceStatus)
-            .outerjoin(
-                DeviceStatus,
-                (DeviceStatus.project_id == Device.project_id)
-                & (DeviceStatus.device_id == Device.id),
-            )
-            .order_by(Device.project_id, Device.id)
-        )
-        if project:
-            query = query.where(Device.project_id == project)
-        rows = [(d, s) for d, s in session.execute(query).all()]
+        rows = device_liveness(session, now_ms(), project)
     records = [
         {
-            "project": d.project_id,
-            "device": d.id,
-            "site": d.site_id,
-            "type": d.type,
-            "serial": d.serial,
-            "registry": d.status,
-            "state": s.state if s else None,
-            "firmware": s.firmware if s else None,
-            "buffered": s.buffered if s else None,
+            "project": d.device.project_id,
+            "device": d.device.id,
+            "site": d.device.site_id,
+            "type": d.device.type,
+            "serial": d.device.serial,
+            "registry": d.device.status,
+            # online, offline (after the plan's silence, or on its last will) or unknown
+            "state": d.liveness.state,
+            "offline_reason": d.liveness.reason,
+            "last_heard": last_heard(d),
+            "offline_after_s": d.offline_after_s,
+            "firmware": d.status.firmware if d.status else None,
+            "buffered": d.status.buffered if d.status else None,
         }
-        for d, s in rows
+        for d in rows
     ]
-    if format == "jsonl":
-        for record in records:
-            print(json.dumps(record))
-        return
-    table = Table(title="devices")
-    for column in (
-        "project",
-        "device",
-        "site",
-        "type",
-        "serial",
-        "registry",
-        "state",
-        "firmware",
-        "buffered",
-    ):
-        table.add_column(column)
-    for r in records:
-        common.add_row(table, *r.values())
-    console.print(table)
+    common.print_list(records, format, title="devices")

@@ -8,12 +8,14 @@ from typing import Annotated
 
 import typer
 
-from core.plans.validate import PlanError
 from mrv.cli import common
 from mrv.cli.common import HomeOption, console, err
 from persistence.engine import Database
 from persistence.repo import load_plan
-from verification.plan_check import load_plan_file, validate_plan_text
+from verification.plan_check import validate_plan_text
+
+#: A plan is a page or two of YAML; anything this large is the wrong file.
+MAX_PLAN_BYTES = 2_000_000
 
 plan_app = typer.Typer(help="Monitoring plans: validate and load.", no_args_is_help=True)
 
@@ -22,11 +24,11 @@ plan_app = typer.Typer(help="Monitoring plans: validate and load.", no_args_is_h
 def plan_validate(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Check a plan file and explain every problem with its line and column."""
 
-    plan, problems = validate_plan_text(file.read_text(encoding="utf-8"))
+    plan, problems = validate_plan_text(common.read_text(file, MAX_PLAN_BYTES))
     if problems:
         for problem in problems:
-            err.print(f"[red]✗[/] {problem.located(file)}", soft_wrap=True)
-        err.print(f"{len(problems)} problem(s) in {file}")
+            common.error_line(problem.located(file))
+        err.print(f"{len(problems)} problem(s) in {file}", soft_wrap=True, markup=False)
         raise typer.Exit(1)
     assert plan is not None
     console.print(
@@ -47,14 +49,14 @@ def plan_load(
     db = Database(settings.effective_database_url)
     try:
         for file in files:
-            try:
-                plan = load_plan_file(file)
-            except PlanError as exc:
-                for problem in exc.problems:
-                    err.print(f"[red]✗[/] {problem.located(file)}", soft_wrap=True)
-                raise typer.Exit(1) from None
+            text = common.read_text(file, MAX_PLAN_BYTES)
+            plan, problems = validate_plan_text(text)
+            if problems or plan is None:
+                for problem in problems:
+                    common.error_line(problem.located(file))
+                raise typer.Exit(1)
             with db.session() as session, session.begin():
-                load_plan(session, plan, file.read_text(encoding="utf-8"), actor="cli")
+                load_plan(session, plan, text, actor="cli")
             console.print(f"[green]loaded[/] {plan.project.id} ({len(plan.devices)} devices)")
     finally:
         db.dispose()

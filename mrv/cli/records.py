@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
 import yaml
 from pydantic import ValidationError
-from rich.markup import escape
-from rich.table import Table
 
 from core.entries import (
     ENTRY_STATUSES,
@@ -27,7 +24,7 @@ from core.entries import (
 )
 from core.errors import problems_from
 from mrv.cli import common
-from mrv.cli.common import FormatOption, HomeOption, ProjectOption, console, err
+from mrv.cli.common import FormatOption, HomeOption, ProjectOption, console
 from persistence.records import (
     EntryRejected,
     RecordError,
@@ -69,8 +66,7 @@ def periods_define(
             with session.begin():
                 row = define_period(session, project, first, last, actor)
         except RecordError as exc:
-            err.print(f"[red]✗[/] --{exc.field}: {exc.message}", soft_wrap=True)
-            raise typer.Exit(1) from None
+            common.fail(exc.message, f"--{exc.field}")
     days = (row.end - row.start).days + 1
     console.print(
         f"[green]period {row.number}[/] of {row.project_id}: {row.start} to {row.end} ({days} days)"
@@ -86,35 +82,25 @@ def periods_list(
     with common.session(home) as session:
         common.known_project(session, project)
         periods = list_periods(session, project)
-    if format == "jsonl":
-        for p in periods:
-            print(
-                json.dumps(
-                    {
-                        "project": p.project_id,
-                        "number": p.number,
-                        "start": p.start.isoformat(),
-                        "end": p.end.isoformat(),
-                        "defined_at": p.defined_at.isoformat(),
-                        "actor": p.actor,
-                    }
-                )
-            )
-        return
-    table = Table(title=f"monitoring periods of {project}")
-    for column in ("number", "start", "end", "days", "defined", "by"):
-        table.add_column(column)
-    for p in periods:
-        common.add_row(
-            table,
-            str(p.number),
-            p.start.isoformat(),
-            p.end.isoformat(),
-            str((p.end - p.start).days + 1),
-            p.defined_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-            p.actor,
-        )
-    console.print(table)
+    records = [
+        {
+            "project": p.project_id,
+            "number": p.number,
+            "start": p.start.isoformat(),
+            "end": p.end.isoformat(),
+            "days": (p.end - p.start).days + 1,
+            "defined_at": p.defined_at.isoformat(),
+            "actor": p.actor,
+        }
+        for p in periods
+    ]
+    common.print_list(
+        records,
+        format,
+        title=f"monitoring periods of {project}",
+        columns=("number", "start", "end", "days", "defined_at", "actor"),
+        cells={"defined_at": common.short_time},
+    )
 
 
 # --- entries ----------------------------------------------------------------------------
@@ -123,19 +109,17 @@ def periods_list(
 def _read_items(file: Path) -> list[Any]:
     """One envelope or a list of them, from JSON (``.json``) or YAML (anything else)."""
 
-    text = file.read_text(encoding="utf-8")
+    text = common.read_text(file)
     try:
         data = json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         kind = "JSON" if file.suffix.lower() == ".json" else "YAML"
-        err.print(f"[red]✗[/] {file}: not valid {kind}: {exc}", soft_wrap=True)
-        raise typer.Exit(1) from None
+        common.fail(f"not valid {kind}: {exc}", str(file))
     if isinstance(data, dict):
         return [data]
     if isinstance(data, list):
         return data
-    err.print(f"[red]✗[/] {file}: expected an entry (a mapping) or a list of entries")
-    raise typer.Exit(1)
+    common.fail("expected an entry (a mapping) or a list of entries", str(file))
 
 
 @entries_app.command("add")
@@ -166,7 +150,7 @@ def entries_add(
             if isinstance(item, dict) and isinstance(item.get("id"), str):
                 where += f"{item['id']}: "
             for problem in problems_from(exc):
-                err.print(f"[red]✗[/] {where}{problem}", soft_wrap=True)
+                common.error_line(f"{where}{problem}")
             continue
         parsed.append((f"{where}{entry.id}: ", entry))
     created = existing = 0
@@ -175,8 +159,7 @@ def entries_add(
             with session.begin():
                 plan = stored_plan(session, project)
         except RecordError as exc:
-            err.print(f"[red]✗[/] --{exc.field}: {exc.message}")
-            raise typer.Exit(1) from None
+            common.fail(exc.message, f"--{exc.field}")
         for where, entry in parsed:
             try:
                 with session.begin():
@@ -184,11 +167,11 @@ def entries_add(
             except EntryRejected as exc:
                 rejected += 1
                 for problem in exc.problems:
-                    err.print(f"[red]✗[/] {where}{problem}", soft_wrap=True)
+                    common.error_line(f"{where}{problem}")
                 continue
             except RecordError as exc:
                 rejected += 1
-                err.print(f"[red]✗[/] {where}{exc}", soft_wrap=True)
+                common.error_line(f"{where}{exc}")
                 continue
             created += new
             existing += not new
@@ -241,25 +224,14 @@ def entries_list(
     with common.session(home) as session:
         common.known_project(session, project)
         entries = entries_for(session, project, [type] if type else None, statuses=statuses)
-    if format == "jsonl":
-        for e in entries:
-            print(json.dumps(e.as_json()))
-        return
-    table = Table(title=f"entries of {project}" + (f" ({type})" if type else ""))
-    for column in ("id", "type", "rev", "status", "recorded", "author", "what"):
-        table.add_column(column, overflow="fold")
-    for e in entries:
-        common.add_row(
-            table,
-            str(e.id),
-            e.type,
-            str(e.revision),
-            e.status,
-            e.recorded_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-            e.author,
-            _summary(e.body),
-        )
-    console.print(table)
+    records = [{**e.as_json(), "what": _summary(e.body)} for e in entries]
+    common.print_list(
+        records,
+        format,
+        title=f"entries of {project}" + (f" ({type})" if type else ""),
+        columns=("id", "type", "revision", "status", "recorded_at", "author", "what"),
+        cells={"recorded_at": common.short_time},
+    )
 
 
 ReasonOption = Annotated[str, typer.Option(help="Why (required; kept with the revision)")]
@@ -275,11 +247,10 @@ def _change_status(
             with session.begin():
                 entry = get_entry(session, entry_id)
                 if entry is None or entry.project_id != project:
-                    raise RecordError("id", f"no entry {entry_id} in project {project}")
+                    common.fail(f"no entry {entry_id!r} in project {project}", "ENTRY_ID")
                 stored = change_entry_status(session, entry_id, status, reason, author)
         except RecordError as exc:
-            err.print(f"[red]✗[/] {escape(str(exc))}", soft_wrap=True)
-            raise typer.Exit(1) from None
+            common.fail(exc.message, exc.field)
     console.print(f"{stored.id} is {stored.status} (revision {stored.revision})")
 
 

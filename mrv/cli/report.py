@@ -79,8 +79,7 @@ def _opened(out: Path | None) -> BinaryIO | None:
     try:
         return out.open("wb")
     except OSError as exc:
-        err.print(f"[red]error:[/red] --out: {escape(str(exc))}")
-        raise typer.Exit(1) from None
+        common.fail(str(exc), "--out")
 
 
 def _progress(quiet: bool) -> Progress:
@@ -120,7 +119,6 @@ def _issue(
                     ),
                 )
             except (RecordError, ValueError, KeyError, FileNotFoundError) as exc:
-                err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
-                raise typer.Exit(2) from None
+                common.fail(str(exc), code=2)
     finally:
         store.close()

@@ -75,7 +75,8 @@ class MosquittoBroker:
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
-    def _write_config(self) -> Path:
+    def write_config(self) -> Path:
+        """Write the broker's mosquitto.conf into the work folder; returns its path."""
         lines = []
         if os.geteuid() == 0:
             lines.append("user root")
@@ -107,7 +108,7 @@ class MosquittoBroker:
         return path
 
     def start(self) -> MosquittoBroker:
-        config = self._write_config()
+        config = self.write_config()
         self.process = subprocess.Popen(
             [self.binary, "-c", str(config)],
             stdout=subprocess.DEVNULL,

@@ -150,7 +150,7 @@ def test_devices_list(tmp_path: Path):
     out = run("devices", "list", "--format", "jsonl", home=tmp_path)
     devices = [json.loads(line) for line in out.splitlines()]
     assert [(d["device"], d["site"], d["registry"], d["state"]) for d in devices] == [
-        ("em1", "s1", "active", None),
-        ("fm-20", "s2", "active", None),
-        ("fm-us", "s2", "active", None),
+        ("em1", "s1", "active", "unknown"),
+        ("fm-20", "s2", "active", "unknown"),
+        ("fm-us", "s2", "active", "unknown"),
     ]

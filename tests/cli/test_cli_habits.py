@@ -164,3 +164,168 @@ def test_mrv_api_says_where_it_listens(home: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     assert first.startswith(f"mrv api: listening on {base} (docs {base}/docs"), first
     assert str(home) in first
+
+
+# --- one error style, every list in every format, narrow terminals ----------------------
+
+
+def split_run(home: Path, *args: str, columns: int = 200) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of one invocation (kept apart, as a shell sees them)."""
+    result = runner.invoke(app, [*args], env={"MRV_HOME": str(home), "COLUMNS": str(columns)})
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, result.stdout, result.stderr
+
+
+def assert_one_error_line(code: int, out: str, err: str, field: str | None) -> None:
+    assert code in (1, 2) and out == "", (code, out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err and "╭" not in err and "Usage:" not in err
+    if field:
+        assert lines[0].startswith(f"error: {field}"), err
+
+
+USAGE_MISTAKES = [
+    (["token", "create", "--role", "root"], "--role"),
+    (["quarantine", "list", "--limit", "0"], "--limit"),
+    (["readings", "export", "--project", P, "--start", "2025-13-40"], "--start"),
+    (["readings", "export", "--project", P, "--start", "2026-02-01", "--end", "2026-01-01"],
+     "--end"),
+    (["entries", "list"], None),  # --project missing
+    (["entries", "list", "--project", P, "--bogus"], None),
+    (["readings", "list"], None),  # no such command
+    (["plan", "validate", "/nonexistent/plan.yaml"], "FILE"),
+    (["entries", "list", "--project", P, "--format", "yaml"], "--format"),
+    (["token", "create", "--role", "admin", "--expires", "-5"], "--expires"),
+    (["quarantine", "release"], "IDS"),
+    (["audit", "verify", "--project", P, "--key", "zzz"], "--key"),
+    (["gateway", "--protocol", "4"], "--protocol"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("command", "field"), USAGE_MISTAKES, ids=lambda x: str(x))
+def test_a_usage_mistake_is_one_line_and_exit_2(home: Path, command, field) -> None:
+    code, out, err = split_run(home, *command)
+    assert code == 2
+    assert_one_error_line(code, out, err, field)
+    if field is None:
+        assert "--help)" in err  # where to look next
+
+
+def test_failures_are_one_line_and_exit_1(home: Path, tmp_path: Path) -> None:
+    for command, field in [
+        (["periods", "list", "--project", "nope"], "--project"),
+        (["devices", "list", "--project", "nope"], "--project"),
+        (["readings", "export", "--project", P, "--out", "/nonexistent/x.csv"], "--out"),
+        (["readings", "export", "--project", P, "--device", "nope"], "--device"),
+        (["readings", "export", "--project", P, "--quantity", "nope"], "--quantity"),
+        (["entries", "withdraw", "00000000-0000-0000-0000-000000000000", "--project", P,
+          "--reason", "r", "--author", "a"], None),
+    ]:  # fmt: skip
+        code, out, err = split_run(home, *command)
+        assert code == 1, (command, err)
+        assert_one_error_line(code, out, err, field)
+    bad = tmp_path / "entries.json"
+    bad.write_text("[1, 2")
+    binary = tmp_path / "photo.jpg"
+    binary.write_bytes(bytes(range(256)) * 4)
+    for command, file in [
+        (["entries", "add", str(bad), "--project", P], bad),
+        (["entries", "add", str(binary), "--project", P], binary),
+        (["plan", "validate", str(binary)], binary),
+        (["plan", "load", str(binary)], binary),
+    ]:
+        code, out, err = split_run(home, *command)
+        assert code == 1
+        assert_one_error_line(code, out, err, str(file))
+
+
+def test_releasing_an_entry_that_is_not_there_is_an_error(home: Path) -> None:
+    code, out, err = split_run(home, "quarantine", "release", "999999")
+    assert code == 1 and "0 of 0 released" in out
+    assert err.strip() == "error: IDS: no open quarantine entry 999999 (mrv quarantine list)"
+
+
+def test_an_impossible_plan_date_names_the_field_and_line(tmp_path: Path) -> None:
+    text = SOLAR_PLAN.read_text()
+    first = text.index("installed: ")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        text[:first] + "installed: 2025-13-40" + text[first + len("installed: 2025-12-20") :]
+    )
+    line = text[:first].count("\n") + 1
+    for command in (["plan", "validate", str(bad)], ["plan", "load", str(bad)]):
+        code, out, err = split_run(tmp_path, *command)
+        assert code == 1 and "Traceback" not in err
+        assert f"error: {bad}:{line}:" in err and "devices[0].installed" in err, err
+
+
+LISTS = [
+    ["quarantine", "list", "--status", "all"],
+    ["events", "list"],
+    ["devices", "list"],
+    ["periods", "list", "--project", P],
+    ["entries", "list", "--project", P],
+    ["token", "list"],
+]
+
+
+@pytest.fixture
+def full_home(home: Path) -> Path:
+    """A home with at least one row in every list."""
+    (home / "e.json").write_text(
+        '{"id": "7d0d6f06-0f4b-4d55-8a43-3d40c1a4a001", "type": "site_visit_checklist",'
+        ' "author": "Somchai [lead]", "body": {"visited_at": "2026-06-02T03:00:00Z",'
+        ' "items": {"meter seal intact": true}, "notes": "ok"}}'
+    )
+    for command in (
+        ["entries", "add", str(home / "e.json"), "--project", P],
+        ["periods", "define", "--project", P, "--start", "2026-01-01", "--end", "2026-06-30"],
+        ["token", "create", "--role", "verifier", "--project", P, "--label", "v [x]"],
+    ):
+        code, out, err = split_run(home, *command)
+        assert code == 0, (command, out, err)
+    return home
+
+
+@pytest.mark.parametrize("command", LISTS, ids=lambda c: " ".join(c[:2]))
+def test_every_list_prints_as_json_jsonl_and_csv(full_home: Path, command: list[str]) -> None:
+    import csv
+    import io
+    import json
+
+    code, out, _ = split_run(full_home, *command, "--format", "json")
+    assert code == 0
+    records = json.loads(out)
+    assert isinstance(records, list)
+    if command[0] != "events":  # the fixture makes no data-quality event
+        assert records, out
+    code, out, _ = split_run(full_home, *command, "--format", "jsonl")
+    assert [json.loads(line) for line in out.splitlines()] == records
+    code, out, _ = split_run(full_home, *command, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == len(records)
+    for row, record in zip(rows, records, strict=True):
+        assert list(row) == list(record)
+        for key, value in record.items():
+            if isinstance(value, str):
+                assert row[key] == value
+
+
+def test_a_narrow_terminal_gets_a_list_not_a_cut_table(full_home: Path) -> None:
+    code, wide, _ = split_run(full_home, "devices", "list", columns=200)
+    assert code == 0 and "┃ project" in wide
+    code, narrow, _ = split_run(full_home, "devices", "list", columns=50)
+    assert code == 0 and "┃" not in narrow
+    assert "  device: pv-a-meter" in narrow and "  serial: LG-E650-110023" in narrow
+    assert all(len(line) <= 50 for line in narrow.splitlines()), narrow
+
+
+def test_an_empty_list_says_so(home: Path) -> None:
+    code, out, _ = split_run(home, "events", "list", "--project", P)
+    assert code == 0 and out.strip() == "data-quality events: none"
+
+
+def test_a_release_keeps_the_reasons_brackets(home: Path) -> None:
+    code, out, _ = split_run(home, "quarantine", "release", "--all")
+    assert code == 0 and "kept" in out and "[mass]" in out, out

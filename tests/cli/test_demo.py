@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -41,6 +42,11 @@ def test_demo_runs_end_to_end_and_leaves_its_data(tmp_path: Path):
     for project in ("th-solar-rooftops", "id-mall-chillers", "mx-landfill-flare"):
         assert project in run.stdout
     assert "some messages were not acknowledged" not in run.stdout
+    # the quarantine summary: a header only over reasons (it once printed nothing under it)
+    lines = run.stdout.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("quarantined by reason"):
+            assert re.match(r"  [a-z0-9-]+: [a-z_]+ \d+", lines[i + 1]), lines[i : i + 3]
     # each project's emission reductions, from a real report over the simulated days
     assert "emission reductions" in run.stdout and "no report" not in run.stdout
     for project in ("th-solar-rooftops", "id-mall-chillers", "mx-landfill-flare"):

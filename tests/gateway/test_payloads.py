@@ -10,6 +10,7 @@ only hands bytes over); the last ones go through a real Mosquitto and gateway.""
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from core.plans.validate import validate_plan_text
 from core.wire import ack_topic, readings_topic
 from gateway.decode import Inbound
 from gateway.processor import BatchProcessor
+from gateway.spool import Spool
 from persistence.engine import Database
 from persistence.models import QuarantineEntry
 from persistence.repo import load_plan
@@ -68,6 +70,7 @@ DEVICES = """
 PLAN_TEXT = TEST_PLAN.read_text().replace("devices:\n", "devices:\n" + DEVICES.lstrip("\n"), 1)
 SM1, TG1, TB1 = (readings_topic(P, "s1", d) for d in ("sm1", "tg1", "tb1"))
 EM1 = readings_topic(P, "s1", "em1")
+SENML = "application/senml+json"
 
 
 def load(db: Database) -> None:
@@ -222,6 +225,27 @@ def test_senml_is_known_by_content_type_and_by_shape_from_any_device(stores) -> 
     unknown = send(processor, readings_topic(P, "s1", "nobody"), shaped)
     assert unknown.quarantined == {"unknown_device": 1}
     assert quarantine(db)[-1] == ("unknown_device", "topic", "message")
+
+
+def test_a_spooled_pack_keeps_its_content_type(stores, tmp_path: Path) -> None:
+    """A store outage spools raw messages; the replay must read a pack recognised by its
+    MQTT 5 content type as SenML again, not quarantine it as a bad native message. An
+    older spool file without the column still opens."""
+    processor, store, _ = stores
+    old = tmp_path / "old-spool.sqlite"
+    with sqlite3.connect(old) as conn:
+        conn.execute(
+            "CREATE TABLE spool (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, "
+            "payload BLOB NOT NULL, received_ms INTEGER NOT NULL)"
+        )
+    spool = Spool(old)
+    typed = [{"bt": T0_S + 60, "bu": "kW"}, {"n": "power", "v": 4.5}]
+    spool.append([Inbound(EM1, json.dumps(typed).encode(), NOW_MS, content_type=SENML)])
+    spool.close()
+    replayed = [message for _, message in Spool(old).peek(10)]
+    assert [m.content_type for m in replayed] == [SENML]
+    assert processor.process(replayed).stored == 1
+    assert [(r[0], r[3]) for r in rows(store, "em1")] == [("power", 4.5)]
 
 
 def test_native_devices_are_unchanged(stores) -> None:

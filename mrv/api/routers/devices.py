@@ -6,13 +6,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.entries import EntryIn
 from core.errors import Loc, Problem, field_path
 from core.plans.schema import Device as DeviceIn
-from core.times import add_months
+from core.times import add_months, now_ms
 from core.windows import day_problem
 from mrv.api.deps import ProjectId, SessionDep, actor, operator
 from mrv.api.errors import (
@@ -37,7 +36,7 @@ from mrv.api.schemas import (
 )
 from mrv.api.tokens import TokenInfo
 from persistence.devices import register_device, retire_device
-from persistence.models import Device
+from persistence.liveness import device_liveness
 from persistence.records import calibration_records, stored_plan
 from verification.plan_check import PLAN_CHECKS
 
@@ -46,16 +45,16 @@ RESENT: Responses = {200: {"model": EntryOut, "description": "A resend: the stor
 
 
 def _device(s: Session, project: str, device: str) -> DeviceOut:
-    row = s.get(Device, (project, device))
-    assert row is not None  # just registered or retired
-    return DeviceOut.of(row)
+    row = next(d for d in device_liveness(s, now_ms(), project) if d.device.id == device)
+    return DeviceOut.of(row)  # just registered or retired: it is there
 
 
 @router.get("", operation_id="devices-list", responses=errors(*PROJECT))
 def devices(project: ProjectId, s: SessionDep) -> list[DeviceOut]:
-    """The project's devices, retired ones included (their readings stay)."""
-    rows = s.scalars(select(Device).where(Device.project_id == project).order_by(Device.id))
-    return [DeviceOut.of(d) for d in rows]
+    """The project's devices, retired ones included (their readings stay), each with its
+    state: online, offline (after its plan's ``offline_after_s`` without a message, or
+    on its MQTT last will) or unknown (never heard)."""
+    return [DeviceOut.of(d) for d in device_liveness(s, now_ms(), project)]
 
 
 @router.post(
