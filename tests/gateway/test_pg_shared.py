@@ -52,8 +52,8 @@ SENT = re.compile(r"Sending PUBLISH to (\S+) \(d([01]), q1")
 class DebugBroker(MosquittoBroker):
     """Mosquitto with its debug log on, which names every PUBLISH sent and its DUP flag."""
 
-    def _write_config(self) -> Path:
-        path = super()._write_config()
+    def write_config(self) -> Path:
+        path = super().write_config()
         path.write_text(path.read_text() + "log_type debug\n")
         return path
 
