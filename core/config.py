@@ -15,7 +15,7 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -32,6 +32,12 @@ def parse_networks(text: str) -> tuple[Network, ...]:
             except ValueError:
                 raise ValueError(f"{entry!r} is not an IP address or network") from None
     return tuple(networks)
+
+
+def is_postgres_url(url: str) -> bool:
+    """``postgresql://``, ``postgres://`` or ``postgresql+driver://`` (SQLAlchemy's forms)."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    return scheme in ("postgres", "postgresql") or scheme.startswith("postgresql+")
 
 
 def default_home() -> Path:
@@ -69,7 +75,9 @@ class Settings(BaseSettings):
     mqtt_password: str | None = None
     mqtt_ca_file: str | None = None
     database_url: str | None = None  # default: sqlite in MRV_HOME
-    ts_backend: Literal["sqlite", "influx"] = "sqlite"
+    ts_backend: Literal["sqlite", "influx", "postgres"] = "sqlite"
+    # The postgres backend's database; default: database_url when that is PostgreSQL.
+    ts_postgres_url: str | None = None
     ts_sqlite_path: Path | None = None  # default: MRV_HOME/readings.sqlite
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     influx_url: str = "http://127.0.0.1:8086"
@@ -100,6 +108,22 @@ class Settings(BaseSettings):
         parse_networks(value)
         return value
 
+    @field_validator("ts_postgres_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not is_postgres_url(value):
+            raise ValueError(f"{value!r} is not a postgresql:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _ts_backend_has_a_store(self) -> Settings:
+        if self.ts_backend == "postgres" and self.effective_ts_postgres_url is None:
+            raise ValueError(
+                "MRV_TS_BACKEND=postgres needs a PostgreSQL database: set MRV_TS_POSTGRES_URL "
+                "(or MRV_DATABASE_URL to a postgresql:// URL, which it then shares)"
+            )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -122,6 +146,16 @@ class Settings(BaseSettings):
     @property
     def effective_ts_path(self) -> Path:
         return self.ts_sqlite_path or self.home / "readings.sqlite"
+
+    @property
+    def effective_ts_postgres_url(self) -> str | None:
+        """The postgres time-series backend's URL: MRV_TS_POSTGRES_URL, else the
+        relational store's when that is PostgreSQL (one database for both), else None."""
+        if self.ts_postgres_url:
+            return self.ts_postgres_url
+        if self.database_url and is_postgres_url(self.database_url):
+            return self.database_url
+        return None
 
     @property
     def trusted_proxies(self) -> tuple[Network, ...]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -83,7 +84,14 @@ def settings(home: Path | None = None, **overrides: Any) -> Settings:
     """The settings of this invocation: options, then MRV_* variables, then the TOML file.
     On a first run with no home given, says where the data will go (once: the folder
     exists afterwards)."""
-    loaded = load_settings(home=home, **overrides)
+    try:
+        loaded = load_settings(home=home, **overrides)
+    except ValidationError as exc:
+        # A setting the user gave is wrong: one line per problem naming it, no traceback.
+        for problem in exc.errors():
+            field = f"MRV_{str(problem['loc'][0]).upper()}" if problem["loc"] else None
+            error_line(str(problem["msg"]).removeprefix("Value error, "), field)
+        raise typer.Exit(2) from None
     if home is None and "MRV_HOME" not in os.environ and not loaded.home.exists():
         err.print(
             f"note: MRV_HOME is not set; data go to {escape(str(loaded.home))} "

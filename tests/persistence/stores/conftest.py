@@ -24,12 +24,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
+from devtools.pgserver import PostgresServer
 from persistence.stores.influx_ts import MEASUREMENT, InfluxTimeSeriesStore
+from persistence.stores.postgres_ts import PostgresTimeSeriesStore, WriteMethod
 from persistence.stores.sqlite_ts import SQLiteTimeSeriesStore
 from persistence.stores.timeseries import ReadingRow, SeriesPoint, TimeSeriesStore
 from tests.support.ports import free_port
+from tests.support.services import db_counter
 
 VM_BINARY = os.environ.get("MRV_VICTORIA_METRICS") or "/usr/bin/victoria-metrics"
 
@@ -333,6 +337,60 @@ class InfluxBackend(Backend):
         self.store = self._open()
 
 
+class PostgresBackend(Backend):
+    """The PostgreSQL store in a database of its own on this test process's private server
+    (``pg_server``). Reads go through the store itself, like SQLite's."""
+
+    name = "postgres"
+
+    def __init__(self, server: PostgresServer, method: WriteMethod = "copy") -> None:
+        self.server = server
+        self.method = method
+        self.dbname = f"mrv_ts_{next(db_counter)}_{os.getpid()}"
+        self.url = server.create_database(self.dbname)
+        self.store = self._open()
+
+    def _open(self) -> PostgresTimeSeriesStore:
+        return PostgresTimeSeriesStore(self.url, method=self.method)
+
+    def admin(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(
+            f"host=127.0.0.1 port={self.server.port} user=postgres dbname=postgres",
+            autocommit=True,
+        )
+
+    def read(self, project: str, **filters: Any) -> list[ReadingRow]:
+        return list(self.store.query(project, **filters))
+
+    def neighbours(
+        self, project: str, device: str, quantity: str, time_ms: int
+    ) -> tuple[SeriesPoint | None, SeriesPoint | None]:
+        return self.store.neighbours(project, device, quantity, time_ms)
+
+    def take_down(self) -> None:
+        # The database stops taking connections and its sessions are ended, as when the
+        # server goes away; the server itself stays up for this process's other tests.
+        with self.admin() as conn:
+            conn.execute(f'ALTER DATABASE "{self.dbname}" ALLOW_CONNECTIONS false')
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (self.dbname,),
+            )
+
+    def bring_up(self) -> None:
+        with self.admin() as conn:
+            conn.execute(f'ALTER DATABASE "{self.dbname}" ALLOW_CONNECTIONS true')
+
+    def reopen(self) -> None:
+        self.store.close()
+        self.store = self._open()
+
+    def close(self) -> None:
+        self.bring_up()
+        self.store.close()
+
+
 @pytest.fixture
 def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
     """A fresh VictoriaMetrics per test (it starts in ~40 ms), stopped afterwards."""
@@ -352,7 +410,14 @@ def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
         vm.stop()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("influx", marks=pytest.mark.victoria)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("influx", marks=pytest.mark.victoria),
+        "postgres",
+        "postgres-unnest",
+    ]
+)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """Each conformance test runs once per backend."""
     root = tmp_path / "store"
@@ -360,6 +425,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     made: Backend
     if request.param == "sqlite":
         made = SQLiteBackend(root)
+    elif request.param.startswith("postgres"):
+        method: WriteMethod = "unnest" if request.param == "postgres-unnest" else "copy"
+        made = PostgresBackend(request.getfixturevalue("pg_server"), method)
     else:
         made = InfluxBackend(root, request.getfixturevalue("victoria"))
     try:

@@ -1,10 +1,11 @@
 """One conformance suite for every time-series backend (SPEC section 6).
 
-Each test runs on the SQLite store (in a temporary folder) and on the InfluxDB store
-writing to a real VictoriaMetrics server (see ``conftest.py``). Writes, ``existing()``
-and ``count()`` go through the store itself for both. Reads differ: SQLite answers
-``query()``/``neighbours()`` itself; for InfluxDB they are answered from what the
-server holds, read back through VictoriaMetrics' export API by a test-only reader,
+Each test runs on the SQLite store (in a temporary folder), on the PostgreSQL store (a
+database of its own on a private server, with each of its two write methods) and on the
+InfluxDB store writing to a real VictoriaMetrics server (see ``conftest.py``). Writes,
+``existing()`` and ``count()`` go through the store itself for all. Reads differ: SQLite
+and PostgreSQL answer ``query()``/``neighbours()`` themselves; for InfluxDB they are
+answered from what the server holds, read back through VictoriaMetrics' export API by a test-only reader,
 because VictoriaMetrics does not run Flux. So these tests check the InfluxDB backend's
 write path against a real server; its Flux read path (query text and the parsing of
 InfluxDB's annotated CSV) is checked separately and offline in ``test_influx_flux.py``.
