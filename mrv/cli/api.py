@@ -87,7 +87,7 @@ def token_create(
     role: Annotated[Role, typer.Option(help="What the token may do")],
     project: Annotated[list[str] | None, typer.Option(help="Project the token grants")] = None,
     expires: Annotated[
-        float | None, typer.Option(min=0.001, max=36_500, help="Days until it expires")
+        float | None, typer.Option(min=1e-6, max=36_500, help="Days until it expires")
     ] = None,
     label: Annotated[
         str, typer.Option(help="Who or what it is for; a field token: the person (its author)")
