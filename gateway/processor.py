@@ -221,9 +221,11 @@ class BatchProcessor:
         unique: dict[Identity, Candidate] = {}
         conflicts: list[tuple[Candidate, float]] = []
         for cand in candidates:
-            first = unique.get(cand.row.identity)
+            row = cand.row
+            ident = (row.project, row.device, row.seq, row.quantity)  # ReadingRow.identity
+            first = unique.get(ident)
             if first is None:
-                unique[cand.row.identity] = cand
+                unique[ident] = cand
             elif value_matches(first.row.value, cand.row.value):
                 duplicates += 1
             else:
