@@ -82,26 +82,33 @@ def lookup_identities(
     """The stored value of each identity found in ``table`` (project, device, seq,
     quantity, value; keyed by identity).
 
-    Grouped by (project, device) so each lookup is a primary-key prefix with an IN list
-    of seqs, chunked below SQLite's parameter limit.
+    Grouped by (project, device), each group is one primary-key range: a ``BETWEEN`` over
+    its seqs when they are dense (an in-order stream: one index seek, and the scan reads
+    at most twice as many seqs as asked), else an IN list chunked below SQLite's
+    parameter limit. The cost is bounded by the identities asked either way.
     """
+    wanted = set(identities)
     grouped: dict[tuple[str, str], set[int]] = defaultdict(set)
-    wanted: set[Identity] = set()
-    for ident in identities:
-        grouped[(ident[0], ident[1])].add(ident[2])
-        wanted.add(ident)
+    for project, device, seq, _quantity in wanted:
+        grouped[(project, device)].add(seq)
     found: dict[Identity, float] = {}
+    select = f"SELECT seq, quantity, value FROM {table} WHERE project=? AND device=? AND "
     for (project, device), seqs in grouped.items():
-        ordered = sorted(seqs)
-        for i in range(0, len(ordered), _IN_CHUNK):
-            chunk = ordered[i : i + _IN_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            cur = conn.execute(
-                f"SELECT seq, quantity, value FROM {table} WHERE project=? AND device=? "
-                f"AND seq IN ({marks})",
-                (project, device, *chunk),
-            )
-            for seq, quantity, value in cur:
+        low, high = min(seqs), max(seqs)
+        queries: list[tuple[str, tuple[object, ...]]]
+        if high - low < 2 * len(seqs):
+            queries = [(select + "seq BETWEEN ? AND ?", (project, device, low, high))]
+        else:
+            ordered = sorted(seqs)
+            queries = [
+                (
+                    select + f"seq IN ({','.join('?' * len(chunk))})",
+                    (project, device, *chunk),
+                )
+                for chunk in (ordered[i : i + _IN_CHUNK] for i in range(0, len(ordered), _IN_CHUNK))
+            ]
+        for sql, args in queries:
+            for seq, quantity, value in conn.execute(sql, args):
                 ident = (project, device, seq, quantity)
                 if ident in wanted:
                     found[ident] = value

@@ -64,3 +64,27 @@ def test_insert_stores_each_row_exactly_and_ignores_duplicates(
         assert stored == rows  # every column, floats bit for bit, booleans back as bool
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    "seqs",
+    [
+        list(range(100, 400)),  # dense, in order: one range per device
+        list(range(0, 3000, 7)),  # sparse: IN lists
+        [5, 2**53, 10**12],  # far apart: never a range scan over everything between
+        [*range(0, 1400), 2**40],  # mostly dense with one outlier: chunked IN lists
+    ],
+)
+def test_existing_finds_exactly_the_stored_identities(tmp_path: Path, seqs: list[int]) -> None:
+    store = SQLiteTimeSeriesStore(tmp_path / "r.sqlite", synchronous="OFF")
+    try:
+        stored = [r._replace(seq=s) for r, s in zip(_rows(len(seqs)), seqs, strict=True)]
+        store.insert(stored[::2])  # every other one is stored
+        # Asked: every row's identity, another quantity of each, a device with none.
+        asked = [r.identity for r in stored]
+        asked += [(r.project, r.device, r.seq, "power") for r in stored]
+        asked += [("p", "d-none", s, "energy_export") for s in seqs]
+        found = store.existing(asked)
+        assert found == {r.identity: r.value for r in stored[::2]}
+    finally:
+        store.close()
