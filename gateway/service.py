@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
@@ -34,7 +35,7 @@ from core.wire import READINGS_FILTER, STATUS_FILTER, AckMessage, ack_topic, sha
 from gateway.decode import Inbound
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt import GatewayClient
-from gateway.processor import BatchProcessor, BatchResult, Unavailable
+from gateway.processor import BatchProcessor, BatchResult, Prepared, Unavailable
 from gateway.spool import Spool
 from persistence.engine import Database
 from persistence.repo import QuarantineItem, record_outcome
@@ -104,6 +105,16 @@ class Gateway:
         self._connected = threading.Event()
         self.ready = threading.Event()  # subscribed: the broker queues for us from now on
         self._last_spool_failure = 0.0
+        # With a backlog, the next batch is decoded, classified and its outcome written
+        # while the previous batch's readings are inserted on a second thread (SQLite
+        # works there without the GIL). Only for a store whose look-ups do not wait for
+        # its insert, and for a lone gateway: in a shared subscription another process
+        # may store a row between our look-up and our insert (see _settle_inflight).
+        self._pipelined = bool(getattr(self.store, "concurrent_reads", False)) and not (
+            self.options.share_group
+        )
+        self._inserter = ThreadPoolExecutor(1, "mrv-insert") if self._pipelined else None
+        self._inflight: tuple[Prepared, Future[int], float] | None = None
         self.client = self._make_client()
 
     # --- MQTT ------------------------------------------------------------------------
@@ -252,6 +263,10 @@ class Gateway:
                     self._log_stats()
                     next_stats = time.monotonic() + STATS_INTERVAL_S
                 self._replay_spool()
+                if len(self._inbox) < self.options.batch_size:
+                    # No full batch waiting: nothing to overlap with, so the batch being
+                    # inserted is finished and acknowledged before we wait for more.
+                    self._settle_inflight()
                 batch = self._collect(self.options.batch_size, self.options.batch_interval_s)
                 if batch:
                     self._handle(batch)
@@ -261,6 +276,7 @@ class Gateway:
                 if not batch:
                     break
                 self._handle(batch)
+            self._settle_inflight()
         finally:
             self.client.disconnect()
             self.client.loop_stop()
@@ -287,6 +303,8 @@ class Gateway:
         )
 
     def close(self) -> None:
+        if self._inserter is not None:
+            self._inserter.shutdown(wait=True)
         self.metrics.close()
         self.spool.close()
         self.store.close()
@@ -325,6 +343,65 @@ class Gateway:
     def _handle(self, batch: list[Inbound]) -> None:
         self.metrics.received.inc(len(batch))
         started = time.monotonic()
+        if self._pipelined and not self.spool.depth:
+            self._handle_pipelined(batch, started)
+        else:
+            self._settle_inflight()
+            self._process_or_spool(batch, started)
+
+    def _handle_pipelined(self, batch: list[Inbound], started: float) -> None:
+        """Prepare this batch (its outcome durably written) while the previous one is
+        inserted; then settle that one (acks) and hand this one to the inserter."""
+        pending = self._inflight[0].pending() if self._inflight is not None else None
+        try:
+            prepared = self.processor.prepare(batch, pending)
+        except Exception:
+            # Unavailable or a bug: the sequential path spools, or quarantines the message
+            # at fault, once the batch before is settled.
+            self._settle_inflight()
+            self._process_or_spool(batch, started)
+            return
+        self._settle_inflight()
+        if self.spool.depth:
+            # The batch before could not be stored and waits in the spool: this one follows
+            # it there to keep arrival order (its outcome is written again on replay, as
+            # after a crash between the two writes).
+            self._spool(batch)
+            self._ack_mqtt(batch, started)
+            return
+        assert self._inserter is not None
+        future = self._inserter.submit(self.processor.store_rows, prepared)
+        self._inflight = (prepared, future, started)
+
+    def _settle_inflight(self) -> None:
+        """Wait for the batch being inserted, then acknowledge it; spool it if the store
+        was unavailable; process it again, sequentially, after an insert race or any other
+        failure (everything it wrote is idempotent or re-derived)."""
+        if self._inflight is None:
+            return
+        prepared, future, started = self._inflight
+        self._inflight = None
+        batch = prepared.messages
+        try:
+            inserted = future.result()
+        except Unavailable as exc:
+            log.warning("store unavailable, spooling %d messages: %s", len(batch), exc)
+            self._last_spool_failure = time.monotonic()
+            self._spool(batch)
+            self._ack_mqtt(batch, started)
+            return
+        except Exception:
+            log.exception("inserting a batch failed; processing it again")
+            inserted = -1
+        if inserted != len(prepared.new):
+            self._process_or_spool(batch, started)
+            return
+        self._account(prepared.result)
+        self._ack_devices(prepared.result.acks)
+        self._ack_mqtt(batch, started)
+
+    def _process_or_spool(self, batch: list[Inbound], started: float) -> None:
+        """The sequential path: process the batch (or spool it), then acknowledge it."""
         if self.spool.depth:
             # Keep arrival order: nothing overtakes what is already waiting in the spool.
             self._spool(batch)
@@ -338,6 +415,10 @@ class Gateway:
             else:
                 self._account(result)
                 self._ack_devices(result.acks)
+        self._ack_mqtt(batch, started)
+
+    def _ack_mqtt(self, batch: list[Inbound], started: float) -> None:
+        """PUBACK a batch that is durably kept (stored, quarantined or spooled)."""
         # One write of PUBACKs for the batch, not a packet and a wake-up per message.
         self.client.ack_many((m.mid, m.qos) for m in batch if m.mid)
         now = time.monotonic()
@@ -352,6 +433,7 @@ class Gateway:
     def _replay_spool(self) -> None:
         if not self.spool.depth:
             return
+        self._settle_inflight()
         if time.monotonic() - self._last_spool_failure < self.options.spool_retry_s:
             return
         # Replay a few batches per turn so the spool drains faster than it fills.

@@ -116,7 +116,14 @@ def lookup_identities(
 
 
 class SQLiteTimeSeriesStore:
-    """Readings in one SQLite file (WAL). Safe for several processes on one machine."""
+    """Readings in one SQLite file (WAL). Safe for several processes on one machine.
+
+    Look-ups (``existing``, ``neighbours``) use a second connection: in WAL mode they
+    read the last committed state while an insert is under way on the first, so a
+    gateway can classify its next batch while the previous one is being written."""
+
+    #: ``existing`` and ``neighbours`` do not wait for an ``insert`` in another thread.
+    concurrent_reads = True
 
     def __init__(
         self, path: str | Path, *, synchronous: str = "FULL", busy_timeout_ms: int = 5000
@@ -134,6 +141,14 @@ class SQLiteTimeSeriesStore:
         self._conn.execute(f"PRAGMA synchronous={synchronous}")
         self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         self._conn.executescript(_SCHEMA)
+        self._read_lock = threading.Lock()
+        self._read = sqlite3.connect(
+            self.path,
+            timeout=busy_timeout_ms / 1000.0,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        self._read.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         limit = self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _N_COLUMNS
         self._chunk_max = _INSERT_CHUNK_MAX
         while self._chunk_max > max(limit, 1):
@@ -141,8 +156,8 @@ class SQLiteTimeSeriesStore:
 
     def existing(self, identities: Iterable[Identity]) -> dict[Identity, float]:
         try:
-            with self._lock:
-                return lookup_identities(self._conn, "readings", identities)
+            with self._read_lock:
+                return lookup_identities(self._read, "readings", identities)
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"sqlite store {self.path}: {exc}") from exc
 
@@ -177,11 +192,11 @@ class SQLiteTimeSeriesStore:
             "SELECT time_ms, value, seq FROM readings WHERE project=? AND device=? AND quantity=? "
         )
         args = (project, device, quantity, time_ms)
-        with self._lock:
-            before = self._conn.execute(
+        with self._read_lock:
+            before = self._read.execute(
                 base + "AND time_ms < ? ORDER BY time_ms DESC, seq DESC LIMIT 1", args
             ).fetchone()
-            after = self._conn.execute(
+            after = self._read.execute(
                 base + "AND time_ms > ? ORDER BY time_ms ASC, seq ASC LIMIT 1", args
             ).fetchone()
         return (
@@ -267,5 +282,7 @@ class SQLiteTimeSeriesStore:
             )
 
     def close(self) -> None:
+        with self._read_lock:
+            self._read.close()
         with self._lock:
             self._conn.close()
