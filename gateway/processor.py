@@ -7,6 +7,8 @@ Order of the durable writes, and why it is safe to die between any two of them:
 3. only then does the caller acknowledge the messages to the broker.
 A crash before 3 means the broker redelivers the batch; everything is re-derived and
 every write is a no-op the second time. A reading is stored once or quarantined once.
+``process`` does all three steps; the gateway may instead call ``prepare`` (step 1) for
+one batch while ``store_rows`` (step 2) of the batch before runs on another thread.
 """
 
 from __future__ import annotations

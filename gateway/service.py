@@ -5,6 +5,12 @@ nothing is acknowledged on receipt); the writer thread (the caller of ``run``) b
 them by size or time, processes and writes them, and only then sends the PUBACKs and the
 end-to-end ``ack`` messages. The broker holds at most ``ReceiveMaximum`` unacknowledged
 messages for us, which bounds the queue and the gateway's memory.
+
+With a backlog (a full batch already waiting) and a store whose look-ups do not wait for
+its inserts (SQLite), a third thread inserts batch k's readings while the writer prepares
+batch k+1 (decode, classification against the store and batch k's rows, the outcome
+write); batch k is acknowledged only once its insert has committed. Otherwise, and in a
+shared subscription, batches are processed one after the other.
 """
 
 from __future__ import annotations
