@@ -95,6 +95,13 @@ class Decoded:
 
 DeviceLookup = Callable[[str, str], DeviceInfo | None]
 
+#: A reading's (quantity, unit) that passed its device's quantity and unit checks: the
+#: quantity's spec, the conversion to its canonical unit and its default kind's value.
+Conversion = tuple[quantities.QuantitySpec, Affine, str]
+#: Bounds of the decoder's caches (against floods of topics or unit spellings).
+_TOPIC_CACHE_MAX = 10_000
+_CONVERSIONS_PER_DEVICE_MAX = 64
+
 #: The payload is not parsed yet (None is a JSON value).
 _UNPARSED: Any = object()
 
@@ -107,6 +114,13 @@ class Decoder:
         self._future_tolerance_ms = future_tolerance_ms
         self._clock_ms = clock_ms
         self._factors: dict[tuple[str, str, DeviceInfo], Affine | UnitError] = {}
+        # Per message and per reading the same few topics and (quantity, unit) pairs
+        # recur: their checks are done once. Conversions are kept per device with the
+        # DeviceInfo they were made for, and dropped when the registry replaces it.
+        self._topics: dict[str, tuple[str, str, str, str] | TopicError] = {}
+        self._conversions: dict[
+            tuple[str, str], tuple[DeviceInfo, dict[tuple[str, str], Conversion]]
+        ] = {}
 
     def _factor(self, unit: str, spec: quantities.QuantitySpec, device: DeviceInfo) -> Affine:
         key = (unit, spec.name, device)
@@ -131,11 +145,12 @@ class Decoder:
     def decode(self, message: Inbound, out: Decoded) -> None:
         """Add the message's valid readings to ``out.candidates``, everything wrong with
         it to ``out.quarantine``, its seqs to ``out.acks`` (kept either way)."""
-        try:
-            project, site, device_id, kind = parse_topic(message.topic)
-        except TopicError as exc:
-            out.quarantine.append(_quarantined(message, _Problem("wrong_topic", str(exc), "topic")))
+        parsed = self._parse_topic(message.topic)
+        if isinstance(parsed, TopicError):
+            problem = _Problem("wrong_topic", str(parsed), "topic")
+            out.quarantine.append(_quarantined(message, problem))
             return
+        project, site, device_id, kind = parsed
         if kind == "status":
             self._decode_status(message, _Source(project, site, device_id), out)
         elif kind == "readings":
@@ -143,6 +158,28 @@ class Decoder:
         else:
             problem = _Problem("wrong_topic", f"topic kind {kind!r} is not 'readings'", "topic")
             out.quarantine.append(_quarantined(message, problem))
+
+    def _parse_topic(self, topic: str) -> tuple[str, str, str, str] | TopicError:
+        """``core.wire.parse_topic``, remembered per topic string (bounded)."""
+        parsed = self._topics.get(topic)
+        if parsed is None:
+            try:
+                parsed = parse_topic(topic)
+            except TopicError as exc:
+                parsed = exc
+            if len(self._topics) >= _TOPIC_CACHE_MAX:
+                self._topics.clear()
+            self._topics[topic] = parsed
+        return parsed
+
+    def _conversions_of(self, info: DeviceInfo) -> dict[tuple[str, str], Conversion]:
+        """The device's checked (quantity, unit) pairs, fresh for this DeviceInfo."""
+        key = (info.project, info.device)
+        entry = self._conversions.get(key)
+        if entry is None or entry[0] is not info:
+            entry = (info, {})
+            self._conversions[key] = entry
+        return entry[1]
 
     def _decode_status(self, message: Inbound, source: _Source, out: Decoded) -> None:
         if not message.payload:
@@ -190,8 +227,9 @@ class Decoder:
             out.quarantine.append(_quarantined(message, parsed, source))
             return
         items, validated = parsed
-        is_batch = not (len(items) == 1 and message.payload.lstrip()[:1] == b"{")
-        if is_batch and not validated and looks_like_senml(items[0]):
+        # A validated item came from a payload that starts with "{": a single message.
+        is_batch = not validated and not (len(items) == 1 and message.payload.lstrip()[:1] == b"{")
+        if is_batch and looks_like_senml(items[0]):
             # SPEC section 3: a SenML pack is also known by its shape (a broker, the spool
             # and a release do not keep the content type).
             self._decode_standard(message, source, info, "senml", out, items)
@@ -202,7 +240,7 @@ class Decoder:
         # The signature covers the message as sent: the fast path's parsed model is not it.
         raw = [json.loads(message.payload)] if key is not None and validated else items
         for index, item in enumerate(items):
-            at = _Element(index) if is_batch else _Element(None)
+            at = _Element(index) if is_batch else _WHOLE
             if key is not None:
                 unsigned = _signature_problem(raw[index], key, at)
                 if unsigned is not None:
@@ -221,28 +259,49 @@ class Decoder:
                 out.quarantine.append(_quarantined(message, refused, source, msg.seq))
                 continue
             assert info is not None  # _message_problem refuses an unknown device
-            for j, reading in enumerate(msg.readings):
-                made = self._reading(reading, j, info, at)
+            self._add_rows(message, msg, time_ms, info, source, at, out)
+
+    def _add_rows(
+        self,
+        message: Inbound,
+        msg: ReadingMessage,
+        time_ms: int,
+        info: DeviceInfo,
+        source: _Source,
+        at: _Element,
+        out: Decoded,
+    ) -> None:
+        """A valid message's readings as candidate rows (canonical units), or each
+        reading's problem. The hot path of the gateway: a (quantity, unit) pair already
+        checked for this device costs a dict look-up, a multiply and a range check."""
+        conversions = self._conversions_of(info)
+        candidates, quarantine = out.candidates, out.quarantine
+        project, site, device, seq = source.project, source.site, source.device, msg.seq
+        historical, received_ms = msg.historical, message.received_ms
+        for j, reading in enumerate(msg.readings):
+            pair = (reading.quantity, reading.unit)
+            conv = conversions.get(pair)
+            if conv is None:
+                made = self._conversion(reading, j, info, at)
                 if isinstance(made, _Problem):
-                    out.quarantine.append(_quarantined(message, made, source, msg.seq))
+                    quarantine.append(_quarantined(message, made, source, seq))
                     continue
-                value, spec = made
-                row = ReadingRow(
-                    project=source.project,
-                    site=source.site,
-                    device=source.device,
-                    seq=msg.seq,
-                    quantity=reading.quantity,
-                    time_ms=time_ms,
-                    value=value,
-                    kind=(reading.kind or spec.default_kind).value,
-                    interval_s=reading.interval_s,
-                    raw_value=reading.value,
-                    raw_unit=reading.unit,
-                    historical=msg.historical,
-                    received_ms=message.received_ms,
-                )
-                out.candidates.append(Candidate(row, message, at.index, j))
+                conv = made
+                if len(conversions) >= _CONVERSIONS_PER_DEVICE_MAX:
+                    conversions.clear()
+                conversions[pair] = conv
+            spec, factor, default_kind = conv
+            value = factor(reading.value)
+            if not spec.in_range(value):
+                problem = _range_problem(reading, value, spec, j, at)
+                quarantine.append(_quarantined(message, problem, source, seq))
+                continue
+            kind = reading.kind.value if reading.kind is not None else default_kind
+            row = ReadingRow(
+                project, site, device, seq, reading.quantity, time_ms, value, kind,
+                reading.interval_s, reading.value, reading.unit, historical, received_ms,
+            )  # fmt: skip
+            candidates.append(Candidate(row, message, at.index, j))
 
     def _decode_standard(
         self,
@@ -404,12 +463,12 @@ class Decoder:
             return _Problem("future_time", detail, f"{prefix}time", at.where)
         return None
 
-    def _reading(
+    def _conversion(
         self, reading: Reading, j: int, info: DeviceInfo, at: _Element
-    ) -> tuple[float, quantities.QuantitySpec] | _Problem:
-        """A reading's canonical value (and its quantity), or why it cannot be stored: a
-        quantity not in the catalogue or not the device's, a unit that does not convert,
-        a value outside the quantity's plausible range."""
+    ) -> Conversion | _Problem:
+        """How a reading's quantity and unit convert for this device, or why they cannot:
+        a quantity not in the catalogue or not the device's, a unit that does not
+        convert. (The value's range is checked per reading: ``_range_problem``.)"""
         # The field's name is built only for a problem: labels cost more than a row.
         spec = quantities.get(reading.quantity)
         if spec is None:
@@ -423,15 +482,19 @@ class Decoder:
         except UnitError as exc:
             detail = f"{exc} for {reading.quantity}"
             return _reading_problem(exc.code, at, j, "unit", detail)
-        value = factor(reading.value)
-        if not spec.in_range(value):
-            detail = (
-                f"{reading.value:g} {reading.unit} = {value:g} "
-                f"{spec.canonical_unit} is outside {reading.quantity}'s plausible range "
-                f"{spec.minimum:g} to {spec.maximum:g} {spec.canonical_unit}"
-            )
-            return _reading_problem("out_of_range", at, j, "value", detail)
-        return value, spec
+        return spec, factor, spec.default_kind.value
+
+
+def _range_problem(
+    reading: Reading, value: float, spec: quantities.QuantitySpec, j: int, at: _Element
+) -> _Problem:
+    """A reading whose canonical value is outside its quantity's plausible range."""
+    detail = (
+        f"{reading.value:g} {reading.unit} = {value:g} "
+        f"{spec.canonical_unit} is outside {reading.quantity}'s plausible range "
+        f"{spec.minimum:g} to {spec.maximum:g} {spec.canonical_unit}"
+    )
+    return _reading_problem("out_of_range", at, j, "value", detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,6 +531,10 @@ class _Problem:
     detail: str
     field: str | None
     item: str = "message"
+
+
+#: The whole payload is one message (not an element of a backfill array).
+_WHOLE = _Element(None)
 
 
 def _quarantined(

@@ -7,6 +7,8 @@ Order of the durable writes, and why it is safe to die between any two of them:
 3. only then does the caller acknowledge the messages to the broker.
 A crash before 3 means the broker redelivers the batch; everything is re-derived and
 every write is a no-op the second time. A reading is stored once or quarantined once.
+``process`` does all three steps; the gateway may instead call ``prepare`` (step 1) for
+one batch while ``store_rows`` (step 2) of the batch before runs on another thread.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import DBAPIError
@@ -77,6 +79,23 @@ class BatchResult:
         for key, seqs in part.acks.items():
             self.acks.setdefault(key, set()).update(seqs)
         self.quarantine_items.extend(part.quarantine_items)
+
+
+#: identity -> canonical value of rows whose insert is under way (see BatchProcessor.prepare)
+Pending = Mapping[Identity, float]
+
+
+@dataclass
+class Prepared:
+    """A batch whose outcome is durably written and whose new rows are still to insert."""
+
+    messages: list[Inbound]
+    result: BatchResult
+    new: list[ReadingRow]
+
+    def pending(self) -> dict[Identity, float]:
+        """Its new rows as ``Pending`` for the next batch's classification."""
+        return {(r.project, r.device, r.seq, r.quantity): r.value for r in self.new}
 
 
 class RegistryCache:
@@ -178,6 +197,21 @@ class BatchProcessor:
         The writes are ordered so that a kill between any two of them is repaired by the
         broker's redelivery: quarantine, events and the batch's audit link first (all
         idempotent on natural keys), then the readings, then the acknowledgements."""
+        prepared = self.prepare(messages)
+        inserted = self.store_rows(prepared)
+        if inserted != len(prepared.new):
+            # Everything is now stored by one process or the other, so the second pass
+            # finds no new rows and ends there.
+            return self.process(messages)
+        return prepared.result
+
+    def prepare(self, messages: list[Inbound], pending: Pending | None = None) -> Prepared:
+        """Everything of ``process`` up to the readings: decode, classify, events and the
+        durable outcome write (quarantine, events, statuses, the audit link).
+
+        ``pending``: the new rows of an earlier batch whose insert is still under way
+        (identity -> value), counted as stored. The caller inserts ``Prepared.new`` with
+        ``store_rows`` before it acknowledges anything."""
         try:
             self.registry.maybe_refresh()
         except DBAPIError as exc:
@@ -186,26 +220,16 @@ class BatchProcessor:
         for message in messages:
             self.decoder.decode(message, decoded)
         result = BatchResult(messages=len(messages), acks=decoded.acks)
-        new, conflicts, result.duplicates = self._classify(decoded.candidates)
+        new, conflicts, result.duplicates = self._classify(decoded.candidates, pending or {})
         quarantine = [*decoded.quarantine, *(_conflict_item(c, v) for c, v in conflicts)]
         events = [_conflict_event(c, v) for c, v in conflicts]
         events += self._register_events(new)
         events += self._arrival_gaps(new)
         seen = decoded.seen if self.record_activity else {}
         self._write_outcome(quarantine, events, new, decoded.statuses, seen)
-        try:
-            inserted = self.store.insert(new)
-        except StoreUnavailable as exc:
-            raise Unavailable(str(exc)) from exc
-        if inserted != len(new):
-            # Another gateway process stored some of these identities between our read
-            # and our write (a redelivery raced us): re-derive duplicates and conflicts.
-            log.warning(
-                "insert race: %d of %d new rows were already there", len(new) - inserted, len(new)
-            )
-            # Everything is now stored by one process or the other, so the second pass
-            # finds no new rows and ends there.
-            return self.process(messages)
+        # Remembered before the insert, so that the next batch's register checks can run
+        # while this one is written; if the insert fails the batch is spooled and
+        # replayed, and these points are then stored after all (the checks are advisory).
         self._remember_last_points(new)
         result.conflicts = len(conflicts)
         result.stored = len(new)
@@ -214,21 +238,40 @@ class BatchProcessor:
             result.quarantined[item.reason] += 1
         result.quarantine_items = quarantine
         result.statuses = len(decoded.statuses)
-        return result
+        return Prepared(messages, result, new)
+
+    def store_rows(self, prepared: Prepared) -> int:
+        """Insert a prepared batch's new rows (one transaction); how many were new.
+        Fewer than ``len(prepared.new)``: another gateway process stored some of them
+        between our look-up and our write, and the batch must be processed again."""
+        try:
+            inserted = self.store.insert(prepared.new)
+        except StoreUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
+        if inserted != len(prepared.new):
+            # A redelivery raced us: the caller re-derives duplicates and conflicts.
+            log.warning(
+                "insert race: %d of %d new rows were already there",
+                len(prepared.new) - inserted,
+                len(prepared.new),
+            )
+        return inserted
 
     def _classify(
-        self, candidates: list[Candidate]
+        self, candidates: list[Candidate], pending: Pending
     ) -> tuple[list[ReadingRow], list[tuple[Candidate, float]], int]:
         """The new rows, the conflicts (each with the value it differs from) and how many
         duplicates: inside the batch first (a device resending at once), then against the
-        store."""
+        store and the rows of a batch still being inserted (``pending``)."""
         duplicates = 0
         unique: dict[Identity, Candidate] = {}
         conflicts: list[tuple[Candidate, float]] = []
         for cand in candidates:
-            first = unique.get(cand.row.identity)
+            row = cand.row
+            ident = (row.project, row.device, row.seq, row.quantity)  # ReadingRow.identity
+            first = unique.get(ident)
             if first is None:
-                unique[cand.row.identity] = cand
+                unique[ident] = cand
             elif value_matches(first.row.value, cand.row.value):
                 duplicates += 1
             else:
@@ -240,6 +283,8 @@ class BatchProcessor:
         new: list[ReadingRow] = []
         for ident, cand in unique.items():
             stored = existing.get(ident)
+            if stored is None and pending:
+                stored = pending.get(ident)
             if stored is None:
                 new.append(cand.row)
             elif value_matches(stored, cand.row.value):

@@ -5,6 +5,12 @@ nothing is acknowledged on receipt); the writer thread (the caller of ``run``) b
 them by size or time, processes and writes them, and only then sends the PUBACKs and the
 end-to-end ``ack`` messages. The broker holds at most ``ReceiveMaximum`` unacknowledged
 messages for us, which bounds the queue and the gateway's memory.
+
+With a backlog (a full batch already waiting) and a store whose look-ups do not wait for
+its inserts (SQLite), a third thread inserts batch k's readings while the writer prepares
+batch k+1 (decode, classification against the store and batch k's rows, the outcome
+write); batch k is acknowledged only once its insert has committed. Otherwise, and in a
+shared subscription, batches are processed one after the other.
 """
 
 from __future__ import annotations
@@ -12,12 +18,13 @@ from __future__ import annotations
 import faulthandler
 import gc
 import logging
-import queue
 import signal
 import ssl
 import threading
 import time
 import traceback
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
@@ -34,7 +41,8 @@ from core.times import now_ms
 from core.wire import READINGS_FILTER, STATUS_FILTER, AckMessage, ack_topic, shared_filter
 from gateway.decode import Inbound
 from gateway.metrics import GatewayMetrics
-from gateway.processor import BatchProcessor, BatchResult, Unavailable
+from gateway.mqtt import GatewayClient
+from gateway.processor import BatchProcessor, BatchResult, Prepared, Unavailable
 from gateway.spool import Spool
 from persistence.engine import Database
 from persistence.liveness import state_counts
@@ -100,20 +108,35 @@ class Gateway:
         )
         self.metrics = GatewayMetrics()
         self.metrics.spool_depth.set(self.spool.depth)
-        self._queue: queue.Queue[Inbound] = queue.Queue(maxsize=self.options.receive_maximum + 100)
+        # Network thread -> writer thread. A deque and an event rather than queue.Queue
+        # (whose lock and condition cost ~3 us a message on both threads); its length is
+        # bounded by the broker, which sends at most ReceiveMaximum unacknowledged messages.
+        self._inbox: deque[Inbound] = deque()
+        self._arrived = threading.Event()
+        self._waiting = False  # the writer sleeps on _arrived: the network thread sets it
         self._stop = threading.Event()
         self._connected = threading.Event()
         self.ready = threading.Event()  # subscribed: the broker queues for us from now on
         self._last_spool_failure = 0.0
         self._state_projects: set[str] = set()  # projects in mrv_gateway_devices
+        # With a backlog, the next batch is decoded, classified and its outcome written
+        # while the previous batch's readings are inserted on a second thread (SQLite
+        # works there without the GIL). Only for a store whose look-ups do not wait for
+        # its insert, and for a lone gateway: in a shared subscription another process
+        # may store a row between our look-up and our insert (see _settle_inflight).
+        self._pipelined = bool(getattr(self.store, "concurrent_reads", False)) and not (
+            self.options.share_group
+        )
+        self._inserter = ThreadPoolExecutor(1, "mrv-insert") if self._pipelined else None
+        self._inflight: tuple[Prepared, Future[int], float] | None = None
         self.client = self._make_client()
 
     # --- MQTT ------------------------------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> GatewayClient:
         endpoint = self.settings.mqtt()
         v5 = self.options.protocol == 5
-        client = mqtt.Client(
+        client = GatewayClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.options.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
@@ -127,7 +150,8 @@ class Gateway:
         client.max_inflight_messages_set(1000)
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
-        client.on_message = self._on_message
+        client.on_inbound = self._on_inbound
+        client.on_message = self._on_message  # QoS 2 only (we subscribe at QoS 1)
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.reconnect_delay_set(1, 5)
@@ -186,21 +210,22 @@ class Gateway:
         if not self._stop.is_set():
             log.warning("disconnected from the broker (%s); reconnecting", reason)
 
+    def _on_inbound(
+        self, topic: str, payload: bytes, mid: int, qos: int, content_type: str | None
+    ) -> None:
+        # Runs on paho's network thread for every QoS 0/1 message: enqueue only.
+        self._inbox.append(Inbound(topic, payload, now_ms(), mid, qos, content_type))
+        if self._waiting:
+            self._arrived.set()
+
     def _on_message(
         self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage
     ) -> None:
-        # Runs on paho's network thread: enqueue only. The queue cannot fill up, since the
-        # broker sends no more than ReceiveMaximum unacknowledged messages.
+        # paho's own path, for a QoS 2 message (GatewayClient handles QoS 0 and 1).
         properties = getattr(message, "properties", None)
-        self._queue.put(
-            Inbound(
-                message.topic,
-                bytes(message.payload),
-                now_ms(),
-                message.mid,
-                message.qos,
-                getattr(properties, "ContentType", None),
-            )
+        content_type = getattr(properties, "ContentType", None)
+        self._on_inbound(
+            message.topic, bytes(message.payload), message.mid, message.qos, content_type
         )
 
     def connect(self) -> None:
@@ -256,6 +281,10 @@ class Gateway:
                     self._device_states()
                     next_states = time.monotonic() + DEVICE_STATES_INTERVAL_S
                 self._replay_spool()
+                if len(self._inbox) < self.options.batch_size:
+                    # No full batch waiting: nothing to overlap with, so the batch being
+                    # inserted is finished and acknowledged before we wait for more.
+                    self._settle_inflight()
                 batch = self._collect(self.options.batch_size, self.options.batch_interval_s)
                 if batch:
                     self._handle(batch)
@@ -265,6 +294,7 @@ class Gateway:
                 if not batch:
                     break
                 self._handle(batch)
+            self._settle_inflight()
         finally:
             self.client.disconnect()
             self.client.loop_stop()
@@ -307,34 +337,105 @@ class Gateway:
         self._state_projects |= {p for p, _ in counts}
 
     def close(self) -> None:
+        if self._inserter is not None:
+            self._inserter.shutdown(wait=True)
         self.metrics.close()
         self.spool.close()
         self.store.close()
         self.db.dispose()
 
-    def _collect(self, size: int, interval_s: float) -> list[Inbound]:
-        batch: list[Inbound] = []
+    def _wait_inbox(self, timeout_s: float) -> bool:
+        """Sleep until a message is in the inbox or ``timeout_s`` passed; whether one is."""
+        # The flag is set before the inbox is looked at, and the network thread appends
+        # before it reads the flag, so a message never arrives unnoticed.
+        self._arrived.clear()
+        self._waiting = True
         try:
-            first = self._queue.get(timeout=0.2 if interval_s else 0.001)
-        except queue.Empty:
-            return batch
-        batch.append(first)
+            if not self._inbox:
+                self._arrived.wait(timeout_s)
+        finally:
+            self._waiting = False
+        return bool(self._inbox)
+
+    def _collect(self, size: int, interval_s: float) -> list[Inbound]:
+        """Up to ``size`` messages: what arrives within ``interval_s`` (seconds) of the
+        first one, which is waited for up to 0.2 s (1 ms when ``interval_s`` is 0)."""
+        inbox = self._inbox
+        if not inbox and not self._wait_inbox(0.2 if interval_s else 0.001):
+            return []
         deadline = time.monotonic() + interval_s
-        while len(batch) < size:
+        batch: list[Inbound] = []
+        while True:
+            take = min(size - len(batch), len(inbox))
+            batch.extend(inbox.popleft() for _ in range(take))
+            if len(batch) >= size:
+                return batch
             remaining = deadline - time.monotonic()
-            try:
-                batch.append(
-                    self._queue.get(timeout=remaining)
-                    if remaining > 0
-                    else self._queue.get_nowait()
-                )
-            except queue.Empty:
-                break
-        return batch
+            if remaining <= 0 or not self._wait_inbox(remaining):
+                return batch
 
     def _handle(self, batch: list[Inbound]) -> None:
         self.metrics.received.inc(len(batch))
         started = time.monotonic()
+        if self._pipelined and not self.spool.depth:
+            self._handle_pipelined(batch, started)
+        else:
+            self._settle_inflight()
+            self._process_or_spool(batch, started)
+
+    def _handle_pipelined(self, batch: list[Inbound], started: float) -> None:
+        """Prepare this batch (its outcome durably written) while the previous one is
+        inserted; then settle that one (acks) and hand this one to the inserter."""
+        pending = self._inflight[0].pending() if self._inflight is not None else None
+        try:
+            prepared = self.processor.prepare(batch, pending)
+        except Exception:
+            # Unavailable or a bug: the sequential path spools, or quarantines the message
+            # at fault, once the batch before is settled.
+            self._settle_inflight()
+            self._process_or_spool(batch, started)
+            return
+        self._settle_inflight()
+        if self.spool.depth:
+            # The batch before could not be stored and waits in the spool: this one follows
+            # it there to keep arrival order (its outcome is written again on replay, as
+            # after a crash between the two writes).
+            self._spool(batch)
+            self._ack_mqtt(batch, started)
+            return
+        assert self._inserter is not None
+        future = self._inserter.submit(self.processor.store_rows, prepared)
+        self._inflight = (prepared, future, started)
+
+    def _settle_inflight(self) -> None:
+        """Wait for the batch being inserted, then acknowledge it; spool it if the store
+        was unavailable; process it again, sequentially, after an insert race or any other
+        failure (everything it wrote is idempotent or re-derived)."""
+        if self._inflight is None:
+            return
+        prepared, future, started = self._inflight
+        self._inflight = None
+        batch = prepared.messages
+        try:
+            inserted = future.result()
+        except Unavailable as exc:
+            log.warning("store unavailable, spooling %d messages: %s", len(batch), exc)
+            self._last_spool_failure = time.monotonic()
+            self._spool(batch)
+            self._ack_mqtt(batch, started)
+            return
+        except Exception:
+            log.exception("inserting a batch failed; processing it again")
+            inserted = -1
+        if inserted != len(prepared.new):
+            self._process_or_spool(batch, started)
+            return
+        self._account(prepared.result)
+        self._ack_devices(prepared.result.acks)
+        self._ack_mqtt(batch, started)
+
+    def _process_or_spool(self, batch: list[Inbound], started: float) -> None:
+        """The sequential path: process the batch (or spool it), then acknowledge it."""
         if self.spool.depth:
             # Keep arrival order: nothing overtakes what is already waiting in the spool.
             self._spool(batch)
@@ -348,9 +449,12 @@ class Gateway:
             else:
                 self._account(result)
                 self._ack_devices(result.acks)
-        for message in batch:
-            if message.mid:
-                self.client.ack(message.mid, message.qos)
+        self._ack_mqtt(batch, started)
+
+    def _ack_mqtt(self, batch: list[Inbound], started: float) -> None:
+        """PUBACK a batch that is durably kept (stored, quarantined or spooled)."""
+        # One write of PUBACKs for the batch, not a packet and a wake-up per message.
+        self.client.ack_many((m.mid, m.qos) for m in batch if m.mid)
         now = time.monotonic()
         self.metrics.batch_seconds.observe(now - started)
         self.metrics.lag_seconds.set(time.time() - batch[0].received_ms / 1000.0)
@@ -363,6 +467,7 @@ class Gateway:
     def _replay_spool(self) -> None:
         if not self.spool.depth:
             return
+        self._settle_inflight()
         if time.monotonic() - self._last_spool_failure < self.options.spool_retry_s:
             return
         # Replay a few batches per turn so the spool drains faster than it fills.

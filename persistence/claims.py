@@ -154,10 +154,9 @@ def reading_line(row: ReadingRow) -> str:
 def lines_digest(lines: Iterable[str]) -> str:
     """SHA-256 over the lines in sorted order: the same rows give the same digest in
     whatever order a store returns them."""
-    h = hashlib.sha256()
-    for line in sorted(lines):
-        h.update(line.encode())
-    return h.hexdigest()
+    # One update over the joined lines: the same digest as one update per line, with
+    # one encode and one call instead of one per reading.
+    return hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()
 
 
 def _ranges(seqs: Iterable[int]) -> list[list[int]]:
