@@ -141,7 +141,14 @@ def normalise_unit(unit: str) -> str:
 
 @lru_cache(maxsize=4096)
 def parse_unit(unit: str) -> pint.Unit:
-    """Parse a unit string once (cached); raise UnitError if pint cannot read it."""
+    """Parse a unit string once (cached); raise UnitError if pint cannot read it.
+
+    A control or invisible character (``"kWh\\x00"``, a zero-width space) is refused
+    although pint would skip it: the raw unit is stored as sent, and text that prints
+    the same as ``kWh`` but is not must not pass as it (PostgreSQL cannot even hold a
+    NUL)."""
+    if not unit.isprintable():
+        raise UnitError("unit_unknown", f"unit {unit!r} has a control or invisible character")
     expression = normalise_unit(unit)
     try:
         parsed = ureg.parse_units(expression)

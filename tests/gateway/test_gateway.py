@@ -145,6 +145,9 @@ def test_canonical_value_and_raw_kept(env):
             "readings[0].quantity",
         ),
         (EM1, message("em1", 1, [energy(1, "florbs")]), "unit_unknown", "readings[0].unit"),
+        # pint would read these as kWh; stored as sent they are not (PostgreSQL refuses NUL)
+        (EM1, message("em1", 1, [energy(1, "kWh\x00")]), "unit_unknown", "readings[0].unit"),
+        (EM1, message("em1", 1, [energy(1, "kWh\u200b")]), "unit_unknown", "readings[0].unit"),
         (EM1, message("em1", 1, [energy(1, "kg")]), "unit_dimension", "readings[0].unit"),
         (EM1, message("em1", 1, [energy(2e12, "kWh")]), "out_of_range", "readings[0].value"),
         (
