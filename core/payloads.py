@@ -64,7 +64,9 @@ class Record:
 
     ``item`` is the record (``[0]``, ``metrics[2]``, ``message``); the other labels are
     the fields a problem with its value, name, time or unit is named by (None: the
-    receive time, or the plan's unit)."""
+    receive time, or the plan's unit). ``on_receipt``: the time is the receive time or
+    relative to it (SenML below 2**28 s), so a redelivery must be given the first
+    receive time back to land on the same reading."""
 
     name: str
     value: float
@@ -75,6 +77,7 @@ class Record:
     name_field: str
     time_field: str | None
     unit_field: str | None
+    on_receipt: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +258,9 @@ def _senml_record(
     when = _senml_time(record, base, at, now_ms)
     if isinstance(when, Problem):
         return when
-    return Record(name[0], value, unit[0], when[0], at, f"{at}.v", name[1], when[1], unit[1])
+    return Record(
+        name[0], value, unit[0], when[0], at, f"{at}.v", name[1], when[1], unit[1], when[2]
+    )
 
 
 def _senml_version(base: _Base, i: int) -> Problem | None:
@@ -347,8 +352,9 @@ def _senml_unit(
 
 def _senml_time(
     record: Mapping[str, Any], base: _Base, at: str, now_ms: int
-) -> tuple[int, str | None] | Problem:
-    """``bt`` + ``t`` in ms: absolute from 2**28 s on, else relative to ``now_ms``."""
+) -> tuple[int, str | None, bool] | Problem:
+    """``bt`` + ``t`` in ms: absolute from 2**28 s on, else relative to ``now_ms``; with
+    its label and whether it is relative."""
     own = record.get("t", 0)
     if not is_number(own):
         return Problem(f"{at}.t", f"{at}.t: must be a number, not {_kind_of(own)}", at)
@@ -362,7 +368,7 @@ def _senml_time(
     if time_ms is None:
         where = label or f"{at}.t"
         return Problem(where, f"{where}: {seconds:g} s is not a time between 1970 and 9999", at)
-    return time_ms, label
+    return time_ms, label, seconds < SENML_RELATIVE_LIMIT_S
 
 
 # --- Telegraf json output -------------------------------------------------------------------
@@ -429,7 +435,20 @@ def _keyed(
             detail = f"{label}: must be a number, not {_kind_of(value)}"
             problems.append(Problem(label, detail, at))
             continue
-        records.append(Record(key, float(value), None, time_ms, at, label, label, time_field, None))
+        records.append(
+            Record(
+                key,
+                float(value),
+                None,
+                time_ms,
+                at,
+                label,
+                label,
+                time_field,
+                None,
+                on_receipt=time_field is None,
+            )
+        )
     return records, problems
 
 

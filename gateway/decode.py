@@ -37,7 +37,13 @@ from core.wire import (
     parse_topic,
     validate_item,
 )
-from persistence.repo import EARLIEST_READING_MS, DeviceInfo, QuarantineItem, StatusItem
+from persistence.repo import (
+    EARLIEST_READING_MS,
+    DeviceInfo,
+    QuarantineItem,
+    StatusItem,
+    payload_digest,
+)
 from persistence.stores.timeseries import ReadingRow
 
 
@@ -52,6 +58,8 @@ class Inbound:
     qos: int = 1
     # MQTT 5's content type, when the publisher set one (a SenML pack may say so).
     content_type: str | None = None
+    # MQTT's DUP flag: the broker sent this message before and had no acknowledgement
+    dup: bool = False
 
 
 @dataclass(slots=True)
@@ -91,6 +99,9 @@ class Decoded:
     # (project, device) of the plan -> receive time (epoch ms) of its newest readings
     # message in the batch: when it was last heard, for its offline state
     seen: dict[tuple[str, str], int] = field(default_factory=dict)
+    # (packet id, digest) -> receive time of each message whose readings are dated on
+    # receipt: kept so that a redelivery is dated the same (persistence.receipts)
+    on_receipt: dict[tuple[int, str], int] = field(default_factory=dict)
 
 
 DeviceLookup = Callable[[str, str], DeviceInfo | None]
@@ -328,6 +339,9 @@ class Decoder:
             return
         assert info is not None  # _device_problem refuses an unknown device
         records, problems = payloads.parse(fmt, data, message.received_ms, info.timestamp_unit)
+        if message.mid and any(record.on_receipt for record in records):
+            key = (message.mid, payload_digest(message.topic, message.payload))
+            out.on_receipt[key] = message.received_ms
         for bad in problems:
             problem = _Problem(bad.reason, bad.detail, bad.field, bad.item)
             out.quarantine.append(_quarantined(message, problem, source))

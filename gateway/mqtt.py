@@ -42,8 +42,8 @@ _PUBLISH = 0x30
 _PUBACK = 0x40
 _PUBACK_PACKET = struct.Struct("!BBH")  # type, remaining length 2, packet id (reason 0)
 
-#: topic, payload, packet id, QoS, MQTT 5 content type (None if not set)
-InboundCallback = Callable[[str, bytes, int, int, str | None], None]
+#: topic, payload, packet id, QoS, MQTT 5 content type (None if not set), DUP flag
+InboundCallback = Callable[[str, bytes, int, int, str | None, bool], None]
 
 
 class MalformedPublish(ValueError):
@@ -149,7 +149,7 @@ class GatewayClient(mqtt.Client):
             log.error("malformed PUBLISH from the broker (%s); reconnecting", exc)
             return MQTTErrorCode.MQTT_ERR_PROTOCOL
         with self._in_callback_mutex:
-            callback(topic, payload, mid, qos, content_type)
+            callback(topic, payload, mid, qos, content_type, bool(header & 0x08))
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     # --- acknowledging -----------------------------------------------------------------

@@ -17,7 +17,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.exc import DBAPIError
 
@@ -26,6 +26,13 @@ from core.times import format_ms, now_ms
 from gateway.decode import Candidate, Decoded, Decoder, Inbound
 from persistence.claims import readings_claims
 from persistence.engine import Database
+from persistence.receipts import (
+    KEEP_MS,
+    ReceiptKey,
+    first_receipts,
+    prune_receipts,
+    record_receipts,
+)
 from persistence.repo import (
     DeviceInfo,
     EventItem,
@@ -33,6 +40,7 @@ from persistence.repo import (
     Registry,
     StatusItem,
     load_registry,
+    payload_digest,
     record_outcome,
 )
 from persistence.stores.timeseries import (
@@ -190,6 +198,7 @@ class BatchProcessor:
         self._last_point: dict[tuple[str, str, str], tuple[int, float]] = {}
         # Newest live (non-historical) reading time per device, for arrival gaps.
         self._last_live: dict[tuple[str, str], int] = {}
+        self._receipts_pruned = 0.0  # monotonic time of the last pruning of old receipts
 
     def process(self, messages: list[Inbound]) -> BatchResult:
         """Decode, classify and durably write a batch. Raises Unavailable to spool it.
@@ -216,6 +225,7 @@ class BatchProcessor:
             self.registry.maybe_refresh()
         except DBAPIError as exc:
             raise Unavailable(f"relational store: {exc}") from exc
+        messages = self._redated(messages)
         decoded = Decoded()
         for message in messages:
             self.decoder.decode(message, decoded)
@@ -226,7 +236,7 @@ class BatchProcessor:
         events += self._register_events(new)
         events += self._arrival_gaps(new)
         seen = decoded.seen if self.record_activity else {}
-        self._write_outcome(quarantine, events, new, decoded.statuses, seen)
+        self._write_outcome(quarantine, events, new, decoded.statuses, seen, decoded.on_receipt)
         # Remembered before the insert, so that the next batch's register checks can run
         # while this one is written; if the insert fails the batch is spooled and
         # replayed, and these points are then stored after all (the checks are advisory).
@@ -300,6 +310,7 @@ class BatchProcessor:
         new: list[ReadingRow],
         statuses: list[StatusItem],
         seen: dict[tuple[str, str], int],
+        on_receipt: dict[ReceiptKey, int],
     ) -> None:
         """Quarantine, events, statuses, when devices were heard and the batch's audit
         link, in one transaction."""
@@ -309,8 +320,34 @@ class BatchProcessor:
                 record_outcome(
                     session, quarantine, events, batches, self.actor, statuses=statuses, seen=seen
                 )
+                record_receipts(session, self.actor, on_receipt)
+                if on_receipt and time.monotonic() > self._receipts_pruned + 3600:
+                    prune_receipts(session, max(on_receipt.values()) - KEEP_MS)
+                    self._receipts_pruned = time.monotonic()
         except DBAPIError as exc:
             raise Unavailable(f"relational store: {exc}") from exc
+
+    def _redated(self, messages: list[Inbound]) -> list[Inbound]:
+        """Messages the broker redelivers (DUP) that were dated on receipt the first time
+        get that first receive time back (persistence.receipts), so their readings are
+        duplicates of the stored ones, not new readings at a later time."""
+        keys = {
+            (m.mid, payload_digest(m.topic, m.payload)): i
+            for i, m in enumerate(messages)
+            if m.dup and m.mid
+        }
+        if not keys:
+            return messages
+        try:
+            with self.db.session() as session:
+                first = first_receipts(session, self.actor, keys)
+        except DBAPIError as exc:
+            raise Unavailable(f"relational store: {exc}") from exc
+        out = list(messages)
+        for key, received_ms in first.items():
+            i = keys[key]
+            out[i] = replace(out[i], received_ms=received_ms)
+        return out
 
     def _remember_last_points(self, new: list[ReadingRow]) -> None:
         for row in new:

@@ -211,10 +211,16 @@ class Gateway:
             log.warning("disconnected from the broker (%s); reconnecting", reason)
 
     def _on_inbound(
-        self, topic: str, payload: bytes, mid: int, qos: int, content_type: str | None
+        self,
+        topic: str,
+        payload: bytes,
+        mid: int,
+        qos: int,
+        content_type: str | None,
+        dup: bool = False,
     ) -> None:
         # Runs on paho's network thread for every QoS 0/1 message: enqueue only.
-        self._inbox.append(Inbound(topic, payload, now_ms(), mid, qos, content_type))
+        self._inbox.append(Inbound(topic, payload, now_ms(), mid, qos, content_type, dup))
         if self._waiting:
             self._arrived.set()
 
@@ -225,7 +231,12 @@ class Gateway:
         properties = getattr(message, "properties", None)
         content_type = getattr(properties, "ContentType", None)
         self._on_inbound(
-            message.topic, bytes(message.payload), message.mid, message.qos, content_type
+            message.topic,
+            bytes(message.payload),
+            message.mid,
+            message.qos,
+            content_type,
+            bool(message.dup),
         )
 
     def connect(self) -> None:

@@ -225,6 +225,20 @@ class DeviceActivity(Base):
     last_message_ms: Mapped[int] = mapped_column(BigInteger)
 
 
+class MessageReceipt(Base):
+    """When a gateway session first received a message whose readings carry no time of
+    their own (ThingsBoard without ``ts``, SenML without times): they are dated on
+    receipt, and a redelivery after a kill (same session, same packet id, same bytes,
+    MQTT DUP set) must get that first time back, or it would be stored again, later."""
+
+    __tablename__ = "message_receipts"
+
+    session_id: Mapped[str] = mapped_column(String(160), primary_key=True)  # the actor
+    packet_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256(topic NUL payload)
+    received_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
 class MonitoringPeriod(Base):
     """A monitoring period of a project: dates inclusive, numbered from 1, contiguous."""
 

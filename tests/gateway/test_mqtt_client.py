@@ -104,7 +104,7 @@ class _Consumer:
     """A GatewayClient with a persistent session that records what it receives."""
 
     def __init__(self, broker: MosquittoBroker, client_id: str) -> None:
-        self.received: list[tuple[str, bytes, int, int, str | None]] = []
+        self.received: list[tuple[str, bytes, int, int, str | None, bool]] = []
         self.subscribed = threading.Event()
         self.client = GatewayClient(
             CallbackAPIVersion.VERSION2,
@@ -147,12 +147,13 @@ def test_buffered_reads_deliver_every_message_intact_and_acks_are_batched(
         pub.client.publish(TOPIC, b"[]", qos=1, properties=props).wait_for_publish(10)
         wait_until(lambda: len(first.received) == len(sent) + 1, what="all messages")
         assert [(t, p) for t, p, *_ in first.received[:-1]] == sent
-        assert all(qos == 1 and mid > 0 for _, _, mid, qos, _ in first.received)
+        assert all(qos == 1 and mid > 0 for _, _, mid, qos, *_ in first.received)
         assert first.received[-1][4] == "application/senml+json"
         assert {m[4] for m in first.received[:-1]} == {None}
+        assert not any(m[5] for m in first.received)  # first deliveries: no DUP flag
         # Acknowledge the first half in one write, then go away without the rest.
         half = len(first.received) // 2
-        first.client.ack_many((mid, qos) for _, _, mid, qos, _ in first.received[:half])
+        first.client.ack_many((mid, qos) for _, _, mid, qos, *_ in first.received[:half])
         time.sleep(0.5)  # the network thread writes the PUBACKs
         first.close()
 
@@ -164,7 +165,11 @@ def test_buffered_reads_deliver_every_message_intact_and_acks_are_batched(
             time.sleep(0.5)  # nothing more may come
             redelivered = [p for _, p, *_ in second.received]
             assert redelivered == [p for _, p, *_ in first.received[half:]]
-            second.client.ack_many((mid, qos) for _, _, mid, qos, _ in second.received)
+            # a redelivery has DUP set and its first delivery's packet id (the gateway
+            # dates a time-less message's redelivery by them: persistence.receipts)
+            assert all(m[5] for m in second.received)
+            assert [m[2] for m in second.received] == [m[2] for m in first.received[half:]]
+            second.client.ack_many((mid, qos) for _, _, mid, qos, *_ in second.received)
             time.sleep(0.5)
         finally:
             second.close()

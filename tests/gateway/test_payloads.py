@@ -248,6 +248,34 @@ def test_a_spooled_pack_keeps_its_content_type(stores, tmp_path: Path) -> None:
     assert [(r[0], r[3]) for r in rows(store, "em1")] == [("power", 4.5)]
 
 
+def test_a_redelivered_timeless_message_gets_its_first_receive_time(stores) -> None:
+    """Readings dated on receipt (ThingsBoard without ts, SenML with relative times): the
+    broker's redelivery after a gateway kill (same packet id, DUP set, received later)
+    is the same reading, not a second one a minute later; the same bytes sent again by
+    the device (a new packet id) are a new reading."""
+    processor, store, _ = stores
+    tb = json.dumps({"values": {"power": 4.0}}).encode()
+    sm = json.dumps([{"n": "power", "u": "kW", "v": 2.5, "t": -60}]).encode()
+
+    def deliver(topic: str, payload: bytes, at_ms: int, mid: int, dup: bool = False):
+        return processor.process([Inbound(topic, payload, at_ms, mid, 1, None, dup)])
+
+    assert deliver(TB1, tb, NOW_MS - 60_000, mid=7).stored == 1
+    assert deliver(SM1, sm, NOW_MS - 60_000, mid=8).stored == 1
+    again = deliver(TB1, tb, NOW_MS, mid=7, dup=True)
+    assert (again.stored, again.duplicates) == (0, 1)
+    again = deliver(SM1, sm, NOW_MS, mid=8, dup=True)
+    assert (again.stored, again.duplicates) == (0, 1)
+    assert [(r[0], r[2]) for r in rows(store, "tb1")] == [("power", NOW_MS - 60_000)]
+    assert [(r[0], r[2]) for r in rows(store, "sm1")] == [("power", NOW_MS - 120_000)]
+    # the device sends the same bytes again: a new packet id, a new reading
+    assert deliver(TB1, tb, NOW_MS - 30_000, mid=9).stored == 1
+    # a redelivery whose first delivery was never processed is dated on its own receipt
+    assert deliver(TB1, tb, NOW_MS - 10_000, mid=10, dup=True).stored == 1
+    times = [r[2] for r in rows(store, "tb1")]
+    assert times == [NOW_MS - 60_000, NOW_MS - 30_000, NOW_MS - 10_000]
+
+
 def test_native_devices_are_unchanged(stores) -> None:
     processor, store, _ = stores
     message = {"device": "em1", "seq": 7, "time": T0_S,
