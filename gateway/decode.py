@@ -565,6 +565,7 @@ def _quarantined(
         project=source.project if source else None,
         device=source.device if source else None,
         seq=seq,
+        content_type=message.content_type,
     )
 
 

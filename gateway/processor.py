@@ -155,6 +155,7 @@ def _conflict_item(cand: Candidate, stored_value: float) -> QuarantineItem:
         project=row.project,
         device=row.device,
         seq=row.seq,
+        content_type=cand.message.content_type,
     )
 
 

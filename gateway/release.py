@@ -48,7 +48,7 @@ def release(
             query = query.where(QuarantineEntry.project_id == project)
         entries = list(session.scalars(query.order_by(QuarantineEntry.id)))
         raw = {
-            d: (m.topic, bytes(m.payload))
+            d: (m.topic, bytes(m.payload), m.content_type)
             for d, m in raw_messages(session, (e.digest for e in entries)).items()
         }
     results: dict[str, BatchResult] = {}
@@ -56,8 +56,8 @@ def release(
     for entry in entries:
         result = results.get(entry.digest)
         if result is None:
-            topic, payload = raw[entry.digest]
-            inbound = Inbound(topic, payload, to_ms(entry.received_at))
+            topic, payload, content_type = raw[entry.digest]
+            inbound = Inbound(topic, payload, to_ms(entry.received_at), content_type=content_type)
             result = results[entry.digest] = processor.process([inbound])
         outcomes.append(_judge(processor, entry, result, actor))
     return outcomes

@@ -526,6 +526,7 @@ class Gateway:
             received_ms=message.received_ms,
             reason="internal_error",
             detail=f"the gateway failed on this message: {detail}",
+            content_type=message.content_type,
         )
         try:
             with self.db.session() as session, session.begin():

@@ -83,6 +83,9 @@ class QuarantineMessage(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     size_bytes: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # first received
+    # MQTT 5's content type as published (a SenML pack may be known only by it): a
+    # release decodes the message as it was first decoded
+    content_type: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class QuarantineEntry(Base):

@@ -283,6 +283,7 @@ class QuarantineItem:
     project: str | None = None
     device: str | None = None
     seq: int | None = None
+    content_type: str | None = None  # MQTT 5's, as published
 
     def row(self, digest: str) -> dict[str, Any]:
         """The quarantine row of this problem; its raw bytes are the message's (digest)."""
@@ -346,6 +347,7 @@ def quarantine_rows(
                 "payload": q.payload,
                 "size_bytes": len(q.payload),
                 "received_at": from_ms(q.received_ms),
+                "content_type": q.content_type[:128] if q.content_type else None,
             }
             problems[digest] = {}
         problems[digest].setdefault(q.item[:64], q)  # one row per part: the first problem

@@ -27,6 +27,7 @@ from core.plans.validate import validate_plan_text
 from core.wire import ack_topic, readings_topic
 from gateway.decode import Inbound
 from gateway.processor import BatchProcessor
+from gateway.release import release
 from gateway.spool import Spool
 from persistence.engine import Database
 from persistence.models import QuarantineEntry
@@ -274,6 +275,34 @@ def test_a_redelivered_timeless_message_gets_its_first_receive_time(stores) -> N
     assert deliver(TB1, tb, NOW_MS - 10_000, mid=10, dup=True).stored == 1
     times = [r[2] for r in rows(store, "tb1")]
     assert times == [NOW_MS - 60_000, NOW_MS - 30_000, NOW_MS - 10_000]
+
+
+LATE = """
+  - id: late1
+    site: s1
+    type: ac_energy_meter
+    serial: LATE-1
+    quantities: [energy_export, power]
+    accuracy_class: "0.5S"
+    register_max: 99999.9
+"""
+
+
+def test_a_released_pack_is_decoded_as_it_arrived(stores) -> None:
+    """A pack known as SenML only by its content type, quarantined because its device was
+    not registered yet, is read as SenML when released after the device is added."""
+    processor, store, db = stores
+    late = readings_topic(P, "s1", "late1")
+    typed = [{"bt": T0_S + 60, "bu": "kW"}, {"n": "power", "v": 4.5}]
+    assert send(processor, late, typed, content_type=SENML).quarantined == {"unknown_device": 1}
+    text = PLAN_TEXT.replace("devices:\n", "devices:\n" + LATE.lstrip("\n"), 1)
+    plan, problems = validate_plan_text(text)
+    assert plan is not None and not problems, problems
+    with db.session() as s, s.begin():
+        load_plan(s, plan, text, actor="test")
+    outcomes = release(processor, None, project=P)
+    assert [o.released for o in outcomes] == [True], [o.message for o in outcomes]
+    assert [(r[0], r[3]) for r in rows(store, "late1")] == [("power", 4.5)]
 
 
 def test_native_devices_are_unchanged(stores) -> None:
