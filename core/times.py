@@ -42,7 +42,10 @@ def now_ms() -> int:
 
 
 def format_time(moment: datetime) -> str:
-    """RFC 3339 in UTC with millisecond precision and a Z suffix."""
+    """RFC 3339 in UTC with millisecond precision and a Z suffix (a naive ``datetime``,
+    as SQLite hands back, is taken as UTC, not as the machine's local time)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

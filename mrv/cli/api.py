@@ -12,6 +12,7 @@ import typer
 import uvicorn
 from rich.markup import escape
 
+from core.times import format_time
 from mobile_app import signin_code
 from mrv.api.server import NoDelayH11Protocol
 from mrv.api.tokens import Role, create_token, list_tokens, revoke_token
@@ -154,9 +155,9 @@ def token_list(format: FormatOption = "table", home: HomeOption = None) -> None:
                 "role": t.role,
                 "projects": list(t.projects),
                 "label": t.label,
-                "created_at": t.created_at.isoformat(),
-                "expires_at": t.expires_at.isoformat() if t.expires_at else None,
-                "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+                "created_at": format_time(t.created_at),
+                "expires_at": format_time(t.expires_at) if t.expires_at else None,
+                "revoked_at": format_time(t.revoked_at) if t.revoked_at else None,
             }
             for t in list_tokens(s)
         ]

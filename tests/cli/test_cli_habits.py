@@ -321,6 +321,14 @@ def test_a_narrow_terminal_gets_a_list_not_a_cut_table(full_home: Path) -> None:
     assert all(len(line) <= 50 for line in narrow.splitlines()), narrow
 
 
+def test_token_times_say_they_are_utc(full_home: Path) -> None:
+    import json
+
+    code, out, _ = split_run(full_home, "token", "list", "--format", "jsonl")
+    created = [json.loads(line)["created_at"] for line in out.splitlines()]
+    assert created and all(c.endswith("Z") for c in created), created
+
+
 def test_an_empty_list_says_so(home: Path) -> None:
     code, out, _ = split_run(home, "events", "list", "--project", P)
     assert code == 0 and out.strip() == "data-quality events: none"
