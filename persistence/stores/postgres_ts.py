@@ -64,6 +64,7 @@ from persistence.stores.timeseries import (
     SeriesArrays,
     SeriesPoint,
     StoreUnavailable,
+    query_filter,
 )
 
 log = logging.getLogger(__name__)
@@ -459,19 +460,9 @@ class PostgresTimeSeriesStore:
         start_ms: int | None = None,
         end_ms: int | None = None,
     ) -> Iterator[ReadingRow]:
-        where, args = ["project = %s"], [project]
-        for column, value in (("device", device), ("quantity", quantity)):
-            if value is not None:
-                where.append(f"{column} = %s")
-                args.append(value)
-        if start_ms is not None:
-            where.append("time_ms >= %s")
-            args.append(start_ms)  # type: ignore[arg-type]
-        if end_ms is not None:
-            where.append("time_ms < %s")
-            args.append(end_ms)  # type: ignore[arg-type]
+        where, args = query_filter("%s", project, device, quantity, start_ms, end_ms)
         text = (
-            f"SELECT {_COLS} FROM {SCHEMA}.readings WHERE {' AND '.join(where)} "
+            f"SELECT {_COLS} FROM {SCHEMA}.readings WHERE {where} "
             "ORDER BY time_ms, device, quantity, seq"
         )
         return self._stream(text, args)

@@ -17,6 +17,7 @@ from persistence.stores.timeseries import (
     SeriesArrays,
     SeriesPoint,
     StoreUnavailable,
+    query_filter,
 )
 
 _SCHEMA = """
@@ -213,20 +214,9 @@ class SQLiteTimeSeriesStore:
         start_ms: int | None = None,
         end_ms: int | None = None,
     ) -> Iterator[ReadingRow]:
-        where, args = ["project = ?"], [project]
-        for column, value in (("device", device), ("quantity", quantity)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if start_ms is not None:
-            where.append("time_ms >= ?")
-            args.append(start_ms)  # type: ignore[arg-type]
-        if end_ms is not None:
-            where.append("time_ms < ?")
-            args.append(end_ms)  # type: ignore[arg-type]
+        where, args = query_filter("?", project, device, quantity, start_ms, end_ms)
         sql = (
-            f"SELECT {_COLUMNS} FROM readings WHERE {' AND '.join(where)} "
-            "ORDER BY time_ms, device, quantity, seq"
+            f"SELECT {_COLUMNS} FROM readings WHERE {where} ORDER BY time_ms, device, quantity, seq"
         )
         # A separate connection so that a long export does not hold the writer's lock.
         conn = sqlite3.connect(self.path, timeout=30.0)

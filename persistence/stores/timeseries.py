@@ -118,6 +118,29 @@ class TimeSeriesStore(Protocol):
     def close(self) -> None: ...
 
 
+def query_filter(
+    mark: str,
+    project: str,
+    device: str | None,
+    quantity: str | None,
+    start_ms: int | None,
+    end_ms: int | None,
+) -> tuple[str, list[object]]:
+    """The WHERE clause of ``query`` for an SQL store (``mark``: its placeholder, ``?``
+    or ``%s``) and its arguments; ``end_ms`` exclusive."""
+    where: list[str] = [f"project = {mark}"]
+    args: list[object] = [project]
+    for column, value in (("device", device), ("quantity", quantity)):
+        if value is not None:
+            where.append(f"{column} = {mark}")
+            args.append(value)
+    for clause, bound in (("time_ms >=", start_ms), ("time_ms <", end_ms)):
+        if bound is not None:
+            where.append(f"{clause} {mark}")
+            args.append(bound)
+    return " AND ".join(where), args
+
+
 def value_matches(a: float, b: float) -> bool:
     """Same physical value, allowing float noise from different source units."""
     return a == b or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
