@@ -437,7 +437,7 @@ class DrainConsumer:
         def on_connect(*_a: Any) -> None:
             self.t_connect = time.perf_counter()
 
-        def on_inbound(_t: str, _p: bytes, mid: int, qos: int, _ct: str | None) -> None:
+        def on_inbound(_t: str, _p: bytes, mid: int, qos: int, _ct: str | None, _dup: bool) -> None:
             client.ack_many(((mid, qos),))
             self.count += 1
             if self.count >= self.expected and not self.done.is_set():
