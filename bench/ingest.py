@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -1007,8 +1008,9 @@ def main(argv: list[str] | None = None) -> int:
         highlight=False,
     )
 
-    tmp_obj = tempfile.TemporaryDirectory(prefix="mrv-bench-ingest-")
-    tmp = Path(tmp_obj.name)
+    # mkdtemp, not TemporaryDirectory: the latter's finalizer removes the folder at exit
+    # even when --keep asked to keep it (the gateways' logs are in it)
+    tmp = Path(tempfile.mkdtemp(prefix="mrv-bench-ingest-"))
     from verification.plan_check import validate_plan_text
 
     _, problems = validate_plan_text(BENCH_PLAN_YAML)
@@ -1079,7 +1081,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep:
             say.print(f"kept {tmp}")
         else:
-            tmp_obj.cleanup()
+            shutil.rmtree(tmp, ignore_errors=True)
     elapsed = time.perf_counter() - started
 
     bare1, bare5 = best(runs["bare1"]), best(runs["bare5"])

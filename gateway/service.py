@@ -278,9 +278,11 @@ class Gateway:
         # them every full collection walks them all (~65 ms, stalling both threads).
         gc.collect()
         gc.freeze()
-        self.connect()
+        # /metrics first: a scraper (or the bench) that sees "connected" in the log must
+        # find it up, and a gateway that cannot reach its broker is visible there too
         if self.options.metrics_port:
             self.metrics.serve(self.options.metrics_port, self.options.metrics_host)
+        self.connect()
         try:
             next_stats = time.monotonic() + STATS_INTERVAL_S
             next_states = time.monotonic()
