@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mrv.cli import app
-from tests.support.paths import SOLAR_PLAN
+from tests.support.paths import NOWHERE, SOLAR_PLAN
 from tests.support.ports import free_port
 
 runner = CliRunner()
@@ -84,7 +84,7 @@ def test_a_table_in_a_pipe_is_not_cut_at_80_columns(home: Path) -> None:
 
 
 def test_a_bad_out_is_one_line_and_exit_1(home: Path) -> None:
-    code, out = mrv(home, "readings", "export", "--project", P, "--out", "/nonexistent/x.csv")
+    code, out = mrv(home, "readings", "export", "--project", P, "--out", str(NOWHERE / "x.csv"))
     assert code == 1 and "Traceback" not in out
     assert out.strip().startswith("error: --out:") and len(out.strip().splitlines()) == 1
 
@@ -124,7 +124,7 @@ def test_a_report_that_cannot_be_written_is_not_recorded_as_issued(home: Path) -
     before = issued()
     period = ["--start", "2026-06-01", "--end", "2026-06-30", "-q"]
     code, out = mrv(home, "report", "--project", P, *period, "--format", "pdf",
-                    "--out", "/nonexistent/x.pdf")  # fmt: skip
+                    "--out", str(NOWHERE / "x.pdf"))  # fmt: skip
     assert code == 1 and out.strip().startswith("error: --out:") and "Traceback" not in out
     assert issued() == before
     code, out = mrv(home, "report", "--project", P, *period, "--out", str(home / "r.json"))
@@ -194,7 +194,7 @@ USAGE_MISTAKES = [
     (["entries", "list"], None),  # --project missing
     (["entries", "list", "--project", P, "--bogus"], None),
     (["readings", "list"], None),  # no such command
-    (["plan", "validate", "/nonexistent/plan.yaml"], "FILE"),
+    (["plan", "validate", str(NOWHERE / "plan.yaml")], "FILE"),
     (["entries", "list", "--project", P, "--format", "yaml"], "--format"),
     (["token", "create", "--role", "admin", "--expires", "-5"], "--expires"),
     (["quarantine", "release"], "IDS"),
@@ -216,7 +216,7 @@ def test_failures_are_one_line_and_exit_1(home: Path, tmp_path: Path) -> None:
     for command, field in [
         (["periods", "list", "--project", "nope"], "--project"),
         (["devices", "list", "--project", "nope"], "--project"),
-        (["readings", "export", "--project", P, "--out", "/nonexistent/x.csv"], "--out"),
+        (["readings", "export", "--project", P, "--out", str(NOWHERE / "x.csv")], "--out"),
         (["readings", "export", "--project", P, "--device", "nope"], "--device"),
         (["readings", "export", "--project", P, "--quantity", "nope"], "--quantity"),
         (["entries", "withdraw", "00000000-0000-0000-0000-000000000000", "--project", P,

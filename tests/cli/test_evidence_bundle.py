@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from mrv.cli.main import app
 from persistence import readings_table
 from persistence.records import define_period
-from tests.support.paths import SOLAR_PLAN
+from tests.support.paths import NOWHERE, SOLAR_PLAN
 from tests.support.reporting import ProjectUnderTest, ms
 
 P = "th-solar-rooftops"
@@ -172,7 +172,7 @@ def test_an_unwritable_out_is_a_one_line_error(bundle: tuple[Path, Path]) -> Non
         ["evidence", "export", "--project", P, "--period", "1"],
         ["audit", "checkpoint", "--project", P],
     ):
-        result = runner.invoke(app, [*command, "--out", "/nonexistent/x", "--home", str(home)])
+        result = runner.invoke(app, [*command, "--out", str(NOWHERE / "x"), "--home", str(home)])
         assert result.exit_code == 1 and "--out:" in result.output, result.output
         assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
     unknown = runner.invoke(

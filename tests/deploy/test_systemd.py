@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import ROOT
+from tests.support.paths import NOWHERE, ROOT
 
 VENV = Path(sys.executable).parent.parent  # the virtualenv running these tests
 UNITS = ["mrv-api.service", "mrv-gateway@.service"]
@@ -75,7 +75,7 @@ def test_verify_catches_a_missing_binary_and_an_unknown_key(tmp_path: Path) -> N
     folder = tmp_path / "units"
     assert _render(folder).returncode == 0
     api = folder / "mrv-api.service"
-    api.write_text(api.read_text().replace(f"{VENV}/bin/mrv", "/nonexistent/bin/mrv"))
+    api.write_text(api.read_text().replace(f"{VENV}/bin/mrv", str(NOWHERE / "bin" / "mrv")))
     assert _verify(folder, "mrv-api.service").returncode != 0
     gateway = folder / "mrv-gateway@.service"
     gateway.write_text(gateway.read_text().replace("UMask=0027", "UMask=0027\nRestartt=always"))

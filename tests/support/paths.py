@@ -9,3 +9,6 @@ PLANS = ROOT / "examples" / "plans"
 SOLAR_PLAN = PLANS / "solar-pv-rooftops.yaml"
 DATA = ROOT / "tests" / "data"
 TEST_PLAN = DATA / "test-plan.yaml"
+#: A path that cannot exist and cannot be made, whoever runs the tests (root included):
+#: its parent is this file. Unlike "/nonexistent/…", which anything run as root may create.
+NOWHERE = Path(__file__).resolve() / "nowhere"
