@@ -58,6 +58,19 @@ REGISTRY_REFRESH_S = 5.0
 ARRIVAL_GAP_INTERVALS = 3
 
 
+#: PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled
+#: back for another's sake and may simply run again.
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+DEADLOCK_RETRIES = 5
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    """The SQLSTATE of a driver error (psycopg's ``sqlstate``, psycopg2's ``pgcode``)."""
+    original = exc.orig
+    code = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    return code if isinstance(code, str) else None
+
+
 class Unavailable(RuntimeError):
     """A store (time-series or relational) could not take the batch: spool it."""
 
@@ -316,17 +329,30 @@ class BatchProcessor:
         """Quarantine, events, statuses, when devices were heard and the batch's audit
         link, in one transaction."""
         batches = readings_claims(new)
-        try:
-            with self.db.session() as session, session.begin():
-                record_outcome(
-                    session, quarantine, events, batches, self.actor, statuses=statuses, seen=seen
-                )
-                record_receipts(session, self.actor, on_receipt)
-                if on_receipt and time.monotonic() > self._receipts_pruned + 3600:
-                    prune_receipts(session, max(on_receipt.values()) - KEEP_MS)
-                    self._receipts_pruned = time.monotonic()
-        except DBAPIError as exc:
-            raise Unavailable(f"relational store: {exc}") from exc
+        for attempt in range(1, DEADLOCK_RETRIES + 1):
+            try:
+                with self.db.session() as session, session.begin():
+                    record_outcome(
+                        session,
+                        quarantine,
+                        events,
+                        batches,
+                        self.actor,
+                        statuses=statuses,
+                        seen=seen,
+                    )
+                    record_receipts(session, self.actor, on_receipt)
+                    if on_receipt and time.monotonic() > self._receipts_pruned + 3600:
+                        prune_receipts(session, max(on_receipt.values()) - KEEP_MS)
+                        self._receipts_pruned = time.monotonic()
+                return
+            except DBAPIError as exc:
+                # Another gateway's transaction won a lock race (PostgreSQL rolled this
+                # one back): write again at once rather than spool a healthy store's batch.
+                if _sqlstate(exc) in RETRY_SQLSTATES and attempt < DEADLOCK_RETRIES:
+                    log.warning("relational store: %s; writing the batch again", _sqlstate(exc))
+                    continue
+                raise Unavailable(f"relational store: {exc}") from exc
 
     def _redated(self, messages: list[Inbound]) -> list[Inbound]:
         """Messages the broker redelivers (DUP) that were dated on receipt the first time

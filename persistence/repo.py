@@ -436,7 +436,8 @@ class StatusItem:
 def upsert_statuses(session: Session, statuses: Iterable[StatusItem]) -> None:
     """Keep each device's newest status; an older one arriving late changes nothing."""
     dialect = session.get_bind().dialect.name
-    for s in statuses:
+    # in key order, like every other per-device row, so two gateways lock them alike
+    for s in sorted(statuses, key=lambda s: (s.project, s.device)):
         values = {
             "project_id": s.project,
             "device_id": s.device,
@@ -511,30 +512,36 @@ def record_outcome(
     now = datetime.now(UTC)
     raw_rows, q_rows = quarantine_rows(quarantine)
     e_rows = [e.row(now) for e in events]
+    # Row locks in one order in every gateway, or two of them deadlock on PostgreSQL:
+    # the plain rows first (devices in key order), the audit chains' heads last, project
+    # by project in sorted order.
+    upsert_statuses(session, statuses)
+    touch_devices(session, seen or {})
     _insert_ignore(session, QuarantineMessage, raw_rows)  # before the rows that refer to it
     fresh = _not_yet_quarantined(session, q_rows)
     q_new = _insert_ignore(session, QuarantineEntry, q_rows)
-    for project, claim in sorted(claims.quarantine_claims(fresh).items(), key=str):
-        audit.append(
-            session,
-            action="quarantine.in",
-            actor=actor,
-            project_id=project,
-            subject=Subject("quarantine", f"{len(claim['items'])} items"),
-            body=claim,
-        )
     e_new = _insert_ignore(session, Event, e_rows)
-    upsert_statuses(session, statuses)
-    touch_devices(session, seen or {})
-    for project, claim in sorted(batches.items()):
-        audit.append(
-            session,
-            action="readings.batch",
-            actor=actor,
-            project_id=project,
-            subject=claims.readings_subject(claim),
-            body=claim,
-        )
+    quarantined = claims.quarantine_claims(fresh)
+    for project in sorted({*quarantined, *batches}, key=str):
+        if project in quarantined:
+            claim = quarantined[project]
+            audit.append(
+                session,
+                action="quarantine.in",
+                actor=actor,
+                project_id=project,
+                subject=Subject("quarantine", f"{len(claim['items'])} items"),
+                body=claim,
+            )
+        if project in batches:
+            audit.append(
+                session,
+                action="readings.batch",
+                actor=actor,
+                project_id=project,
+                subject=claims.readings_subject(batches[project]),
+                body=batches[project],
+            )
     return q_new, e_new
 
 
