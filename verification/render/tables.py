@@ -25,7 +25,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from verification.render.text import (
     detail_json,
@@ -703,6 +703,24 @@ MESSAGES = Table[Message](
 # --- the inputs of each step -------------------------------------------------------------
 
 
+def _point_columns(share: float) -> tuple[Column[Any], Column[Any]]:
+    """The parameter and monitoring point a row of a point's inputs belongs to (rows with
+    a ``point``: PointInputs)."""
+    return (
+        Column(
+            key="symbol", title="Parameter", get=lambda x: x.point.symbol, width=12, share=share
+        ),
+        Column(
+            key="monitoring_point",
+            title="Monitoring point No.",
+            label="Point No.",
+            get=lambda x: x.point.monitoring_point,
+            width=14,
+            share=share,
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class PointReading:
     """A reading a monitoring point's figure rests on."""
@@ -718,15 +736,7 @@ REGISTER_READINGS = Table[PointReading](
     empty="No register readings (no cumulative meters).",
     rows=lambda r: [PointReading(p, x) for p in r.point_inputs for x in p.readings],
     all_columns=(
-        Column(key="symbol", title="Parameter", get=lambda x: x.point.symbol, width=12, share=0.09),
-        Column(
-            key="monitoring_point",
-            title="Monitoring point No.",
-            label="Point No.",
-            get=lambda x: x.point.monitoring_point,
-            width=14,
-            share=0.09,
-        ),
+        *_point_columns(0.09),
         Column(key="key", title="Reading", get=lambda x: x.reading.key, width=36, share=0.27),
         Column(key="time", title="Time (UTC)", get=lambda x: x.reading.time, width=22, share=0.17),
         Column(
@@ -759,15 +769,7 @@ DAILY_SUBTOTALS = Table[PointDay](
     empty="No monitored series.",
     rows=lambda r: [PointDay(p, d) for p in r.point_inputs for d in p.daily],
     all_columns=(
-        Column(key="symbol", title="Parameter", get=lambda x: x.point.symbol, width=12, share=0.12),
-        Column(
-            key="monitoring_point",
-            title="Monitoring point No.",
-            label="Point No.",
-            get=lambda x: x.point.monitoring_point,
-            width=14,
-            share=0.12,
-        ),
+        *_point_columns(0.12),
         Column(key="device", title="Device", get=lambda x: x.point.device, width=18, share=0.16),
         Column(
             key="day", title="Day (UTC)", get=lambda x: x.day.day.isoformat(), width=12, share=0.12
