@@ -114,6 +114,12 @@ class SharedGateway:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
+    def reap(self) -> None:
+        """Kill the process if it still runs (a failed test must leave none behind)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
     def terminate(self) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
@@ -163,7 +169,10 @@ def debug_broker(tmp_path: Path):
 
 
 def test_two_gateways_on_postgres_one_killed_nothing_lost_nothing_twice(
-    tmp_path: Path, debug_broker: DebugBroker, pg_server: PostgresServer
+    tmp_path: Path,
+    debug_broker: DebugBroker,
+    pg_server: PostgresServer,
+    request: pytest.FixtureRequest,
 ) -> None:
     url = pg_server.create_database(f"mrv_shared_{next(db_counter)}")
     conninfo = conninfo_from_url(url)
@@ -172,6 +181,7 @@ def test_two_gateways_on_postgres_one_killed_nothing_lost_nothing_twice(
     gateways = [
         SharedGateway(f"gw-{n}", tmp_path / f"host-{n}", env, debug_broker.url) for n in (0, 1)
     ]
+    request.addfinalizer(lambda: [gw.reap() for gw in gateways])
     for gw in gateways:
         gw.start()
     for gw in gateways:
